@@ -1,0 +1,1 @@
+"""Built-in adapters; each registers through the `isobridge` entry points like any plugin."""

@@ -1,0 +1,251 @@
+"""The Vietnamese working calendar and constant-time working-time arithmetic.
+
+Working time is the sessions (default 07:30–11:30 and 13:00–17:00) of working days: Monday to
+Friday that are neither public holidays (from the `holidays` package) nor listed `days_off`,
+plus the listed make-up `working_days`. Times are Asia/Ho_Chi_Minh (UTC+7, no daylight saving).
+
+The calendar precomputes, for every day of its range, how many working days come before it.
+Working time elapsed up to an instant is then one lookup plus the day's session prefix, and the
+instant at which an allowance is used up is one index into the list of working days: O(1),
+never a walk over days.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+import holidays as holiday_data
+
+VN_TZ = timezone(timedelta(hours=7), "ICT")
+"""Asia/Ho_Chi_Minh: a fixed UTC+7 offset (Vietnam has no daylight saving time)."""
+
+DAY = 86_400
+_OFFSET = 7 * 3600
+_EPOCH_DATE = date(1970, 1, 1)
+DEFAULT_SESSIONS = ("07:30-11:30", "13:00-17:00")
+DEFAULT_YEARS = (2015, 2035)
+
+
+class CalendarError(ValueError):
+    """A calendar file is invalid or a date falls outside the calendar's range."""
+
+
+def _parse_session(text: str) -> tuple[int, int]:
+    try:
+        start, end = (datetime.strptime(part.strip(), "%H:%M") for part in text.split("-"))
+    except ValueError:
+        raise CalendarError(f"session {text!r} is not 'HH:MM-HH:MM'") from None
+    start_s, end_s = start.hour * 3600 + start.minute * 60, end.hour * 3600 + end.minute * 60
+    if end_s <= start_s:
+        raise CalendarError(f"session {text!r} ends before it starts")
+    return start_s, end_s
+
+
+def _day_number(day: date) -> int:
+    return (day - _EPOCH_DATE).days
+
+
+@dataclass(frozen=True)
+class CalendarSpec:
+    """The declarative content of a calendar file."""
+
+    name: str = "VN"
+    country: str = "VN"
+    sessions: tuple[str, ...] = DEFAULT_SESSIONS
+    days_off: tuple[date, ...] = ()
+    working_days: tuple[date, ...] = ()
+    years: tuple[int, int] = DEFAULT_YEARS
+
+    @classmethod
+    def from_mapping(cls, data: dict[str, Any], origin: str = "calendar") -> "CalendarSpec":
+        """Build a spec from parsed TOML, with errors naming the bad key."""
+        known = {"name", "country", "sessions", "days_off", "working_days", "years"}
+        unknown = set(data) - known
+        if unknown:
+            raise CalendarError(f"{origin}: unknown key(s) {sorted(unknown)}")
+        try:
+            years = tuple(data.get("years", DEFAULT_YEARS))
+            spec = cls(
+                name=str(data.get("name", "VN")),
+                country=str(data.get("country", "VN") or ""),
+                sessions=tuple(data.get("sessions", DEFAULT_SESSIONS)),
+                days_off=tuple(_as_date(d, "days_off") for d in data.get("days_off", ())),
+                working_days=tuple(_as_date(d, "working_days") for d in data.get("working_days", ())),
+                years=(int(years[0]), int(years[1])),
+            )
+        except (TypeError, ValueError, IndexError) as exc:
+            raise CalendarError(f"{origin}: {exc}") from None
+        return spec
+
+
+def _as_date(value: Any, key: str) -> date:
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise ValueError(f"{key}: {value!r} is not a date (YYYY-MM-DD)") from None
+
+
+@dataclass
+class WorkingCalendar:
+    """Working-time arithmetic over a precomputed day index (all instants are epoch seconds)."""
+
+    spec: CalendarSpec = field(default_factory=CalendarSpec)
+
+    def __post_init__(self) -> None:
+        self.sessions = sorted(_parse_session(s) for s in self.spec.sessions)
+        if not self.sessions:
+            raise CalendarError("a calendar needs at least one session")
+        for (_, end), (start, _) in zip(self.sessions, self.sessions[1:]):
+            if start < end:
+                raise CalendarError("sessions overlap")
+        self.day_seconds = sum(end - start for start, end in self.sessions)
+        self._build_index()
+
+    # -- construction -----------------------------------------------------------------------
+    @classmethod
+    def from_file(cls, path: str | Path) -> "WorkingCalendar":
+        """Load a calendar TOML file."""
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise CalendarError(f"{path}: {exc}") from None
+        return cls(CalendarSpec.from_mapping(data, str(path)))
+
+    def _build_index(self) -> None:
+        first_year, last_year = self.spec.years
+        if last_year < first_year:
+            raise CalendarError("years: the last year is before the first")
+        self.first_day = _day_number(date(first_year, 1, 1))
+        self.last_day = _day_number(date(last_year, 12, 31))
+        off, extra = self._exceptions(range(first_year, last_year + 1))
+        is_working = bytearray(self.last_day - self.first_day + 1)
+        cumulative = [0] * (len(is_working) + 1)
+        working: list[int] = []
+        for index in range(len(is_working)):
+            day = _EPOCH_DATE + timedelta(days=self.first_day + index)
+            workday = (day.weekday() < 5 and day not in off) or day in extra
+            cumulative[index + 1] = cumulative[index] + workday
+            if workday:
+                is_working[index] = 1
+                working.append(self.first_day + index)
+        self._is_working, self._cumulative, self._working = is_working, cumulative, working
+        self._off, self._extra = off, extra
+
+    def _exceptions(self, years: Iterable[int]) -> tuple[set[date], set[date]]:
+        off: set[date] = set(self.spec.days_off)
+        extra: set[date] = set(self.spec.working_days)
+        if self.spec.country:
+            try:
+                public = holiday_data.country_holidays(self.spec.country, years=list(years))
+            except NotImplementedError:
+                raise CalendarError(f"country {self.spec.country!r} is unknown to `holidays`") from None
+            off.update(public.keys())
+            extra.update(getattr(public, "weekend_workdays", ()))
+        return off - set(self.spec.working_days), extra - set(self.spec.days_off)
+
+    @property
+    def version(self) -> str:
+        """A short hash of everything that decides working time (for evidence provenance)."""
+        text = repr((self.spec.sessions, self.spec.years, sorted(self._off), sorted(self._extra)))
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    @property
+    def name(self) -> str:
+        """The calendar's name."""
+        return self.spec.name
+
+    # -- day queries --------------------------------------------------------------------------
+    def _index(self, day: int) -> int:
+        index = day - self.first_day
+        if not 0 <= index < len(self._is_working):
+            shown = _EPOCH_DATE + timedelta(days=day)
+            raise CalendarError(
+                f"{shown} is outside calendar {self.name!r} ({self.spec.years[0]}–{self.spec.years[1]});"
+                " extend `years` in the calendar file"
+            )
+        return index
+
+    def is_working_day(self, day: date) -> bool:
+        """True when `day` is a working day."""
+        return bool(self._is_working[self._index(_day_number(day))])
+
+    # -- working-time arithmetic (epoch seconds) --------------------------------------------
+    def _within(self, tod: int) -> int:
+        worked = 0
+        for start, end in self.sessions:
+            if tod <= start:
+                break
+            worked += (tod if tod < end else end) - start
+        return worked
+
+    def worked(self, instant: int) -> int:
+        """Working seconds from the start of the calendar up to `instant` (monotonic)."""
+        local = instant + _OFFSET
+        index = self._index(local // DAY)
+        base = self._cumulative[index] * self.day_seconds
+        return base + self._within(local % DAY) if self._is_working[index] else base
+
+    def instant_at(self, worked: int) -> int:
+        """The earliest instant by which `worked` working seconds have elapsed.
+
+        An amount that ends exactly at a session's end falls due at that session's end.
+        """
+        if worked <= 0:
+            return (self._working[0] * DAY + self.sessions[0][0]) - _OFFSET
+        full_days, rest = divmod(worked - 1, self.day_seconds)
+        rest += 1
+        if full_days >= len(self._working):
+            raise CalendarError(f"calendar {self.name!r} ends before the due date; extend `years`")
+        day = self._working[full_days]
+        for start, end in self.sessions:
+            if rest <= end - start:
+                return day * DAY + start + rest - _OFFSET
+            rest -= end - start
+        raise AssertionError("unreachable: rest exceeds a working day")
+
+    def add(self, instant: int, seconds: int) -> int:
+        """The instant at which `seconds` of working time counted from `instant` are used up."""
+        if seconds <= 0:
+            return instant
+        return self.instant_at(self.worked(instant) + seconds)
+
+    def between(self, start: int, end: int) -> int:
+        """Working seconds between two instants (negative when `end` is before `start`)."""
+        return self.worked(end) - self.worked(start)
+
+    def add_calendar_days(self, instant: int, days: float) -> int:
+        """Add calendar days; a due date on a non-working day rolls to the end of the next one."""
+        due = instant + int(days * DAY)
+        index = self._index((due + _OFFSET) // DAY)
+        if self._is_working[index]:
+            return due
+        next_index = self._cumulative[index]
+        if next_index >= len(self._working):
+            raise CalendarError(f"calendar {self.name!r} ends before the due date; extend `years`")
+        return self._working[next_index] * DAY + self.sessions[-1][1] - _OFFSET
+
+    def working_seconds(self, value: float, unit: str) -> int:
+        """Working seconds of a limit in `working_days` or `working_hours`."""
+        if unit == "working_days":
+            return round(value * self.day_seconds)
+        if unit == "working_hours":
+            return round(value * 3600)
+        raise CalendarError(f"unit {unit!r} is not a working-time unit")
+
+
+def local_date(instant: int) -> int:
+    """The Vietnam-local day number of an instant (days since 1970-01-01)."""
+    return (instant + _OFFSET) // DAY
+
+
+def format_instant(instant: int) -> str:
+    """ISO 8601 text of an instant in Vietnam time, e.g. '2025-03-05T15:40:00+07:00'."""
+    return datetime.fromtimestamp(instant, VN_TZ).isoformat()

@@ -1,0 +1,132 @@
+"""Reading case-log records (one dossier per JSON line) into the engine's compact form.
+
+This is the hot path's validator: it checks the same rules as :class:`~isobridge.core.models.Dossier`
+but works on the decoded dict directly and reports *every* problem of a record at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from .models import EventKind
+
+EVENT_KINDS = frozenset(kind.value for kind in EventKind)
+
+
+class RecordError(ValueError):
+    """A record cannot be processed; `errors` lists every reason."""
+
+    def __init__(self, errors: list[str]):
+        super().__init__("; ".join(errors))
+        self.errors = errors
+
+
+class CaseEvent(NamedTuple):
+    """One case-log event, its instant as epoch seconds, its text as given."""
+
+    at: int
+    kind: str
+    step: str | None
+    from_unit: str | None
+    unit: str | None
+    reason: str | None
+    text: str
+
+
+@dataclass(slots=True)
+class Case:
+    """A dossier ready for evaluation."""
+
+    dossier: str
+    procedure: str
+    agency: str
+    channel: str
+    received: int
+    received_text: str
+    due: int | None
+    status: int
+    events: list[CaseEvent]
+
+
+def parse_instant(value: Any, where: str, errors: list[str]) -> int | None:
+    """Epoch seconds of an ISO 8601 timestamp with offset; appends a reason on failure."""
+    if not isinstance(value, str):
+        errors.append(f"{where}: expected an ISO 8601 timestamp, got {type(value).__name__}")
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        errors.append(f"{where}: {value!r} is not an ISO 8601 timestamp")
+        return None
+    if moment.tzinfo is None:
+        errors.append(f"{where}: {value!r} has no UTC offset")
+        return None
+    return int(moment.timestamp())
+
+
+def _text(record: dict, key: str, errors: list[str], required: bool = True) -> str:
+    value = record.get(key)
+    if isinstance(value, str) and value:
+        return value
+    if value is None and not required:
+        return ""
+    errors.append(f"{key}: {'missing' if value is None else 'expected a non-empty string'}")
+    return ""
+
+
+def _event(raw: Any, index: int, errors: list[str]) -> CaseEvent | None:
+    where = f"events[{index}]"
+    if not isinstance(raw, dict):
+        errors.append(f"{where}: expected an object")
+        return None
+    kind = raw.get("kind")
+    if kind not in EVENT_KINDS:
+        errors.append(f"{where}.kind: {kind!r} is not one of {sorted(EVENT_KINDS)}")
+    at = parse_instant(raw.get("at"), f"{where}.at", errors)
+    if at is None or kind not in EVENT_KINDS:
+        return None
+    if "new_due_at" in raw and raw["new_due_at"] is not None:
+        parse_instant(raw["new_due_at"], f"{where}.new_due_at", errors)
+    return CaseEvent(
+        at, kind, raw.get("step"), raw.get("from_unit"), raw.get("unit"), raw.get("reason"), raw["at"]
+    )
+
+
+def parse_case(record: Any) -> Case:
+    """Validate a decoded case-log line; raises :class:`RecordError` listing every problem."""
+    if not isinstance(record, dict):
+        raise RecordError([f"expected a JSON object, got {type(record).__name__}"])
+    errors: list[str] = []
+    dossier = _text(record, "dossier", errors)
+    procedure = _text(record, "procedure", errors)
+    received = parse_instant(record.get("received_at"), "received_at", errors)
+    due = record.get("due_at")
+    due = parse_instant(due, "due_at", errors) if due is not None else None
+    status = record.get("status")
+    if type(status) is not int or not 1 <= status <= 10:
+        errors.append(f"status: {status!r} is not a national status code 1–10")
+    raw_events = record.get("events", [])
+    events: list[CaseEvent] = []
+    if not isinstance(raw_events, list):
+        errors.append("events: expected a list")
+    else:
+        for index, raw in enumerate(raw_events):
+            event = _event(raw, index, errors)
+            if event is not None:
+                events.append(event)
+    if errors:
+        raise RecordError(errors)
+    events.sort(key=lambda event: event.at)
+    return Case(
+        dossier,
+        procedure,
+        record.get("agency") or "",
+        record.get("channel") or "direct",
+        received,  # type: ignore[arg-type]
+        record["received_at"],
+        due,
+        status,  # type: ignore[arg-type]
+        events,
+    )

@@ -1,0 +1,1 @@
+"""Declarative vendor mappings, shipped as TOML data files."""
