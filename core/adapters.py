@@ -1,0 +1,163 @@
+"""Typed contracts that source and sink adapters implement.
+
+Plugins *register* these classes through hooks (see :mod:`isobridge.core.hookspecs`); the sync
+job then drives them directly, page by page and batch by batch.
+
+Sources yield :class:`Page` objects of :class:`RawRecord` (the original payload, kept verbatim
+for the quarantine) and map each raw record to case-log *fragments*: dicts in the case-log shape
+(`dossier` plus any header fields and `events`). The ledger merges fragments of the same dossier,
+so events may arrive in any order and from different files or systems.
+
+Sinks receive batches of :class:`EvidenceItem`; each carries an idempotency key
+(`dossier@revision`) and a sink must treat a key it has seen as already delivered.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from .privacy import Pseudonymizer
+
+
+class AdapterOptions(BaseModel):
+    """Base class of an adapter's options (a `[sources.NAME]` or `[sinks.NAME]` table).
+
+    Subclasses add their own fields; secrets must be `pydantic.SecretStr`.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    adapter: str
+
+
+@dataclass
+class AdapterContext:
+    """What the host gives every adapter instance."""
+
+    name: str
+    """The configured instance name (the NAME of `[sources.NAME]`)."""
+    pseudonymizer: Pseudonymizer
+    """Keyed pseudonyms for citizens' personal data: use it before anything leaves the adapter."""
+    log: logging.Logger = field(default_factory=lambda: logging.getLogger("isobridge"))
+    state: dict[str, Any] = field(default_factory=dict)
+    """Small persistent key/value state of this instance (stored in the ledger)."""
+    mapping_functions: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    """Named functions registered by plugins for declarative mappings."""
+
+    def pseudonym(self, value: str | None) -> str | None:
+        """Keyed pseudonym of a personal identifier (None stays None)."""
+        return self.pseudonymizer.pseudonym(value)
+
+
+@dataclass
+class CheckResult:
+    """The answer of :meth:`Source.check` / :meth:`Sink.check`."""
+
+    ok: bool
+    message: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+    """E.g. reachable, authenticated, permissions, clock_skew_seconds."""
+
+
+@dataclass
+class RawRecord:
+    """One record as the source system gave it."""
+
+    key: str
+    """Stable identity within the source (file and line, dossier id, packet id)."""
+    payload: str
+    """The original payload text, stored verbatim when the record is quarantined."""
+    data: Any = None
+    """The decoded payload, when the source already decoded it (saves decoding twice)."""
+
+
+@dataclass
+class Page:
+    """A page of raw records and the cursor to resume *after* it."""
+
+    records: list[RawRecord]
+    cursor: str | None
+    """Opaque to the host; committed only after every sink acknowledged the page's evidence."""
+
+
+class Source(ABC):
+    """A source adapter: reachability check, paged incremental fetch, mapping to case-log fragments."""
+
+    name: ClassVar[str]
+    """Adapter name used in `adapter = "…"`."""
+    Options: ClassVar[type[AdapterOptions]] = AdapterOptions
+
+    def __init__(self, options: AdapterOptions, context: AdapterContext):
+        self.options = options
+        self.context = context
+
+    @abstractmethod
+    def check(self) -> CheckResult:
+        """Can the source be reached and does it accept the credentials?"""
+
+    @abstractmethod
+    def pages(self, cursor: str | None) -> Iterator[Page]:
+        """Pages of raw records after `cursor` (None: from the beginning), in order."""
+
+    @abstractmethod
+    def map(self, record: RawRecord) -> list[dict]:
+        """Case-log fragments of one raw record; raise RecordError to quarantine it."""
+
+    def close(self) -> None:
+        """Release connections and files."""
+
+
+@dataclass
+class EvidenceItem:
+    """One evidence revision to deliver."""
+
+    dossier: str
+    revision: int
+    evidence: dict
+
+    @property
+    def key(self) -> str:
+        """The idempotency key: the same revision always has the same key."""
+        return f"{self.dossier}@{self.revision}"
+
+
+@dataclass
+class WriteResult:
+    """A sink's acknowledgement of a batch."""
+
+    accepted: list[str] = field(default_factory=list)
+    """Idempotency keys delivered (or already delivered before)."""
+    rejected: dict[str, str] = field(default_factory=dict)
+    """Idempotency key → the reason the sink refused the item (it is quarantined)."""
+
+
+class SinkUnavailable(RuntimeError):
+    """The sink cannot take anything now (down, unreachable): stop the run, keep the checkpoint."""
+
+
+class Sink(ABC):
+    """A sink adapter: receives evidence batches and acknowledges them item by item."""
+
+    name: ClassVar[str]
+    Options: ClassVar[type[AdapterOptions]] = AdapterOptions
+
+    def __init__(self, options: AdapterOptions, context: AdapterContext):
+        self.options = options
+        self.context = context
+
+    def check(self) -> CheckResult:
+        """Can the sink take writes?"""
+        return CheckResult(True, "ok")
+
+    @abstractmethod
+    def write(self, batch: list[EvidenceItem]) -> WriteResult:
+        """Deliver a batch; idempotent by key; raise SinkUnavailable when down."""
+
+    def close(self) -> None:
+        """Flush and release resources."""
