@@ -15,6 +15,7 @@ Sinks receive batches of :class:`EvidenceItem`; each carries an idempotency key
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -49,6 +50,15 @@ class AdapterContext:
     """Small persistent key/value state of this instance (stored in the ledger)."""
     mapping_functions: dict[str, Callable[..., Any]] = field(default_factory=dict)
     """Named functions registered by plugins for declarative mappings."""
+    base_dir: Path = field(default_factory=Path.cwd)
+    """Folder of the configuration file: relative paths in options are relative to it."""
+    ledger_path: Path | None = None
+    """The ledger database of this deployment (for adapters that write into it)."""
+
+    def resolve(self, path: str | Path) -> Path:
+        """A path from the options, relative to the configuration file's folder."""
+        path = Path(path)
+        return path if path.is_absolute() else self.base_dir / path
 
     def pseudonym(self, value: str | None) -> str | None:
         """Keyed pseudonym of a personal identifier (None stays None)."""

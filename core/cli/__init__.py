@@ -6,15 +6,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import evaluate, generate, schema
+from . import evaluate, generate, ledger, plugins, schema, sync
 
-COMMANDS = [evaluate, generate, schema]
+COMMANDS = [evaluate, sync, ledger, generate, schema, plugins]
 """Built-in command modules, in the order `--help` lists them."""
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_QUARANTINED = 3
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,6 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in COMMANDS:
         module.add_parser(commands)
+    from ..plugins import load_plugins
+
+    load_plugins().hook.register_commands(commands=commands)
     return parser
 
 

@@ -1,0 +1,69 @@
+"""`caselog` source: case-log JSON Lines files in a folder, read incrementally.
+
+New files and lines appended to known files are picked up by the next sync; each line is one
+dossier (or a later, fuller copy of it: the ledger merges them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+
+from isobridge.core.adapters import AdapterOptions, CheckResult, Page, RawRecord, Source
+from isobridge.core.caselog import RecordError
+from isobridge.core.files import files_in, read_lines
+from isobridge.core.hookspecs import hookimpl
+
+
+class CaselogOptions(AdapterOptions):
+    """`[sources.NAME]` options of the caselog source."""
+
+    folder: Path
+    pattern: str = "*.jsonl"
+    page_lines: int = 500
+    settle_seconds: float = 5.0
+
+
+class CaselogSource(Source):
+    """Reads case-log JSON Lines from a folder."""
+
+    name = "caselog"
+    Options = CaselogOptions
+    options: CaselogOptions
+
+    @property
+    def folder(self) -> Path:
+        """The folder, relative to the configuration file."""
+        return self.context.resolve(self.options.folder)
+
+    def check(self) -> CheckResult:
+        """The folder exists and is readable."""
+        try:
+            count = len(files_in(self.folder, self.options.pattern))
+        except OSError as exc:
+            return CheckResult(False, str(exc), {"reachable": False})
+        return CheckResult(True, f"{count} file(s) in {self.folder}", {"reachable": True, "files": count})
+
+    def pages(self, cursor: str | None) -> Iterator[Page]:
+        """Pages of new lines, each with the folder cursor after it."""
+        opts = self.options
+        for lines, after in read_lines(self.folder, opts.pattern, cursor, opts.page_lines, opts.settle_seconds):
+            yield Page([RawRecord(line.key, line.text.decode("utf-8", "replace"), line.text) for line in lines], after)
+
+    def map(self, record: RawRecord) -> list[dict]:
+        """One line is one dossier in the canonical case-log shape."""
+        try:
+            data = orjson.loads(record.data if record.data is not None else record.payload)
+        except orjson.JSONDecodeError as exc:
+            raise RecordError([f"invalid JSON: {exc}"]) from None
+        if not isinstance(data, dict):
+            raise RecordError([f"expected a JSON object, got {type(data).__name__}"])
+        return [data]
+
+
+@hookimpl
+def register_sources(register) -> None:
+    """Register the caselog source."""
+    register(CaselogSource)

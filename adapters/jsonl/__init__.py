@@ -1,0 +1,70 @@
+"""`jsonl` sink: evidence revisions appended to a JSON Lines file, exactly once.
+
+The committed byte offset is kept in the ledger with each acknowledgement; on opening, anything
+after it (written before a crash, never acknowledged) is cut off and delivered again.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import orjson
+
+from isobridge.core.adapters import AdapterOptions, CheckResult, EvidenceItem, Sink, SinkUnavailable, WriteResult
+from isobridge.core.hookspecs import hookimpl
+
+
+class JsonlOptions(AdapterOptions):
+    """`[sinks.NAME]` options of the jsonl sink."""
+
+    path: Path
+    fsync: bool = True
+
+
+class JsonlSink(Sink):
+    """Appends one evidence revision per line (the evidence plus its `revision`)."""
+
+    name = "jsonl"
+    Options = JsonlOptions
+    options: JsonlOptions
+
+    def __init__(self, options: JsonlOptions, context) -> None:
+        super().__init__(options, context)
+        self.path = context.resolve(options.path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.path, "ab+")
+        committed = int(context.state.get("offset", 0))
+        size = self._file.seek(0, os.SEEK_END)
+        if size > committed:
+            self._file.truncate(committed)
+        elif size < committed:
+            context.log.warning("%s is shorter than its committed offset; was it rotated?", self.path)
+        context.state["offset"] = self._file.seek(0, os.SEEK_END)
+
+    def check(self) -> CheckResult:
+        """The file is writable."""
+        return CheckResult(os.access(self.path, os.W_OK), str(self.path))
+
+    def write(self, batch: list[EvidenceItem]) -> WriteResult:
+        """Append the batch, flush it to disk, then acknowledge it."""
+        lines = b"".join(orjson.dumps({**item.evidence, "revision": item.revision}) + b"\n" for item in batch)
+        try:
+            self._file.write(lines)
+            self._file.flush()
+            if self.options.fsync:
+                os.fsync(self._file.fileno())
+        except OSError as exc:
+            raise SinkUnavailable(f"{self.path}: {exc}") from None
+        self.context.state["offset"] = self._file.tell()
+        return WriteResult(accepted=[item.key for item in batch])
+
+    def close(self) -> None:
+        """Close the file."""
+        self._file.close()
+
+
+@hookimpl
+def register_sinks(register) -> None:
+    """Register the jsonl sink."""
+    register(JsonlSink)

@@ -1,0 +1,88 @@
+"""`isobridge state`, `runs` and `quarantine`: what the ledger remembers, for operators."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..sync import SyncJob
+from .common import EXIT_FAILED, EXIT_OK, add_config_arguments, base_dir, open_deployment
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    """Register `state`, `runs` and `quarantine`."""
+    state = commands.add_parser("state", help="show or reset source checkpoints")
+    add_config_arguments(state)
+    state.add_argument("action", choices=["show", "reset"])
+    state.add_argument("source", nargs="?", help="source to reset")
+    state.set_defaults(run=run_state)
+    runs = commands.add_parser("runs", help="list recent sync runs")
+    add_config_arguments(runs)
+    runs.add_argument("--last", type=int, default=20, help="how many (default 20)")
+    runs.set_defaults(run=run_runs)
+    quarantine = commands.add_parser("quarantine", help="list, show, replay or discard quarantined records")
+    add_config_arguments(quarantine)
+    quarantine.add_argument("action", choices=["list", "show", "replay", "discard"])
+    quarantine.add_argument("id", nargs="?", help="entry id, or 'all' for replay")
+    quarantine.set_defaults(run=run_quarantine)
+
+
+def run_state(args: argparse.Namespace) -> int:
+    """Show checkpoints, or reset one source's."""
+    _, _, ledger = open_deployment(args)
+    if args.action == "reset":
+        if not args.source:
+            print("isobridge state reset: name the source to reset", file=sys.stderr)
+            return EXIT_FAILED
+        ledger.reset(args.source)
+        print(f"checkpoint of {args.source} reset: the next sync reads it from the beginning")
+        return EXIT_OK
+    for source, cursor, updated in ledger.checkpoints():
+        shown = cursor if cursor is None or len(cursor) < 200 else cursor[:197] + "..."
+        print(f"{source}\t{updated}\t{shown}")
+    print(f"outbox: {ledger.outbox_size()} deliveries waiting; pending dossiers: {ledger.pending_count()}")
+    return EXIT_OK
+
+
+def run_runs(args: argparse.Namespace) -> int:
+    """Print recent runs as a table."""
+    _, _, ledger = open_deployment(args)
+    print("id\tstarted\tfinished\tsources\toutcome\trecords\tdossiers\trevisions\tquarantined\tpending\tseconds\terror")
+    for row in ledger.runs(args.last):
+        print("\t".join("" if value is None else str(value) for value in row))
+    return EXIT_OK
+
+
+def run_quarantine(args: argparse.Namespace) -> int:
+    """Operate on the quarantine."""
+    settings, registry, ledger = open_deployment(args)
+    if args.action == "list":
+        for e in ledger.quarantined():
+            print(f"{e.id}\t{e.at}\t{e.source}\t{e.stage}\t{e.key}\t{e.errors[0] if e.errors else ''}")
+        return EXIT_OK
+    if args.id is None:
+        print(f"isobridge quarantine {args.action}: give an entry id", file=sys.stderr)
+        return EXIT_FAILED
+    if args.action == "replay":
+        job = SyncJob(settings, registry, ledger, base_dir=base_dir(args))
+        entries = ledger.quarantined() if args.id == "all" else ledger.quarantined(int(args.id))
+        failed = 0
+        for entry in entries:
+            errors = job.replay(entry)
+            failed += bool(errors)
+            print(f"{entry.id}: {'replayed' if not errors else 'still failing: ' + '; '.join(errors)}")
+        return EXIT_FAILED if failed or not entries else EXIT_OK
+    entries = ledger.quarantined(int(args.id))
+    if not entries:
+        print(f"no quarantine entry {args.id}", file=sys.stderr)
+        return EXIT_FAILED
+    if args.action == "discard":
+        ledger.discard(int(args.id))
+        print(f"discarded {args.id}")
+        return EXIT_OK
+    entry = entries[0]
+    print(json.dumps({"id": entry.id, "at": entry.at, "source": entry.source, "stage": entry.stage,
+                      "key": entry.key, "errors": entry.errors, "payload": entry.payload},
+                     ensure_ascii=False, indent=2))
+    return EXIT_OK

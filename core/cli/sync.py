@@ -1,0 +1,104 @@
+"""`isobridge sync` and `isobridge check`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from ..ledger import LockHeld
+from ..plugins import PluginError
+from ..runs import RunReport
+from ..sync import ConfigurationError, SyncJob
+from .common import (EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_QUARANTINED, add_config_arguments, base_dir,
+                     open_deployment)
+from .evaluate import parse_as_of
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    """Register `sync` and `check`."""
+    sync = commands.add_parser("sync", help="pull sources, evaluate, push evidence to sinks")
+    add_config_arguments(sync)
+    sync.add_argument("--source", action="append", help="only this source (repeatable)")
+    sync.add_argument("--dry-run", action="store_true", help="fetch, map and evaluate; write and commit nothing")
+    sync.add_argument("--limit", type=int, default=None, help="stop after the page that reaches N records")
+    sync.add_argument("--as-of", type=parse_as_of, default=None, help="instant for open dossiers (default now)")
+    sync.set_defaults(run=run_sync)
+    check = commands.add_parser("check", help="check that every source and sink is reachable")
+    add_config_arguments(check)
+    check.set_defaults(run=run_check)
+
+
+class Progress:
+    """Progress on a terminal (records, rate, quarantined); silent when stderr is not a terminal."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.shown = 0.0
+        self.active = sys.stderr.isatty()
+
+    def __call__(self, report: RunReport) -> None:
+        now = time.perf_counter()
+        if not self.active or now - self.shown < 0.5:
+            return
+        self.shown = now
+        rate = report.records / max(now - self.started, 1e-9)
+        sys.stderr.write(f"\r{report.records} records, {rate:,.0f}/s, {report.revisions} revisions,"
+                         f" {report.quarantined} quarantined ")
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        """End the progress line."""
+        if self.active and self.shown:
+            sys.stderr.write("\n")
+
+
+def run_sync(args: argparse.Namespace) -> int:
+    """Run the sync; exit 0 ok, 3 finished with quarantined records, 1 failed, 4 locked."""
+    settings, registry, ledger = open_deployment(args)
+    progress = Progress()
+    try:
+        job = SyncJob(settings, registry, ledger, as_of=args.as_of, dry_run=args.dry_run,
+                      limit=args.limit, progress=progress, base_dir=base_dir(args))
+        report = job.run(args.source)
+    except LockHeld as exc:
+        print(f"isobridge sync: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
+    except (ConfigurationError, PluginError) as exc:
+        print(f"isobridge sync: configuration: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        progress.done()
+        ledger.close()
+    print(
+        f"sync {report.outcome}: {report.records} records, {report.dossiers} dossiers changed,"
+        f" {report.revisions} evidence revisions, {report.quarantined} quarantined,"
+        f" {report.pending} pending, {report.duration_seconds:.2f} s"
+        + (f"; {report.error}" if report.error else "")
+        + (" (dry run: nothing written)" if args.dry_run else ""),
+        file=sys.stderr,
+    )
+    return {"ok": EXIT_OK, "quarantined": EXIT_QUARANTINED}.get(report.outcome, EXIT_FAILED)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """Check every configured source and sink; exit 1 when one is not ok."""
+    settings, registry, ledger = open_deployment(args)
+    job = SyncJob(settings, registry, ledger, base_dir=base_dir(args))
+    failed = False
+    for kind, names, opener in (("source", settings.sources, job.open_source), ("sink", settings.sinks, job.open_sink)):
+        for name in names:
+            try:
+                adapter = opener(name)
+                try:
+                    result = adapter.check()
+                finally:
+                    adapter.close()
+                ok, message, details = result.ok, result.message, result.details
+            except Exception as exc:
+                ok, message, details = False, f"{type(exc).__name__}: {exc}", {}
+            failed |= not ok
+            extra = ", ".join(f"{k}={v}" for k, v in details.items())
+            print(f"{kind} {name}: {'ok' if ok else 'FAILED'} {message}" + (f" ({extra})" if extra else ""))
+    ledger.close()
+    return EXIT_FAILED if failed else EXIT_OK

@@ -1,0 +1,262 @@
+"""The ledger: one embedded SQLite database (WAL) holding everything a sync must remember.
+
+- `checkpoints`: per source, the cursor to resume after;
+- `dossiers`: per dossier, the merged case log, its hash, the latest evidence and its revision;
+- `outbox`: evidence revisions waiting for a sink's acknowledgement;
+- `delivered`: per sink, every idempotency key it acknowledged;
+- `sink_state`: per sink, the small state it keeps (e.g. a file's committed offset);
+- `quarantine`: records that could not be processed, with original payload and every error;
+- `runs`: run history; `locks`: one sync per source at a time; `meta`: e.g. the pseudonym key.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from .runs import QuarantineEntry, RunReport
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    source TEXT PRIMARY KEY, cursor TEXT, updated_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS dossiers (
+    dossier TEXT PRIMARY KEY, source TEXT NOT NULL, record BLOB NOT NULL, record_hash TEXT NOT NULL,
+    revision INTEGER NOT NULL DEFAULT 0, evidence BLOB, verdict TEXT, updated_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox (
+    sink TEXT NOT NULL, dossier TEXT NOT NULL, revision INTEGER NOT NULL,
+    PRIMARY KEY (sink, dossier, revision)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS delivered (
+    sink TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY (sink, key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sink_state (sink TEXT PRIMARY KEY, state TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS quarantine (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, source TEXT NOT NULL, key TEXT NOT NULL,
+    stage TEXT NOT NULL, payload TEXT NOT NULL, errors TEXT NOT NULL, at TEXT NOT NULL,
+    run_id INTEGER, UNIQUE (source, key, stage));
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, started_at TEXT NOT NULL, finished_at TEXT,
+    sources TEXT NOT NULL, outcome TEXT, records INTEGER, dossiers INTEGER, revisions INTEGER,
+    quarantined INTEGER, pending INTEGER, duration REAL, error TEXT);
+CREATE TABLE IF NOT EXISTS locks (
+    name TEXT PRIMARY KEY, pid INTEGER NOT NULL, host TEXT NOT NULL, acquired_at TEXT NOT NULL);
+"""
+
+
+class LockHeld(RuntimeError):
+    """Another sync of the same source is running."""
+
+
+def now_text() -> str:
+    """The current UTC instant as ISO 8601."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Ledger:
+    """Access to the ledger database; every multi-row change is one transaction."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """An immediate transaction: all of it commits, or none of it."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # -- meta and pseudonym key ---------------------------------------------------------------
+    def meta(self, key: str) -> str | None:
+        """A value of the meta table."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def pseudonym_key(self) -> str:
+        """The ledger's own pseudonym key, created at random on first use."""
+        with self.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO meta VALUES ('pseudonym_key', ?)", (secrets.token_hex(32),))
+        return self.meta("pseudonym_key")  # type: ignore[return-value]
+
+    # -- locks --------------------------------------------------------------------------------
+    def acquire(self, name: str) -> None:
+        """Take the lock `name`, or raise LockHeld naming the holder; a dead holder's lock is taken over."""
+        host = socket.gethostname()
+        with self.transaction() as db:
+            row = db.execute("SELECT pid, host, acquired_at FROM locks WHERE name = ?", (name,)).fetchone()
+            if row and (row[1] != host or _pid_alive(row[0])) and row[0] != os.getpid():
+                raise LockHeld(
+                    f"another sync of {name!r} is running (pid {row[0]} on {row[1]} since {row[2]});"
+                    " wait for it to finish"
+                )
+            db.execute("INSERT OR REPLACE INTO locks VALUES (?, ?, ?, ?)", (name, os.getpid(), host, now_text()))
+
+    def release(self, name: str) -> None:
+        """Release the lock `name` if this process holds it."""
+        self.db.execute("DELETE FROM locks WHERE name = ? AND pid = ?", (name, os.getpid()))
+
+    # -- checkpoints --------------------------------------------------------------------------
+    def checkpoint(self, source: str) -> str | None:
+        """The committed cursor of `source`."""
+        row = self.db.execute("SELECT cursor FROM checkpoints WHERE source = ?", (source,)).fetchone()
+        return row[0] if row else None
+
+    def set_checkpoint(self, db: sqlite3.Connection, source: str, cursor: str | None) -> None:
+        """Record a cursor (inside the caller's transaction)."""
+        db.execute("INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?)", (source, cursor, now_text()))
+
+    def checkpoints(self) -> list[tuple[str, str | None, str]]:
+        """Every source's checkpoint."""
+        return self.db.execute("SELECT source, cursor, updated_at FROM checkpoints ORDER BY source").fetchall()
+
+    def reset(self, source: str) -> None:
+        """Forget a source's checkpoint: the next sync reads it from the beginning."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM checkpoints WHERE source = ?", (source,))
+
+    # -- dossiers -----------------------------------------------------------------------------
+    def records(self, dossiers: Iterable[str]) -> dict[str, tuple[bytes, str, int]]:
+        """Stored (record, hash, revision) of the given dossiers."""
+        found: dict[str, tuple[bytes, str, int]] = {}
+        codes = list(dossiers)
+        for start in range(0, len(codes), 500):
+            part = codes[start : start + 500]
+            marks = ",".join("?" * len(part))
+            for row in self.db.execute(
+                f"SELECT dossier, record, record_hash, revision FROM dossiers WHERE dossier IN ({marks})", part
+            ):
+                found[row[0]] = (row[1], row[2], row[3])
+        return found
+
+    def evidence(self, dossier: str) -> dict | None:
+        """The latest evidence of a dossier."""
+        row = self.db.execute("SELECT evidence FROM dossiers WHERE dossier = ?", (dossier,)).fetchone()
+        return orjson.loads(row[0]) if row and row[0] else None
+
+    def iter_evidence(self) -> Iterator[dict]:
+        """The latest evidence of every evaluated dossier, streaming."""
+        cursor = self.db.execute("SELECT evidence FROM dossiers WHERE evidence IS NOT NULL ORDER BY dossier")
+        for (blob,) in cursor:
+            yield orjson.loads(blob)
+
+    def pending_count(self) -> int:
+        """Dossiers stored but not yet evaluable (header still missing)."""
+        return self.db.execute("SELECT count(*) FROM dossiers WHERE evidence IS NULL").fetchone()[0]
+
+    # -- outbox and deliveries ----------------------------------------------------------------
+    def outbox(self, sink: str, limit: int) -> list[tuple[str, int, bytes]]:
+        """Up to `limit` waiting (dossier, revision, evidence) deliveries for `sink`."""
+        return self.db.execute(
+            "SELECT o.dossier, o.revision, d.evidence FROM outbox o JOIN dossiers d USING (dossier)"
+            " WHERE o.sink = ? LIMIT ?",
+            (sink, limit),
+        ).fetchall()
+
+    def outbox_size(self) -> int:
+        """Deliveries still waiting, over every sink."""
+        return self.db.execute("SELECT count(*) FROM outbox").fetchone()[0]
+
+    def is_delivered(self, sink: str, keys: list[str]) -> set[str]:
+        """Which of `keys` the sink already acknowledged."""
+        found: set[str] = set()
+        for start in range(0, len(keys), 500):
+            part = keys[start : start + 500]
+            marks = ",".join("?" * len(part))
+            found.update(row[0] for row in self.db.execute(
+                f"SELECT key FROM delivered WHERE sink = ? AND key IN ({marks})", [sink, *part]))
+        return found
+
+    def sink_state(self, sink: str) -> dict[str, Any]:
+        """The state a sink keeps between batches."""
+        row = self.db.execute("SELECT state FROM sink_state WHERE sink = ?", (sink,)).fetchone()
+        return orjson.loads(row[0]) if row else {}
+
+    def acknowledge(self, sink: str, done: list[tuple[str, int]], state: dict[str, Any],
+                    rejected: list[tuple[str, int, QuarantineEntry]] = (), run_id: int | None = None) -> None:
+        """Record delivered revisions, quarantine rejected ones and keep the sink's state, atomically."""
+        gone = [(sink, d, r) for d, r in done] + [(sink, d, r) for d, r, _ in rejected]
+        with self.transaction() as db:
+            db.executemany("DELETE FROM outbox WHERE sink = ? AND dossier = ? AND revision = ?", gone)
+            db.executemany("INSERT OR IGNORE INTO delivered VALUES (?, ?)", [(sink, f"{d}@{r}") for d, r in done])
+            db.execute("INSERT OR REPLACE INTO sink_state VALUES (?, ?)", (sink, orjson.dumps(state).decode()))
+            for _, _, entry in rejected:
+                self.quarantine(db, entry, run_id)
+
+    # -- quarantine ---------------------------------------------------------------------------
+    def quarantine(self, db: sqlite3.Connection, entry: QuarantineEntry, run_id: int | None) -> None:
+        """Store (or refresh) a quarantine entry inside the caller's transaction."""
+        db.execute(
+            "INSERT INTO quarantine (source, key, stage, payload, errors, at, run_id) VALUES (?,?,?,?,?,?,?)"
+            " ON CONFLICT (source, key, stage) DO UPDATE SET payload = excluded.payload,"
+            " errors = excluded.errors, at = excluded.at, run_id = excluded.run_id",
+            (entry.source, entry.key, entry.stage, entry.payload, orjson.dumps(entry.errors).decode(),
+             now_text(), run_id),
+        )
+
+    def quarantined(self, entry_id: int | None = None) -> list[QuarantineEntry]:
+        """Quarantine entries (all, or one by id)."""
+        query = "SELECT id, source, key, stage, payload, errors, at FROM quarantine"
+        rows = self.db.execute(query + (" WHERE id = ?" if entry_id is not None else " ORDER BY id"),
+                               (entry_id,) if entry_id is not None else ()).fetchall()
+        return [QuarantineEntry(r[1], r[2], r[3], r[4], orjson.loads(r[5]), r[0], r[6]) for r in rows]
+
+    def discard(self, entry_id: int) -> bool:
+        """Delete a quarantine entry; False when there was none."""
+        with self.transaction() as db:
+            return db.execute("DELETE FROM quarantine WHERE id = ?", (entry_id,)).rowcount > 0
+
+    # -- runs ---------------------------------------------------------------------------------
+    def start_run(self, sources: list[str]) -> tuple[int, str]:
+        """Open a run record; returns (id, start time)."""
+        started = now_text()
+        with self.transaction() as db:
+            run_id = db.execute("INSERT INTO runs (started_at, sources) VALUES (?, ?)",
+                                (started, ",".join(sources))).lastrowid
+        return run_id, started  # type: ignore[return-value]
+
+    def finish_run(self, run_id: int, report: RunReport) -> None:
+        """Close a run record with its report."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE runs SET finished_at=?, outcome=?, records=?, dossiers=?, revisions=?,"
+                " quarantined=?, pending=?, duration=?, error=? WHERE id=?",
+                (now_text(), report.outcome, report.records, report.dossiers, report.revisions,
+                 report.quarantined, report.pending, report.duration_seconds, report.error, run_id),
+            )
+
+    def runs(self, limit: int = 20) -> list[tuple]:
+        """The latest runs, newest first."""
+        return self.db.execute(
+            "SELECT id, started_at, finished_at, sources, outcome, records, dossiers, revisions,"
+            " quarantined, pending, duration, error FROM runs ORDER BY id DESC LIMIT ?", (limit,)
+        ).fetchall()

@@ -1,0 +1,352 @@
+"""The sync job: pull each source since its checkpoint, merge, evaluate, deliver, checkpoint.
+
+Order of durable steps for every page (this is what makes a kill -9 at any instant safe):
+
+1. one transaction stores the merged dossiers, their new evidence revisions, an outbox entry per
+   (sink, revision) and the page's quarantine entries;
+2. every sink receives the outbox and acknowledges; each acknowledgement is one transaction that
+   removes the outbox entries, records the delivered keys and the sink's own state;
+3. only when the outbox is empty does a transaction move the source's checkpoint past the page.
+
+A restart first drains the outbox; a page read again merges into identical dossiers (same hash),
+so it yields no new revision. Sinks therefore hold each revision exactly once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import orjson
+from pydantic import ValidationError
+
+from .adapters import AdapterContext, EvidenceItem, RawRecord, Sink, SinkUnavailable, Source
+from .calendar import WorkingCalendar
+from .caselog import RecordError
+from .engine import Evaluator
+from .ledger import Ledger
+from .plugins import Registry
+from .privacy import PERSONAL_FIELDS, Pseudonymizer
+from .procedures import ProcedureBook
+from .runs import QuarantineEntry, RunInfo, RunReport
+from .settings import Settings
+
+log = logging.getLogger("isobridge.sync")
+HEADER_FIELDS = ("procedure", "agency", "channel", "received_at", "due_at", "status")
+REQUIRED_FIELDS = ("procedure", "received_at", "status")
+
+
+class ConfigurationError(ValueError):
+    """The settings name an unknown adapter or give it invalid options."""
+
+
+def _event_key(event: dict) -> tuple:
+    return (event.get("at"), event.get("kind"), event.get("step"), event.get("unit"))
+
+
+def _event_order(event: dict) -> tuple:
+    try:
+        instant = datetime.fromisoformat(event["at"]).timestamp()
+    except (KeyError, TypeError, ValueError):
+        instant = 0.0
+    return (instant, *(str(part) for part in _event_key(event)))
+
+
+def merge(stored: dict | None, fragments: list[dict]) -> dict:
+    """Merge case-log fragments into a dossier: header fields latest-wins, events de-duplicated."""
+    if stored is None and len(fragments) == 1:
+        return fragments[0]
+    merged: dict = dict(stored) if stored else {}
+    events: dict[tuple, dict] = {_event_key(e): e for e in merged.get("events", [])}
+    for fragment in fragments:
+        for name, value in fragment.items():
+            if name != "events" and value is not None:
+                merged[name] = value
+        for event in fragment.get("events", []):
+            events.setdefault(_event_key(event), event)
+    merged["events"] = sorted(events.values(), key=_event_order)
+    return merged
+
+
+def check_fragment(fragment: object) -> dict:
+    """Structural check of one fragment returned by a source's `map`."""
+    if not isinstance(fragment, dict):
+        raise RecordError([f"mapping produced {type(fragment).__name__}, not an object"])
+    errors = []
+    if not isinstance(fragment.get("dossier"), str) or not fragment["dossier"]:
+        errors.append("dossier: missing dossier code")
+    events = fragment.get("events", [])
+    if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
+        errors.append("events: expected a list of objects")
+    if errors:
+        raise RecordError(errors)
+    return fragment
+
+
+@dataclass
+class PageOutcome:
+    """What processing one page's records produced."""
+
+    rows: list[tuple] = field(default_factory=list)
+    revisions: list[tuple[str, int]] = field(default_factory=list)
+    quarantine: list[QuarantineEntry] = field(default_factory=list)
+    pending: int = 0
+
+
+@dataclass
+class SyncJob:
+    """One configured deployment: settings, plugins, ledger."""
+
+    settings: Settings
+    registry: Registry
+    ledger: Ledger
+    as_of: int | None = None
+    dry_run: bool = False
+    limit: int | None = None
+    progress: Callable[[RunReport], None] | None = None
+    base_dir: Path = field(default_factory=Path.cwd)
+
+    def __post_init__(self) -> None:
+        key = self.settings.privacy.pseudonym_key
+        self.pseudonymizer = Pseudonymizer(key.get_secret_value() if key else self.ledger.pseudonym_key())
+        self.evaluator = Evaluator(
+            ProcedureBook.from_dir(self.settings.procedures.dir),
+            WorkingCalendar.from_file(self.settings.calendar.file),
+        )
+        if self.as_of is not None:
+            self.evaluator.as_of = self.as_of
+        self.run_info: RunInfo | None = None
+        self.report = RunReport(outcome="ok")
+
+    # -- adapters -----------------------------------------------------------------------------
+    def context(self, name: str, state: dict | None = None) -> AdapterContext:
+        """The context handed to adapter instance `name`."""
+        return AdapterContext(
+            name=name, pseudonymizer=self.pseudonymizer, log=logging.getLogger(f"isobridge.adapter.{name}"),
+            state=state if state is not None else {}, mapping_functions=self.registry.functions,
+            base_dir=self.base_dir, ledger_path=self.ledger.path,
+        )
+
+    def open_source(self, name: str) -> Source:
+        """Instantiate the configured source `name`."""
+        options = self.settings.sources.get(name)
+        if options is None:
+            raise ConfigurationError(f"no source {name!r} in the configuration")
+        cls = self.registry.source(str(options.get("adapter")))
+        return cls(self._options(cls, options, f"sources.{name}"), self.context(name))
+
+    def open_sink(self, name: str) -> Sink:
+        """Instantiate the configured sink `name` with its persisted state."""
+        options = self.settings.sinks[name]
+        cls = self.registry.sink(str(options.get("adapter")))
+        return cls(self._options(cls, options, f"sinks.{name}"), self.context(name, self.ledger.sink_state(name)))
+
+    @staticmethod
+    def _options(cls, options: dict, where: str):
+        try:
+            return cls.Options.model_validate(options)
+        except ValidationError as exc:
+            problems = "; ".join(f"{where}.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise ConfigurationError(problems) from None
+
+    # -- the run ------------------------------------------------------------------------------
+    def run(self, sources: list[str] | None = None) -> RunReport:
+        """Sync the given sources (default: all configured) into every sink."""
+        names = sources or list(self.settings.sources)
+        for name in names:
+            if name not in self.settings.sources:
+                raise ConfigurationError(f"no source {name!r} in the configuration")
+        run_id, started = self.ledger.start_run(names)
+        self.run_info = RunInfo(run_id, started, names, list(self.settings.sinks), self.dry_run)
+        self.registry.hook.run_started(run=self.run_info)
+        clock = time.perf_counter()
+        sinks: dict[str, Sink] = {}
+        try:
+            sinks = {name: self.open_sink(name) for name in self.settings.sinks}
+            if not self.dry_run:
+                self.deliver(sinks)
+            for name in names:
+                self._sync_locked(name, sinks)
+        except SinkUnavailable as exc:
+            self.report.outcome, self.report.error = "failed", f"sink unavailable: {exc}"
+        except Exception as exc:
+            self.report.outcome, self.report.error = "failed", f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            for sink in sinks.values():
+                sink.close()
+            self.report.duration_seconds = round(time.perf_counter() - clock, 3)
+            self.report.pending = self.ledger.pending_count()
+            if self.report.outcome == "ok" and self.report.quarantined:
+                self.report.outcome = "quarantined"
+            self.ledger.finish_run(run_id, self.report)
+            self.registry.hook.run_finished(run=self.run_info, report=self.report)
+        return self.report
+
+    def _sync_locked(self, name: str, sinks: dict[str, Sink]) -> None:
+        self.ledger.acquire(f"source:{name}")
+        source = self.open_source(name)
+        try:
+            self.sync_source(name, source, sinks)
+        finally:
+            source.close()
+            self.ledger.release(f"source:{name}")
+
+    def sync_source(self, name: str, source: Source, sinks: dict[str, Sink]) -> None:
+        """Pull pages after the checkpoint; checkpoint each page once every sink acknowledged it."""
+        for page in source.pages(self.ledger.checkpoint(name)):
+            self.process(name, source, page.records, sinks)
+            if not self.dry_run:
+                with self.ledger.transaction() as db:
+                    self.ledger.set_checkpoint(db, name, page.cursor)
+                self.registry.hook.checkpoint_committed(run=self.run_info, source=name, cursor=page.cursor or "")
+            if self.limit is not None and self.report.records >= self.limit:
+                break
+
+    def process(self, name: str, source: Source, records: list[RawRecord], sinks: dict[str, Sink]) -> PageOutcome:
+        """Map, merge and evaluate raw records, store the results and deliver them."""
+        outcome = self._evaluate_page(name, source, records)
+        self.report.records += len(records)
+        self.report.quarantined += len(outcome.quarantine)
+        for entry in outcome.quarantine:
+            self.registry.hook.record_quarantined(run=self.run_info, entry=entry)
+        if self.progress:
+            self.progress(self.report)
+        if self.dry_run:
+            return outcome
+        with self.ledger.transaction() as db:
+            db.executemany(
+                "INSERT INTO dossiers (dossier, source, record, record_hash, revision, evidence, verdict, updated_at)"
+                " VALUES (?,?,?,?,?,?,?,datetime('now')) ON CONFLICT (dossier) DO UPDATE SET"
+                " source=excluded.source, record=excluded.record, record_hash=excluded.record_hash,"
+                " revision=excluded.revision, evidence=coalesce(excluded.evidence, dossiers.evidence),"
+                " verdict=coalesce(excluded.verdict, dossiers.verdict), updated_at=excluded.updated_at",
+                outcome.rows,
+            )
+            db.executemany("INSERT OR IGNORE INTO outbox VALUES (?, ?, ?)",
+                           [(sink, d, r) for sink in sinks for d, r in outcome.revisions])
+            for entry in outcome.quarantine:
+                self.ledger.quarantine(db, entry, self.run_info.run_id if self.run_info else None)
+        self.deliver(sinks)
+        return outcome
+
+    def _evaluate_page(self, name: str, source: Source, records: list[RawRecord]) -> PageOutcome:
+        outcome = PageOutcome()
+        fragments: dict[str, list[tuple[dict, RawRecord]]] = {}
+        for raw in records:
+            try:
+                for fragment in source.map(raw):
+                    fragment = self._scrub(check_fragment(fragment))
+                    fragments.setdefault(fragment["dossier"], []).append((fragment, raw))
+            except RecordError as exc:
+                outcome.quarantine.append(QuarantineEntry(name, raw.key, "map", raw.payload, exc.errors))
+            except Exception as exc:  # an adapter bug must not lose the record
+                outcome.quarantine.append(
+                    QuarantineEntry(name, raw.key, "map", raw.payload, [f"{type(exc).__name__}: {exc}"]))
+        stored = self.ledger.records(fragments)
+        for code, items in fragments.items():
+            self._evaluate_dossier(name, code, items, stored.get(code), outcome)
+        return outcome
+
+    def _scrub(self, fragment: dict) -> dict:
+        personal = PERSONAL_FIELDS.intersection(fragment)
+        for key in personal:
+            value = fragment[key]
+            if value is not None and not str(value).startswith("p-"):
+                fragment[key] = self.pseudonymizer.pseudonym(str(value))
+        return fragment
+
+    def _evaluate_dossier(self, name: str, code: str, items, stored, outcome: PageOutcome) -> None:
+        previous = orjson.loads(stored[0]) if stored else None
+        record = merge(previous, [fragment for fragment, _ in items])
+        blob = orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
+        digest = hashlib.blake2b(blob, digest_size=16).hexdigest()
+        if stored and stored[1] == digest:
+            return
+        revision = stored[2] if stored else 0
+        self.report.dossiers += 1
+        if any(record.get(key) is None for key in REQUIRED_FIELDS):
+            outcome.pending += 1
+            outcome.rows.append((code, name, blob, digest, revision, None, None))
+            return
+        try:
+            evidence = self.evaluator.evaluate_record(record)
+        except RecordError as exc:
+            raw = items[-1][1]
+            outcome.quarantine.append(QuarantineEntry(name, raw.key, "evaluate", raw.payload, exc.errors))
+            outcome.rows.append((code, name, blob, digest, revision, None, None))
+            return
+        revision += 1
+        self.report.revisions += 1
+        outcome.rows.append((code, name, blob, digest, revision, orjson.dumps(evidence), evidence["verdict"]))
+        outcome.revisions.append((code, revision))
+
+    # -- delivery -----------------------------------------------------------------------------
+    def deliver(self, sinks: dict[str, Sink]) -> None:
+        """Drain the outbox into every sink, batch by batch; SinkUnavailable stops the run."""
+        size = self.settings.sync.batch_size
+        for name, sink in sinks.items():
+            while rows := self.ledger.outbox(name, size):
+                self._deliver_batch(name, sink, rows)
+
+    def _deliver_batch(self, name: str, sink: Sink, rows: list[tuple[str, int, bytes]]) -> None:
+        items = [EvidenceItem(dossier, revision, orjson.loads(blob)) for dossier, revision, blob in rows]
+        already = self.ledger.is_delivered(name, [item.key for item in items])
+        fresh = [item for item in items if item.key not in already]
+        result = sink.write(fresh) if fresh else None
+        accepted = set(already) | set(result.accepted if result else ())
+        rejected = result.rejected if result else {}
+        missing = [item.key for item in fresh if item.key not in accepted and item.key not in rejected]
+        if missing:
+            raise SinkUnavailable(f"sink {name!r} acknowledged neither {missing[0]} nor {len(missing) - 1} other(s)")
+        done = [(item.dossier, item.revision) for item in items if item.key in accepted]
+        refused = [
+            (item.dossier, item.revision,
+             QuarantineEntry(f"sink:{name}", item.key, "write", orjson.dumps(item.evidence).decode(), [rejected[item.key]]))
+            for item in items if item.key in rejected and item.key not in accepted
+        ]
+        self.ledger.acknowledge(name, done, sink.context.state, refused, self.run_info.run_id if self.run_info else None)
+        self.report.quarantined += len(refused)
+
+    # -- quarantine replay --------------------------------------------------------------------
+    def replay(self, entry: QuarantineEntry) -> list[str]:
+        """Feed a quarantined record through the current mapping, procedures and sinks again.
+
+        Returns the errors that remain (empty: replayed and removed from the quarantine).
+        """
+        run_id, started = self.ledger.start_run([f"replay:{entry.id}"])
+        self.run_info = RunInfo(run_id, started, [entry.source], list(self.settings.sinks))
+        sinks = {name: self.open_sink(name) for name in self.settings.sinks}
+        try:
+            errors = self._replay(entry, sinks)
+        finally:
+            for sink in sinks.values():
+                sink.close()
+            self.report.outcome = "ok" if not errors else "quarantined"
+            self.ledger.finish_run(run_id, self.report)
+        if not errors:
+            self.ledger.discard(entry.id)  # type: ignore[arg-type]
+        return errors
+
+    def _replay(self, entry: QuarantineEntry, sinks: dict[str, Sink]) -> list[str]:
+        if entry.stage == "write":
+            sink_name = entry.source.removeprefix("sink:")
+            dossier, _, revision = entry.key.rpartition("@")
+            with self.ledger.transaction() as db:
+                db.execute("INSERT OR IGNORE INTO outbox VALUES (?, ?, ?)", (sink_name, dossier, int(revision)))
+            before = self.report.quarantined
+            self.deliver({sink_name: sinks[sink_name]})
+            return [] if self.report.quarantined == before else ["the sink refused it again"]
+        self.ledger.acquire(f"source:{entry.source}")
+        source = self.open_source(entry.source)
+        try:
+            outcome = self.process(entry.source, source, [RawRecord(entry.key, entry.payload)], sinks)
+        finally:
+            source.close()
+            self.ledger.release(f"source:{entry.source}")
+        return [error for q in outcome.quarantine if q.key == entry.key for error in q.errors]
