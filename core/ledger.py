@@ -145,17 +145,18 @@ class Ledger:
             db.execute("DELETE FROM checkpoints WHERE source = ?", (source,))
 
     # -- dossiers -----------------------------------------------------------------------------
-    def records(self, dossiers: Iterable[str]) -> dict[str, tuple[bytes, str, int]]:
-        """Stored (record, hash, revision) of the given dossiers."""
-        found: dict[str, tuple[bytes, str, int]] = {}
+    def records(self, dossiers: Iterable[str]) -> dict[str, tuple[bytes, str, int, bool]]:
+        """Stored (record, hash, revision, evaluated) of the given dossiers."""
+        found: dict[str, tuple[bytes, str, int, bool]] = {}
         codes = list(dossiers)
         for start in range(0, len(codes), 500):
             part = codes[start : start + 500]
             marks = ",".join("?" * len(part))
             for row in self.db.execute(
-                f"SELECT dossier, record, record_hash, revision FROM dossiers WHERE dossier IN ({marks})", part
+                f"SELECT dossier, record, record_hash, revision, evidence IS NOT NULL FROM dossiers"
+                f" WHERE dossier IN ({marks})", part
             ):
-                found[row[0]] = (row[1], row[2], row[3])
+                found[row[0]] = (row[1], row[2], row[3], bool(row[4]))
         return found
 
     def evidence(self, dossier: str) -> dict | None:

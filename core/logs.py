@@ -8,6 +8,14 @@ import sys
 from datetime import datetime, timezone
 
 MASK = "***"
+_ACTIVE: list[str] = []
+
+
+def redact(text: str) -> str:
+    """`text` with every secret of the loaded settings masked (for error messages)."""
+    for secret in _ACTIVE:
+        text = text.replace(secret, MASK)
+    return text
 
 
 class RedactSecrets(logging.Filter):
@@ -48,7 +56,9 @@ def configure(fmt: str = "text", level: str = "INFO", secrets: list[str] | None 
     """Send isobridge logs to stderr in `fmt` (text or json), masking `secrets`."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(RedactSecrets(secrets or []))
+    redactor = RedactSecrets(secrets or [])
+    _ACTIVE[:] = redactor.secrets
+    handler.addFilter(redactor)
     root = logging.getLogger("isobridge")
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     NestedSecretsSettingsSource,
@@ -78,6 +78,12 @@ class Settings(BaseSettings):
     sources: dict[str, dict[str, Any]] = Field(default_factory=dict)
     sinks: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
+    @field_validator("sources", "sinks")
+    @classmethod
+    def _hide_secrets(cls, tables: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """Wrap secret-named options (password, token, …) in SecretStr so no repr shows them."""
+        return {name: _wrap_secrets(table) for name, table in tables.items()}
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -111,7 +117,19 @@ class Settings(BaseSettings):
 
 _CONFIG_FILE: dict[str, Path | None] = {}
 
-SECRET_HINTS = ("password", "secret", "token", "key", "credential")
+SECRET_HINTS = ("password", "secret", "token", "api_key", "apikey", "credentials", "pseudonym_key")
+
+
+def _is_secret(name: str) -> bool:
+    return name.lower().endswith(SECRET_HINTS)
+
+
+def _wrap_secrets(table: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: _wrap_secrets(value) if isinstance(value, dict)
+        else SecretStr(value) if isinstance(value, str) and _is_secret(key) else value
+        for key, value in table.items()
+    }
 
 
 def _secret_values(table: dict[str, Any]) -> list[str]:
@@ -121,7 +139,7 @@ def _secret_values(table: dict[str, Any]) -> list[str]:
             found.extend(_secret_values(value))
         elif isinstance(value, SecretStr):
             found.append(value.get_secret_value())
-        elif isinstance(value, str) and any(hint in name.lower() for hint in SECRET_HINTS):
+        elif isinstance(value, str) and _is_secret(name):
             found.append(value)
     return found
 

@@ -266,8 +266,8 @@ class SyncJob:
         record = merge(previous, [fragment for fragment, _ in items])
         blob = orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
         digest = hashlib.blake2b(blob, digest_size=16).hexdigest()
-        if stored and stored[1] == digest:
-            return
+        if stored and stored[1] == digest and stored[3]:
+            return  # unchanged and already evaluated: no new revision
         revision = stored[2] if stored else 0
         self.report.dossiers += 1
         if any(record.get(key) is None for key in REQUIRED_FIELDS):

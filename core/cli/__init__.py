@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from ..logs import redact
 from . import evaluate, generate, ledger, plugins, schema, sync
 
 COMMANDS = [evaluate, sync, ledger, generate, schema, plugins]
@@ -36,8 +37,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("isobridge: interrupted", file=sys.stderr)
         return 130
     except (ValueError, OSError) as exc:
-        print(f"isobridge {args.command}: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        print(f"isobridge {args.command}: {redact(str(exc))}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import sys
 import time
 
 from ..ledger import LockHeld
+from ..logs import redact
 from ..plugins import PluginError
 from ..runs import RunReport
 from ..sync import ConfigurationError, SyncJob
@@ -62,10 +63,10 @@ def run_sync(args: argparse.Namespace) -> int:
                       limit=args.limit, progress=progress, base_dir=base_dir(args))
         report = job.run(args.source)
     except LockHeld as exc:
-        print(f"isobridge sync: {exc}", file=sys.stderr)
+        print(f"isobridge sync: {redact(str(exc))}", file=sys.stderr)
         return EXIT_LOCKED
     except (ConfigurationError, PluginError) as exc:
-        print(f"isobridge sync: configuration: {exc}", file=sys.stderr)
+        print(f"isobridge sync: configuration: {redact(str(exc))}", file=sys.stderr)
         return EXIT_FAILED
     finally:
         progress.done()
@@ -74,7 +75,7 @@ def run_sync(args: argparse.Namespace) -> int:
         f"sync {report.outcome}: {report.records} records, {report.dossiers} dossiers changed,"
         f" {report.revisions} evidence revisions, {report.quarantined} quarantined,"
         f" {report.pending} pending, {report.duration_seconds:.2f} s"
-        + (f"; {report.error}" if report.error else "")
+        + (f"; {redact(report.error)}" if report.error else "")
         + (" (dry run: nothing written)" if args.dry_run else ""),
         file=sys.stderr,
     )
@@ -99,6 +100,7 @@ def run_check(args: argparse.Namespace) -> int:
                 ok, message, details = False, f"{type(exc).__name__}: {exc}", {}
             failed |= not ok
             extra = ", ".join(f"{k}={v}" for k, v in details.items())
-            print(f"{kind} {name}: {'ok' if ok else 'FAILED'} {message}" + (f" ({extra})" if extra else ""))
+            line = f"{kind} {name}: {'ok' if ok else 'FAILED'} {message}" + (f" ({extra})" if extra else "")
+            print(redact(line))
     ledger.close()
     return EXIT_FAILED if failed else EXIT_OK

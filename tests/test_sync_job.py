@@ -1,0 +1,204 @@
+"""The sync job: checkpoints, revisions, quarantine and replay, sink failures, locks, secrets."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+import orjson
+import pytest
+
+from isobridge.core import samples
+from isobridge.core.adapters import AdapterOptions, Sink, SinkUnavailable, WriteResult
+from isobridge.core.calendar import WorkingCalendar
+from isobridge.core.cli import main
+from isobridge.core.cli import common
+from isobridge.core.generate import CaseLogGenerator
+from isobridge.core.hookspecs import hookimpl
+from isobridge.core.ledger import Ledger
+from isobridge.core.plugins import load_plugins
+from isobridge.core.procedures import ProcedureBook
+from isobridge.core.settings import load_settings
+from isobridge.core.sync import SyncJob, merge
+
+AS_OF = "2026-11-01T00:00:00+07:00"
+
+
+def write_cases(path: Path, count: int, seed: int = 1) -> list[dict]:
+    """Write `count` generated dossiers to `path`; return them."""
+    generator = CaseLogGenerator(ProcedureBook.from_dir(samples.PROCEDURES),
+                                 WorkingCalendar.from_file(samples.CALENDAR), seed)
+    records = list(generator.records(count))
+    with open(path, "ab") as out:
+        for record in records:
+            out.write(orjson.dumps(record) + b"\n")
+    return records
+
+
+@pytest.fixture
+def deployment(tmp_path: Path) -> Path:
+    """A deployment folder with a case-log folder and a config writing jsonl + ledger sinks."""
+    (tmp_path / "in").mkdir()
+    (tmp_path / "conf.toml").write_text(
+        '[ledger]\npath = "ledger.db"\n[sync]\nbatch_size = 50\n'
+        '[sources.onestop]\nadapter = "caselog"\nfolder = "in"\npage_lines = 40\n'
+        '[sinks.evidence]\nadapter = "jsonl"\npath = "out/evidence.jsonl"\n'
+        '[sinks.history]\nadapter = "ledger"\n', encoding="utf-8")
+    return tmp_path
+
+
+def sync(folder: Path, *extra: str) -> int:
+    return main(["sync", "--config", str(folder / "conf.toml"), "--as-of", AS_OF, *extra])
+
+
+def evidence_lines(folder: Path) -> list[dict]:
+    return [json.loads(line) for line in (folder / "out/evidence.jsonl").read_text().splitlines()]
+
+
+def test_sync_delivers_each_revision_once_and_resumes(deployment: Path) -> None:
+    records = write_cases(deployment / "in/a.jsonl", 120)
+    assert sync(deployment) == 0
+    assert sync(deployment) == 0  # nothing new: nothing written
+    lines = evidence_lines(deployment)
+    assert sorted(line["dossier"] for line in lines) == sorted(r["dossier"] for r in records)
+    assert {line["revision"] for line in lines} == {1}
+    # the same dossier again with one more event: a new revision, the old one untouched
+    first = dict(records[0])
+    first["events"] = first["events"] + [{"at": "2026-10-30T09:00:00+07:00", "kind": "apology_issued", "reason": "x"}]
+    write_cases(deployment / "in/b.jsonl", 5, seed=2)
+    with open(deployment / "in/b.jsonl", "ab") as out:
+        out.write(orjson.dumps(first) + b"\n" + orjson.dumps(records[1]) + b"\n")
+    assert sync(deployment) == 0
+    lines = evidence_lines(deployment)
+    keys = [(line["dossier"], line["revision"]) for line in lines]
+    assert len(keys) == len(set(keys)) == 120 + 5 + 1
+    assert (first["dossier"], 2) in keys and (records[1]["dossier"], 2) not in keys
+    with sqlite3.connect(deployment / "ledger.db") as db:
+        assert db.execute("SELECT count(*) FROM evidence").fetchone()[0] == 126
+
+
+def test_bad_records_are_quarantined_then_replayed(deployment: Path, tmp_path: Path, capsys) -> None:
+    write_cases(deployment / "in/a.jsonl", 10)
+    unknown = {"dossier": "H-UNKNOWN-1", "procedure": "9.999999", "received_at": "2025-08-01T08:00:00+07:00",
+               "status": 4, "events": [{"at": "2025-08-01T08:00:00+07:00", "kind": "received"}]}
+    with open(deployment / "in/a.jsonl", "a", encoding="utf-8") as out:
+        out.write('{"dossier": "broken\n' + json.dumps(unknown) + "\n")
+    assert sync(deployment) == 3
+    ledger = Ledger(deployment / "ledger.db")
+    entries = ledger.quarantined()
+    assert [(e.stage, e.payload.startswith('{"dossier": "broken')) for e in entries][0] == ("map", True)
+    assert entries[1].stage == "evaluate" and "unknown procedure '9.999999'" in entries[1].errors[0]
+    assert len(evidence_lines(deployment)) == 10
+    # the operator adds the missing procedure and replays
+    procedures = tmp_path / "procedures"
+    procedures.mkdir()
+    for path in samples.PROCEDURES.glob("*.toml"):
+        (procedures / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    text = (samples.PROCEDURES / "2.000908.toml").read_text(encoding="utf-8")
+    (procedures / "9.999999.toml").write_text(text.replace('"2.000908"', '"9.999999"'), encoding="utf-8")
+    with open(deployment / "conf.toml", "a") as conf:
+        conf.write(f'[procedures]\ndir = "{procedures}"\n')
+    capsys.readouterr()
+    assert main(["quarantine", "replay", str(entries[1].id), "--config", str(deployment / "conf.toml")]) == 0
+    assert "replayed" in capsys.readouterr().out
+    assert [line["dossier"] for line in evidence_lines(deployment)][-1] == "H-UNKNOWN-1"
+    assert [e.stage for e in ledger.quarantined()] == ["map"]
+    assert main(["quarantine", "discard", str(entries[0].id), "--config", str(deployment / "conf.toml")]) == 0
+    assert ledger.quarantined() == []
+
+
+class FlakySink(Sink):
+    """A sink that is down while `down` is set and refuses dossiers listed in `refuse`."""
+
+    name = "flaky"
+    down = True
+    refuse: set[str] = set()
+    received: list[str] = []
+
+    def write(self, batch):
+        if FlakySink.down:
+            raise SinkUnavailable("connection refused")
+        accepted = [i.key for i in batch if i.dossier not in FlakySink.refuse]
+        FlakySink.received.extend(accepted)
+        return WriteResult(accepted, {i.key: "HTTP 422: unknown agency" for i in batch if i.dossier in FlakySink.refuse})
+
+
+class FlakyPlugin:
+    @hookimpl
+    def register_sinks(self, register):
+        register(FlakySink)
+
+
+def test_sink_down_stops_cleanly_and_backlog_drains(deployment: Path, monkeypatch) -> None:
+    monkeypatch.setattr(common, "load_plugins", lambda: load_plugins(extra=[FlakyPlugin()]))
+    with open(deployment / "conf.toml", "a") as conf:
+        conf.write('[sinks.qms]\nadapter = "flaky"\n')
+    records = write_cases(deployment / "in/a.jsonl", 60)
+    FlakySink.down, FlakySink.received, FlakySink.refuse = True, [], {records[3]["dossier"]}
+    assert sync(deployment) == 1
+    ledger = Ledger(deployment / "ledger.db")
+    assert ledger.checkpoint("onestop") is None
+    FlakySink.down = False
+    assert sync(deployment) == 3  # one item refused by the server: quarantined, the rest delivered
+    assert sorted(FlakySink.received) == sorted(f"{r['dossier']}@1" for r in records[:]
+                                                 if r["dossier"] != records[3]["dossier"])
+    assert [e.stage for e in ledger.quarantined()] == ["write"]
+    assert "HTTP 422" in ledger.quarantined()[0].errors[0]
+    assert ledger.outbox_size() == 0 and ledger.checkpoint("onestop") is not None
+    assert len(evidence_lines(deployment)) == 60  # the other sinks got everything exactly once
+
+
+def test_second_sync_of_same_source_refuses(deployment: Path, capsys) -> None:
+    write_cases(deployment / "in/a.jsonl", 5)
+    ledger = Ledger(deployment / "ledger.db")
+    ledger.db.execute("INSERT INTO locks VALUES ('source:onestop', ?, ?, 'now')", (os.getppid(), __import__("socket").gethostname()))
+    assert sync(deployment) == 4
+    assert "another sync of 'source:onestop' is running" in capsys.readouterr().err
+
+
+def test_dry_run_writes_nothing(deployment: Path) -> None:
+    write_cases(deployment / "in/a.jsonl", 20)
+    assert sync(deployment, "--dry-run") == 0
+    ledger = Ledger(deployment / "ledger.db")
+    assert ledger.checkpoint("onestop") is None
+    assert not (deployment / "out/evidence.jsonl").exists() or not evidence_lines(deployment)
+
+
+def test_planted_secret_never_reaches_logs(deployment: Path, monkeypatch, capsys) -> None:
+    secret = "S3cr3t-Planted-Key-4242"
+    monkeypatch.setenv("ISOBRIDGE_PRIVACY__PSEUDONYM_KEY", secret)
+    monkeypatch.setenv("ISOBRIDGE_SOURCES__ONESTOP__API_TOKEN", secret)
+    write_cases(deployment / "in/a.jsonl", 3)
+    settings = load_settings(deployment / "conf.toml")
+    assert secret not in repr(settings) and secret not in str(settings.privacy)
+    # an option the caselog source does not know: a configuration error, the value never shown
+    status = main(["sync", "--config", str(deployment / "conf.toml"), "--log-format", "json", "--log-level", "DEBUG"])
+    captured = capsys.readouterr()
+    assert status == 1 and "api_token" in captured.err
+    assert secret not in captured.err + captured.out
+    # a failure whose message carries the secret (here: a path) is masked too
+    monkeypatch.delenv("ISOBRIDGE_SOURCES__ONESTOP__API_TOKEN")
+    monkeypatch.setenv("ISOBRIDGE_SINKS__EVIDENCE__PATH", f"/proc/forbidden-{secret}/x.jsonl")
+    status = main(["sync", "--config", str(deployment / "conf.toml"), "--log-format", "json"])
+    captured = capsys.readouterr()
+    assert status == 1 and "***" in captured.err
+    assert secret not in captured.err + captured.out
+
+
+def test_environment_overrides_the_file(deployment: Path, monkeypatch) -> None:
+    monkeypatch.setenv("ISOBRIDGE_SINKS__EVIDENCE__PATH", "elsewhere.jsonl")
+    monkeypatch.setenv("ISOBRIDGE_SYNC__BATCH_SIZE", "7")
+    settings = load_settings(deployment / "conf.toml")
+    assert settings.sinks["evidence"]["path"] == "elsewhere.jsonl"
+    assert settings.sync.batch_size == 7
+
+
+def test_merge_is_idempotent_and_order_free() -> None:
+    a = {"dossier": "D", "events": [{"at": "2025-01-02T08:00:00+07:00", "kind": "handover", "step": "B"}]}
+    b = {"dossier": "D", "procedure": "P", "received_at": "2025-01-01T08:00:00+07:00", "status": 4,
+         "events": [{"at": "2025-01-01T08:00:00+07:00", "kind": "received", "step": "A"}]}
+    once = merge(None, [a, b])
+    assert merge(once, [a, b]) == once == merge(None, [b, a])
+    assert [e["step"] for e in once["events"]] == ["A", "B"]
