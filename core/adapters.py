@@ -130,6 +130,16 @@ class EvidenceItem:
     dossier: str
     revision: int
     evidence: dict
+    blob: bytes | None = None
+    """The evidence already serialised as JSON (sinks may reuse it instead of encoding again)."""
+
+    def json(self) -> bytes:
+        """The evidence as compact JSON bytes."""
+        if self.blob is None:
+            import orjson
+
+            self.blob = orjson.dumps(self.evidence)
+        return self.blob
 
     @property
     def key(self) -> str:

@@ -2,9 +2,10 @@
 
 - `checkpoints`: per source, the cursor to resume after;
 - `dossiers`: per dossier, the merged case log, its hash, the latest evidence and its revision;
-- `outbox`: evidence revisions waiting for a sink's acknowledgement;
-- `delivered`: per sink, every idempotency key it acknowledged;
-- `sink_state`: per sink, the small state it keeps (e.g. a file's committed offset);
+- `revisions`: the log of evidence revisions in the order they were made (`seq`);
+- `sinks`: per sink, the `seq` up to which it acknowledged every revision (its delivered
+  idempotency keys are exactly the log's keys up to there, less those it refused, which sit in
+  the quarantine) and the small state it keeps (e.g. a file's committed offset);
 - `quarantine`: records that could not be processed, with original payload and every error;
 - `runs`: run history; `locks`: one sync per source at a time; `meta`: e.g. the pseudonym key.
 """
@@ -32,12 +33,10 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 CREATE TABLE IF NOT EXISTS dossiers (
     dossier TEXT PRIMARY KEY, source TEXT NOT NULL, record BLOB NOT NULL, record_hash TEXT NOT NULL,
     revision INTEGER NOT NULL DEFAULT 0, evidence BLOB, verdict TEXT, updated_at TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS outbox (
-    sink TEXT NOT NULL, dossier TEXT NOT NULL, revision INTEGER NOT NULL,
-    PRIMARY KEY (sink, dossier, revision)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS delivered (
-    sink TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY (sink, key)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS sink_state (sink TEXT PRIMARY KEY, state TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS revisions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, dossier TEXT NOT NULL, revision INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS sinks (
+    sink TEXT PRIMARY KEY, delivered_seq INTEGER NOT NULL, state TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS quarantine (
     id INTEGER PRIMARY KEY AUTOINCREMENT, source TEXT NOT NULL, key TEXT NOT NULL,
     stage TEXT NOT NULL, payload TEXT NOT NULL, errors TEXT NOT NULL, at TEXT NOT NULL,
@@ -174,43 +173,51 @@ class Ledger:
         """Dossiers stored but not yet evaluable (header still missing)."""
         return self.db.execute("SELECT count(*) FROM dossiers WHERE evidence IS NULL").fetchone()[0]
 
-    # -- outbox and deliveries ----------------------------------------------------------------
-    def outbox(self, sink: str, limit: int) -> list[tuple[str, int, bytes]]:
-        """Up to `limit` waiting (dossier, revision, evidence) deliveries for `sink`."""
+    # -- revision log and deliveries ----------------------------------------------------------
+    def last_seq(self) -> int:
+        """The sequence number of the latest revision (0 when none)."""
+        return self.db.execute("SELECT coalesce(max(seq), 0) FROM revisions").fetchone()[0]
+
+    def sink(self, sink: str) -> tuple[int, dict[str, Any]]:
+        """(delivered seq, state) of a sink; a sink seen for the first time starts at the log's end."""
+        row = self.db.execute("SELECT delivered_seq, state FROM sinks WHERE sink = ?", (sink,)).fetchone()
+        if row:
+            return row[0], orjson.loads(row[1])
+        with self.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO sinks VALUES (?, (SELECT coalesce(max(seq), 0) FROM revisions), '{}')",
+                       (sink,))
+        return self.sink(sink)
+
+    def waiting(self, sink: str, after: int, limit: int) -> list[tuple[int, str, int]]:
+        """Up to `limit` revisions (seq, dossier, revision) after `after`, in log order."""
         return self.db.execute(
-            "SELECT o.dossier, o.revision, d.evidence FROM outbox o JOIN dossiers d USING (dossier)"
-            " WHERE o.sink = ? LIMIT ?",
-            (sink, limit),
+            "SELECT seq, dossier, revision FROM revisions WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)
         ).fetchall()
 
-    def outbox_size(self) -> int:
-        """Deliveries still waiting, over every sink."""
-        return self.db.execute("SELECT count(*) FROM outbox").fetchone()[0]
+    def backlog(self) -> int:
+        """Deliveries still waiting, summed over every known sink."""
+        return self.db.execute(
+            "SELECT coalesce(sum((SELECT coalesce(max(seq), 0) FROM revisions) - delivered_seq), 0) FROM sinks"
+        ).fetchone()[0]
 
-    def is_delivered(self, sink: str, keys: list[str]) -> set[str]:
-        """Which of `keys` the sink already acknowledged."""
-        found: set[str] = set()
-        for start in range(0, len(keys), 500):
-            part = keys[start : start + 500]
+    def evidence_blobs(self, dossiers: list[str]) -> dict[str, tuple[int, bytes]]:
+        """Latest (revision, evidence JSON) of the given dossiers."""
+        found: dict[str, tuple[int, bytes]] = {}
+        for start in range(0, len(dossiers), 500):
+            part = dossiers[start : start + 500]
             marks = ",".join("?" * len(part))
-            found.update(row[0] for row in self.db.execute(
-                f"SELECT key FROM delivered WHERE sink = ? AND key IN ({marks})", [sink, *part]))
+            for dossier, revision, blob in self.db.execute(
+                f"SELECT dossier, revision, evidence FROM dossiers WHERE dossier IN ({marks})", part):
+                found[dossier] = (revision, blob)
         return found
 
-    def sink_state(self, sink: str) -> dict[str, Any]:
-        """The state a sink keeps between batches."""
-        row = self.db.execute("SELECT state FROM sink_state WHERE sink = ?", (sink,)).fetchone()
-        return orjson.loads(row[0]) if row else {}
-
-    def acknowledge(self, sink: str, done: list[tuple[str, int]], state: dict[str, Any],
-                    rejected: list[tuple[str, int, QuarantineEntry]] = (), run_id: int | None = None) -> None:
-        """Record delivered revisions, quarantine rejected ones and keep the sink's state, atomically."""
-        gone = [(sink, d, r) for d, r in done] + [(sink, d, r) for d, r, _ in rejected]
+    def acknowledge(self, sink: str, seq: int, state: dict[str, Any],
+                    rejected: list[QuarantineEntry] = (), run_id: int | None = None) -> None:
+        """Move a sink's delivered mark to `seq`, keep its state, quarantine what it refused: atomically."""
         with self.transaction() as db:
-            db.executemany("DELETE FROM outbox WHERE sink = ? AND dossier = ? AND revision = ?", gone)
-            db.executemany("INSERT OR IGNORE INTO delivered VALUES (?, ?)", [(sink, f"{d}@{r}") for d, r in done])
-            db.execute("INSERT OR REPLACE INTO sink_state VALUES (?, ?)", (sink, orjson.dumps(state).decode()))
-            for _, _, entry in rejected:
+            db.execute("UPDATE sinks SET delivered_seq = ?, state = ? WHERE sink = ?",
+                       (seq, orjson.dumps(state).decode(), sink))
+            for entry in rejected:
                 self.quarantine(db, entry, run_id)
 
     # -- quarantine ---------------------------------------------------------------------------

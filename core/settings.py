@@ -59,7 +59,7 @@ class SyncSettings(BaseModel):
     """`[sync]`: batch sizes of the sync job."""
 
     model_config = ConfigDict(extra="forbid")
-    batch_size: int = Field(default=500, ge=1, description="Evidence items per sink write.")
+    batch_size: int = Field(default=2000, ge=1, description="Evidence items per sink write.")
     checkpoint_pages: int = Field(default=1, ge=1, description="Pages between checkpoints.")
 
 

@@ -2,14 +2,17 @@
 
 Order of durable steps for every page (this is what makes a kill -9 at any instant safe):
 
-1. one transaction stores the merged dossiers, their new evidence revisions, an outbox entry per
-   (sink, revision) and the page's quarantine entries;
-2. every sink receives the outbox and acknowledges; each acknowledgement is one transaction that
-   removes the outbox entries, records the delivered keys and the sink's own state;
-3. only when the outbox is empty does a transaction move the source's checkpoint past the page.
+1. one transaction stores the merged dossiers, their new evidence revisions (appended to the
+   revision log) and the page's quarantine entries;
+2. every sink receives the log after its delivered mark and acknowledges; each acknowledgement
+   is one transaction that moves the mark and stores the sink's own state (e.g. file offset);
+3. only when every sink's mark reached the log's end does a transaction move the source's
+   checkpoint past the page.
 
-A restart first drains the outbox; a page read again merges into identical dossiers (same hash),
-so it yields no new revision. Sinks therefore hold each revision exactly once.
+A restart first delivers what the log holds beyond each mark; a page read again merges into
+identical dossiers (same hash), so it yields no new revision. A sink re-sent a batch whose
+acknowledgement was lost dedupes by idempotency key (file sinks: truncate to their committed
+offset), so every sink holds each revision exactly once.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from pathlib import Path
 import orjson
 from pydantic import ValidationError
 
-from .adapters import AdapterContext, EvidenceItem, RawRecord, Sink, SinkUnavailable, Source
+from .adapters import AdapterContext, EvidenceItem, RawRecord, Sink, SinkUnavailable, Source, WriteResult
 from .calendar import WorkingCalendar
 from .caselog import RecordError
 from .engine import Evaluator
@@ -94,6 +97,7 @@ class PageOutcome:
 
     rows: list[tuple] = field(default_factory=list)
     revisions: list[tuple[str, int]] = field(default_factory=list)
+    evidence: dict[tuple[str, int], tuple[dict, bytes]] = field(default_factory=dict)
     quarantine: list[QuarantineEntry] = field(default_factory=list)
     pending: int = 0
 
@@ -144,7 +148,8 @@ class SyncJob:
         """Instantiate the configured sink `name` with its persisted state."""
         options = self.settings.sinks[name]
         cls = self.registry.sink(str(options.get("adapter")))
-        return cls(self._options(cls, options, f"sinks.{name}"), self.context(name, self.ledger.sink_state(name)))
+        _, state = self.ledger.sink(name)
+        return cls(self._options(cls, options, f"sinks.{name}"), self.context(name, state))
 
     @staticmethod
     def _options(cls, options: dict, where: str):
@@ -228,11 +233,10 @@ class SyncJob:
                 " verdict=coalesce(excluded.verdict, dossiers.verdict), updated_at=excluded.updated_at",
                 outcome.rows,
             )
-            db.executemany("INSERT OR IGNORE INTO outbox VALUES (?, ?, ?)",
-                           [(sink, d, r) for sink in sinks for d, r in outcome.revisions])
+            db.executemany("INSERT INTO revisions (dossier, revision) VALUES (?, ?)", outcome.revisions)
             for entry in outcome.quarantine:
                 self.ledger.quarantine(db, entry, self.run_info.run_id if self.run_info else None)
-        self.deliver(sinks)
+        self.deliver(sinks, outcome.evidence)
         return outcome
 
     def _evaluate_page(self, name: str, source: Source, records: list[RawRecord]) -> PageOutcome:
@@ -283,35 +287,54 @@ class SyncJob:
             return
         revision += 1
         self.report.revisions += 1
-        outcome.rows.append((code, name, blob, digest, revision, orjson.dumps(evidence), evidence["verdict"]))
+        evidence_blob = orjson.dumps(evidence)
+        outcome.rows.append((code, name, blob, digest, revision, evidence_blob, evidence["verdict"]))
         outcome.revisions.append((code, revision))
+        outcome.evidence[(code, revision)] = (evidence, evidence_blob)
 
     # -- delivery -----------------------------------------------------------------------------
-    def deliver(self, sinks: dict[str, Sink]) -> None:
-        """Drain the outbox into every sink, batch by batch; SinkUnavailable stops the run."""
+    def deliver(self, sinks: dict[str, Sink], fresh: dict[tuple[str, int], tuple[dict, bytes]] | None = None) -> None:
+        """Deliver the revision log beyond each sink's mark, batch by batch.
+
+        `fresh` holds evidence just evaluated (saves reading it back). SinkUnavailable stops the run.
+        """
         size = self.settings.sync.batch_size
         for name, sink in sinks.items():
-            while rows := self.ledger.outbox(name, size):
-                self._deliver_batch(name, sink, rows)
+            mark, _ = self.ledger.sink(name)
+            while rows := self.ledger.waiting(name, mark, size):
+                mark = rows[-1][0]
+                self._deliver_batch(name, sink, self._items(rows, fresh or {}), mark)
 
-    def _deliver_batch(self, name: str, sink: Sink, rows: list[tuple[str, int, bytes]]) -> None:
-        items = [EvidenceItem(dossier, revision, orjson.loads(blob)) for dossier, revision, blob in rows]
-        already = self.ledger.is_delivered(name, [item.key for item in items])
-        fresh = [item for item in items if item.key not in already]
-        result = sink.write(fresh) if fresh else None
-        accepted = set(already) | set(result.accepted if result else ())
-        rejected = result.rejected if result else {}
-        missing = [item.key for item in fresh if item.key not in accepted and item.key not in rejected]
+    def _items(self, rows: list[tuple[int, str, int]], fresh: dict) -> list[EvidenceItem]:
+        missing = [dossier for _, dossier, revision in rows if (dossier, revision) not in fresh]
+        stored = self.ledger.evidence_blobs(missing) if missing else {}
+        items = []
+        for _, dossier, revision in rows:
+            if (dossier, revision) in fresh:
+                evidence, blob = fresh[(dossier, revision)]
+            elif stored.get(dossier, (None,))[0] == revision:
+                blob = stored[dossier][1]
+                evidence = orjson.loads(blob)
+            else:  # superseded before this sink saw it; the newer revision follows in the log
+                log.warning("revision %s@%s superseded before delivery", dossier, revision)
+                continue
+            items.append(EvidenceItem(dossier, revision, evidence, blob))
+        return items
+
+    def _deliver_batch(self, name: str, sink: Sink, items: list[EvidenceItem], mark: int) -> None:
+        result = sink.write(items) if items else WriteResult()
+        accepted, rejected = set(result.accepted), result.rejected
+        missing = [item.key for item in items if item.key not in accepted and item.key not in rejected]
         if missing:
             raise SinkUnavailable(f"sink {name!r} acknowledged neither {missing[0]} nor {len(missing) - 1} other(s)")
-        done = [(item.dossier, item.revision) for item in items if item.key in accepted]
         refused = [
-            (item.dossier, item.revision,
-             QuarantineEntry(f"sink:{name}", item.key, "write", orjson.dumps(item.evidence).decode(), [rejected[item.key]]))
+            QuarantineEntry(f"sink:{name}", item.key, "write", item.json().decode(), [rejected[item.key]])
             for item in items if item.key in rejected and item.key not in accepted
         ]
-        self.ledger.acknowledge(name, done, sink.context.state, refused, self.run_info.run_id if self.run_info else None)
+        self.ledger.acknowledge(name, mark, sink.context.state, refused, self.run_info.run_id if self.run_info else None)
         self.report.quarantined += len(refused)
+        for entry in refused:
+            self.registry.hook.record_quarantined(run=self.run_info, entry=entry)
 
     # -- quarantine replay --------------------------------------------------------------------
     def replay(self, entry: QuarantineEntry) -> list[str]:
@@ -335,13 +358,14 @@ class SyncJob:
 
     def _replay(self, entry: QuarantineEntry, sinks: dict[str, Sink]) -> list[str]:
         if entry.stage == "write":
-            sink_name = entry.source.removeprefix("sink:")
+            sink = sinks[entry.source.removeprefix("sink:")]
             dossier, _, revision = entry.key.rpartition("@")
+            item = EvidenceItem(dossier, int(revision), orjson.loads(entry.payload), entry.payload.encode())
+            result = sink.write([item])
             with self.ledger.transaction() as db:
-                db.execute("INSERT OR IGNORE INTO outbox VALUES (?, ?, ?)", (sink_name, dossier, int(revision)))
-            before = self.report.quarantined
-            self.deliver({sink_name: sinks[sink_name]})
-            return [] if self.report.quarantined == before else ["the sink refused it again"]
+                db.execute("UPDATE sinks SET state = ? WHERE sink = ?",
+                           (orjson.dumps(sink.context.state).decode(), sink.context.name))
+            return [] if item.key in result.accepted else [result.rejected.get(item.key, "not acknowledged")]
         self.ledger.acquire(f"source:{entry.source}")
         source = self.open_source(entry.source)
         try:

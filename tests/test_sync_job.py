@@ -146,7 +146,7 @@ def test_sink_down_stops_cleanly_and_backlog_drains(deployment: Path, monkeypatc
                                                  if r["dossier"] != records[3]["dossier"])
     assert [e.stage for e in ledger.quarantined()] == ["write"]
     assert "HTTP 422" in ledger.quarantined()[0].errors[0]
-    assert ledger.outbox_size() == 0 and ledger.checkpoint("onestop") is not None
+    assert ledger.backlog() == 0 and ledger.checkpoint("onestop") is not None
     assert len(evidence_lines(deployment)) == 60  # the other sinks got everything exactly once
 
 

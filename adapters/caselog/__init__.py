@@ -22,7 +22,7 @@ class CaselogOptions(AdapterOptions):
 
     folder: Path
     pattern: str = "*.jsonl"
-    page_lines: int = 500
+    page_lines: int = 2000
     settle_seconds: float = 5.0
 
 

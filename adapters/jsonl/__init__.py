@@ -9,8 +9,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import orjson
-
 from isobridge.core.adapters import AdapterOptions, CheckResult, EvidenceItem, Sink, SinkUnavailable, WriteResult
 from isobridge.core.hookspecs import hookimpl
 
@@ -48,7 +46,7 @@ class JsonlSink(Sink):
 
     def write(self, batch: list[EvidenceItem]) -> WriteResult:
         """Append the batch, flush it to disk, then acknowledge it."""
-        lines = b"".join(orjson.dumps({**item.evidence, "revision": item.revision}) + b"\n" for item in batch)
+        lines = b"".join(item.json()[:-1] + b',"revision":%d}\n' % item.revision for item in batch)
         try:
             self._file.write(lines)
             self._file.flush()

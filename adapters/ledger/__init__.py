@@ -5,8 +5,6 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-import orjson
-
 from isobridge.core.adapters import AdapterOptions, EvidenceItem, Sink, SinkUnavailable, WriteResult
 from isobridge.core.hookspecs import hookimpl
 
@@ -35,11 +33,12 @@ class LedgerSink(Sink):
             raise ValueError("ledger sink: no ledger path")
         self.db = sqlite3.connect(path, timeout=30)
         self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute(TABLE)
 
     def write(self, batch: list[EvidenceItem]) -> WriteResult:
         """Insert the revisions in one transaction."""
-        rows = [(i.dossier, i.revision, i.evidence["verdict"], orjson.dumps(i.evidence)) for i in batch]
+        rows = [(i.dossier, i.revision, i.evidence["verdict"], i.json()) for i in batch]
         try:
             with self.db:
                 self.db.executemany("INSERT OR IGNORE INTO evidence VALUES (?, ?, ?, ?)", rows)

@@ -41,7 +41,7 @@ def run_state(args: argparse.Namespace) -> int:
     for source, cursor, updated in ledger.checkpoints():
         shown = cursor if cursor is None or len(cursor) < 200 else cursor[:197] + "..."
         print(f"{source}\t{updated}\t{shown}")
-    print(f"outbox: {ledger.outbox_size()} deliveries waiting; pending dossiers: {ledger.pending_count()}")
+    print(f"backlog: {ledger.backlog()} deliveries waiting; pending dossiers: {ledger.pending_count()}")
     return EXIT_OK
 
 
