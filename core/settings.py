@@ -99,7 +99,7 @@ class Settings(BaseSettings):
         if secrets_dir:
             chosen.append(
                 NestedSecretsSettingsSource(
-                    file_secret_settings, secrets_dir=secrets_dir, secrets_nested_delimiter="__"
+                    file_secret_settings, secrets_dir=secrets_dir, secrets_nested_delimiter="__", secrets_prefix=""
                 )
             )
         toml_file = _CONFIG_FILE.get("path")

@@ -202,3 +202,15 @@ def test_merge_is_idempotent_and_order_free() -> None:
     once = merge(None, [a, b])
     assert merge(once, [a, b]) == once == merge(None, [b, a])
     assert [e["step"] for e in once["events"]] == ["A", "B"]
+
+
+def test_secret_files_fill_nested_settings(deployment: Path, tmp_path: Path, monkeypatch) -> None:
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "privacy__pseudonym_key").write_text("from-a-file")
+    (secrets / "sources__onestop__password").write_text("pw-from-a-file")
+    monkeypatch.setenv("ISOBRIDGE_SECRETS_DIR", str(secrets))
+    settings = load_settings(deployment / "conf.toml")
+    assert settings.privacy.pseudonym_key.get_secret_value() == "from-a-file"
+    assert settings.sources["onestop"]["password"].get_secret_value() == "pw-from-a-file"
+    assert "pw-from-a-file" not in repr(settings) and "pw-from-a-file" in settings.secrets()
