@@ -7,9 +7,9 @@ import sys
 from collections.abc import Sequence
 
 from ..logs import redact
-from . import evaluate, generate, ledger, plugins, schema, sync
+from . import demo, evaluate, generate, ledger, plugins, schema, sync
 
-COMMANDS = [evaluate, sync, ledger, generate, schema, plugins]
+COMMANDS = [demo, evaluate, sync, ledger, generate, schema, plugins]
 """Built-in command modules, in the order `--help` lists them."""
 
 
