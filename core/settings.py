@@ -60,7 +60,7 @@ class SyncSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     batch_size: int = Field(default=2000, ge=1, description="Evidence items per sink write.")
-    checkpoint_pages: int = Field(default=1, ge=1, description="Pages between checkpoints.")
+    workers: int = Field(default=0, ge=0, description="Evaluation processes (0: one per core).")
 
 
 class Settings(BaseSettings):

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import multiprocessing
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -91,6 +93,42 @@ def check_fragment(fragment: object) -> dict:
     return fragment
 
 
+PARALLEL_CHUNK = 250
+_WORKER_EVALUATOR: Evaluator | None = None
+
+
+def evaluate_blobs(evaluator: Evaluator, blobs: list[bytes]) -> list[tuple[bool, bytes | list[str]]]:
+    """(True, evidence JSON) or (False, errors) for each merged dossier JSON."""
+    results: list[tuple[bool, bytes | list[str]]] = []
+    for blob in blobs:
+        try:
+            results.append((True, orjson.dumps(evaluator.evaluate_record(orjson.loads(blob)))))
+        except RecordError as exc:
+            results.append((False, exc.errors))
+    return results
+
+
+def _init_worker(evaluator: Evaluator) -> None:
+    global _WORKER_EVALUATOR
+    _WORKER_EVALUATOR = evaluator
+
+
+def _evaluate_in_worker(blobs: list[bytes]) -> list[tuple[bool, bytes | list[str]]]:
+    assert _WORKER_EVALUATOR is not None
+    return evaluate_blobs(_WORKER_EVALUATOR, blobs)
+
+
+@dataclass
+class _Job:
+    """A changed dossier waiting for evaluation."""
+
+    code: str
+    blob: bytes
+    digest: str
+    revision: int
+    raw: RawRecord
+
+
 @dataclass
 class PageOutcome:
     """What processing one page's records produced."""
@@ -124,8 +162,20 @@ class SyncJob:
         )
         if self.as_of is not None:
             self.evaluator.as_of = self.as_of
+        self._pool = None
+        workers = self.settings.sync.workers or os.cpu_count() or 1
+        if workers > 1:
+            context = multiprocessing.get_context("fork")
+            self._pool = context.Pool(workers, initializer=_init_worker, initargs=(self.evaluator,))
         self.run_info: RunInfo | None = None
         self.report = RunReport(outcome="ok")
+
+    def close(self) -> None:
+        """Stop the evaluation workers."""
+        if self._pool is not None:
+            self._pool.close()
+            self._pool.join()
+            self._pool = None
 
     # -- adapters -----------------------------------------------------------------------------
     def context(self, name: str, state: dict | None = None) -> AdapterContext:
@@ -185,6 +235,7 @@ class SyncJob:
         finally:
             for sink in sinks.values():
                 sink.close()
+            self.close()
             self.report.duration_seconds = round(time.perf_counter() - clock, 3)
             self.report.pending = self.ledger.pending_count()
             if self.report.outcome == "ok" and self.report.quarantined:
@@ -253,8 +304,10 @@ class SyncJob:
                 outcome.quarantine.append(
                     QuarantineEntry(name, raw.key, "map", raw.payload, [f"{type(exc).__name__}: {exc}"]))
         stored = self.ledger.records(fragments)
-        for code, items in fragments.items():
-            self._evaluate_dossier(name, code, items, stored.get(code), outcome)
+        jobs = [job for code, items in fragments.items()
+                if (job := self._prepare(name, code, items, stored.get(code), outcome)) is not None]
+        for job, result in zip(jobs, self._evaluate_all([job.blob for job in jobs])):
+            self._record_result(name, job, result, outcome)
         return outcome
 
     def _scrub(self, fragment: dict) -> dict:
@@ -265,32 +318,41 @@ class SyncJob:
                 fragment[key] = self.pseudonymizer.pseudonym(str(value))
         return fragment
 
-    def _evaluate_dossier(self, name: str, code: str, items, stored, outcome: PageOutcome) -> None:
+    def _prepare(self, name: str, code: str, items, stored, outcome: PageOutcome) -> "_Job | None":
+        """Merge fragments into the stored dossier; a job when it changed and can be evaluated."""
         previous = orjson.loads(stored[0]) if stored else None
         record = merge(previous, [fragment for fragment, _ in items])
         blob = orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
         digest = hashlib.blake2b(blob, digest_size=16).hexdigest()
         if stored and stored[1] == digest and stored[3]:
-            return  # unchanged and already evaluated: no new revision
+            return None  # unchanged and already evaluated: no new revision
         revision = stored[2] if stored else 0
         self.report.dossiers += 1
         if any(record.get(key) is None for key in REQUIRED_FIELDS):
             outcome.pending += 1
             outcome.rows.append((code, name, blob, digest, revision, None, None))
+            return None
+        return _Job(code, blob, digest, revision, items[-1][1])
+
+    def _evaluate_all(self, blobs: list[bytes]) -> list[tuple[bool, bytes | list[str]]]:
+        """Evaluate merged dossiers, on every core when there are enough of them."""
+        if self._pool is None or len(blobs) < 2 * PARALLEL_CHUNK:
+            return evaluate_blobs(self.evaluator, blobs)
+        chunks = [blobs[i : i + PARALLEL_CHUNK] for i in range(0, len(blobs), PARALLEL_CHUNK)]
+        return [result for part in self._pool.map(_evaluate_in_worker, chunks) for result in part]
+
+    def _record_result(self, name: str, job: "_Job", result, outcome: PageOutcome) -> None:
+        ok, value = result
+        if not ok:
+            outcome.quarantine.append(QuarantineEntry(name, job.raw.key, "evaluate", job.raw.payload, value))
+            outcome.rows.append((job.code, name, job.blob, job.digest, job.revision, None, None))
             return
-        try:
-            evidence = self.evaluator.evaluate_record(record)
-        except RecordError as exc:
-            raw = items[-1][1]
-            outcome.quarantine.append(QuarantineEntry(name, raw.key, "evaluate", raw.payload, exc.errors))
-            outcome.rows.append((code, name, blob, digest, revision, None, None))
-            return
-        revision += 1
+        revision = job.revision + 1
         self.report.revisions += 1
-        evidence_blob = orjson.dumps(evidence)
-        outcome.rows.append((code, name, blob, digest, revision, evidence_blob, evidence["verdict"]))
-        outcome.revisions.append((code, revision))
-        outcome.evidence[(code, revision)] = (evidence, evidence_blob)
+        evidence = orjson.loads(value)
+        outcome.rows.append((job.code, name, job.blob, job.digest, revision, value, evidence["verdict"]))
+        outcome.revisions.append((job.code, revision))
+        outcome.evidence[(job.code, revision)] = (evidence, value)
 
     # -- delivery -----------------------------------------------------------------------------
     def deliver(self, sinks: dict[str, Sink], fresh: dict[tuple[str, int], tuple[dict, bytes]] | None = None) -> None:
