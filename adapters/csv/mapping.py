@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import tomllib
 from datetime import datetime
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Callable, Literal
@@ -110,8 +111,10 @@ class RowMapper:
     """Maps one row (a dict column → text) to a case-log fragment."""
 
     def __init__(self, mapping: CsvMapping, pseudonym: Callable[[str | None], str | None]):
-        self.m, self.pseudonym = mapping, pseudonym
-        self.time = TimeReader(mapping.date_formats, mapping.timezone)
+        self.m = mapping
+        # the same applicants, officers and dates recur row after row: remember recent answers
+        self.pseudonym = lru_cache(maxsize=65536)(pseudonym)
+        self.time = lru_cache(maxsize=65536)(TimeReader(mapping.date_formats, mapping.timezone))
         self.kinds = {k.casefold(): v for k, v in mapping.values.kind.items()}
         self.statuses = {k.casefold(): v for k, v in mapping.values.status.items()}
         self.channels = {k.casefold(): v for k, v in mapping.values.channel.items()}

@@ -7,6 +7,7 @@ import tomllib
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
+from functools import lru_cache
 from typing import Any, Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -85,7 +86,7 @@ class PayloadMapper:
     """Maps DongBoHoSoMC dossiers and CapNhatTienDoHoSoMC rows to fragments."""
 
     def __init__(self, mapping: DvcqgMapping, pseudonym: Callable[[str | None], str | None]):
-        self.mapping, self.pseudonym = mapping, pseudonym
+        self.mapping, self.pseudonym = mapping, lru_cache(maxsize=65536)(pseudonym)
 
     def _actor(self, name: Any) -> str | None:
         policy = self.mapping.officer_names

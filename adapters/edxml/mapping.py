@@ -7,6 +7,7 @@ import tomllib
 from datetime import datetime, timedelta, timezone
 from importlib import resources
 from pathlib import Path
+from functools import lru_cache
 from typing import Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -105,7 +106,8 @@ class PacketMapper:
     """Maps packets to case-log fragments under one mapping."""
 
     def __init__(self, mapping: EdxmlMapping, pseudonym: Callable[[str | None], str | None]):
-        self.mapping, self.pseudonym, self.tz = mapping, pseudonym, mapping.tz()
+        self.mapping, self.tz = mapping, mapping.tz()
+        self.pseudonym = lru_cache(maxsize=65536)(pseudonym)
 
     def fragments(self, packet: Packet) -> list[dict]:
         """Fragments of one packet; raises RecordError naming every problem."""
