@@ -1,0 +1,164 @@
+"""The csv source: encodings, column mapping, incremental reading, quarantine."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from isobridge.adapters.csv import CsvOptions, CsvSource
+from isobridge.core.adapters import AdapterContext
+from isobridge.core.caselog import RecordError
+from isobridge.core.privacy import Pseudonymizer
+
+FIXTURES = Path(__file__).parent / "fixtures" / "docsrc" / "csv"
+KEY = "khoa-thu-nghiem"
+P = Pseudonymizer(KEY).pseudonym
+DOSSIER_A = "000.00.31.H37-250701-0001"
+
+
+def make_source(folder: Path, **options) -> CsvSource:
+    return CsvSource(CsvOptions(adapter="csv", folder=folder, settle_seconds=0, **options),
+                     AdapterContext("xuat-excel", Pseudonymizer(KEY)))
+
+
+def run(source, cursor=None):
+    fragments, errors = {}, {}
+    for page in source.pages(cursor):
+        for record in page.records:
+            try:
+                fragments[record.key] = source.map(record)
+            except RecordError as exc:
+                errors[record.key] = exc.errors
+        cursor = page.cursor
+    return fragments, errors, cursor
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    target = tmp_path / "csv"
+    shutil.copytree(FIXTURES, target)
+    return target
+
+
+def events_of(fragments: dict, dossier: str) -> list[dict]:
+    return [e for frags in fragments.values() for f in frags if f["dossier"] == dossier for e in f["events"]]
+
+
+def test_utf8_bom_row_becomes_fragment_with_pseudonyms(folder):
+    fragments, _, _ = run(make_source(folder))
+    first = next(f[0] for k, f in fragments.items() if k.startswith("mot-cua") and f[0]["events"][0]["kind"] == "received")
+    assert first == {
+        "dossier": DOSSIER_A, "procedure": "1.001612", "agency": "UBND xã Hòa Phú", "channel": "online",
+        "received_at": "2025-07-01T08:15:12+07:00", "due_at": "2025-07-04T08:15:12+07:00", "status": 2,
+        "applicant": P("048085001234"),
+        "events": [{"kind": "received", "at": "2025-07-01T08:15:12+07:00", "step": "TN",
+                    "unit": "Bộ phận Một cửa", "actor": P("Trần Thị Bích")}]}
+
+
+def test_cp1258_file_is_decoded_and_normalised(folder):
+    fragments, errors, _ = run(make_source(folder))
+    legacy = [f[0] for k, f in fragments.items() if k.startswith("he-thong-cu")]
+    assert len(legacy) == 4 and not [k for k in errors if k.startswith("he-thong-cu")]
+    assert {f["agency"] for f in legacy} == {"UBND xã Hòa Phú"}  # NFC, equal to the UTF-8 file's text
+    kinds = {e["kind"] for f in legacy for e in f["events"]}
+    assert kinds == {"returned", "handover", "supplement_received"}
+
+
+def test_events_of_one_dossier_across_files_out_of_order_and_duplicated(folder):
+    fragments, _, _ = run(make_source(folder))
+    events = events_of(fragments, DOSSIER_A)
+    keys = [(e["at"], e["kind"], e.get("step"), e.get("unit")) for e in events]
+    assert len(keys) == 7 and len(set(keys)) == 6  # the 09:30 hand-over is in both files
+    assert sorted(set(keys))[0] == ("2025-07-01T08:15:12+07:00", "received", "TN", "Bộ phận Một cửa")
+    supplement = next(e for e in events if e["kind"] == "supplement_requested")
+    assert supplement["reason"] == "Thiếu bản sao CCCD, giấy phép"  # quoted field with the delimiter
+
+
+def test_bad_rows_are_quarantined_with_reasons(folder):
+    _, errors, _ = run(make_source(folder))
+    flat = {k: " | ".join(v) for k, v in errors.items()}
+    assert any("'31/06/2025 10:00' matches none of" in v for v in flat.values())
+    assert any("'Chuyển nhầm' is not in the mapping's values.kind" in v for v in flat.values())
+    assert any("line breaks inside fields are not supported" in v for v in flat.values())
+    assert len(errors) == 3
+    assert "048190009876" not in json.dumps(errors)
+
+
+def test_personal_data_never_in_fragments(folder):
+    fragments, _, _ = run(make_source(folder))
+    text = json.dumps(fragments, ensure_ascii=False)
+    for personal in ("048085001234", "048190009876", "Trần Thị Bích", "Hồ Văn Thành"):
+        assert personal not in text
+
+
+def test_second_run_reads_nothing_and_appended_rows_only(folder):
+    source = make_source(folder)
+    first, errors, cursor = run(source)
+    assert len(first) + len(errors) == 11
+    assert run(source, cursor)[:2] == ({}, {})
+    with open(folder / "mot-cua-2025-07.csv", "ab") as handle:
+        handle.write(("H37.31-250702-0002,2.000908,UBND xã Hòa Phú,Trực tiếp,02/07/2025 09:10,"
+                      "02/07/2025 16:00,Đã trả kết quả,048190009876,02/07/2025 15:30,Trả kết quả,,,,"
+                      "Trần Thị Bích,\r\n").encode("utf-8"))
+    new, errors, _ = run(source, cursor)
+    assert errors == {} and len(new) == 1
+    (fragment,) = next(iter(new.values()))
+    assert fragment["status"] == 10 and fragment["events"][0]["kind"] == "returned"
+
+
+def test_half_written_last_line_waits_until_the_file_settles(folder):
+    source = CsvSource(CsvOptions(adapter="csv", folder=folder, settle_seconds=3600),
+                       AdapterContext("x", Pseudonymizer(KEY)))
+    _, _, cursor = run(source)
+    with open(folder / "mot-cua-2025-07.csv", "ab") as handle:
+        handle.write("H37.31-250702-0002,2.000908,UBND xã".encode("utf-8"))
+    assert run(source, cursor)[:2] == ({}, {})
+
+
+def test_one_row_per_dossier_layout(tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "bao-cao.csv").write_text(
+        "Số hồ sơ;Thủ tục;Nhận lúc;Hạn;Xong lúc;Trả lúc;Tình trạng;Họ tên người nộp\n"
+        "H37.31-250705-0011;1.010736;2025-07-05 08:00:00;2025-07-10 17:00:00;2025-07-09 10:00:00;"
+        "2025-07-09 15:00:00;10;Võ Thị Mai\n", "utf-8")
+    (tmp_path / "m.toml").write_text('''
+delimiter = ";"
+[columns]
+dossier = "Số hồ sơ"
+procedure = "Thủ tục"
+received_at = "Nhận lúc"
+due_at = "Hạn"
+status = "Tình trạng"
+applicant_name = "Họ tên người nộp"
+[[date_events]]
+column = "Nhận lúc"
+kind = "received"
+[[date_events]]
+column = "Xong lúc"
+kind = "resolved"
+[[date_events]]
+column = "Trả lúc"
+kind = "returned"
+''', "utf-8")
+    fragments, errors, _ = run(make_source(tmp_path / "in", mapping=tmp_path / "m.toml"))
+    (fragment,) = next(iter(fragments.values()))
+    assert errors == {}
+    assert fragment["applicant_name"] == P("Võ Thị Mai") and fragment["status"] == 10
+    assert [e["kind"] for e in fragment["events"]] == ["received", "resolved", "returned"]
+    assert fragment["events"][0]["at"] == "2025-07-05T08:00:00+07:00"
+
+
+def test_missing_column_is_named(tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "x.csv").write_text("Mã hồ sơ,Khác\nA-250701-0001,1\n", "utf-8")
+    _, errors, _ = run(make_source(tmp_path / "in"))
+    (reasons,) = errors.values()
+    assert "are not in the file's header" in reasons[0] and "Mã TTHC" in reasons[0]
+
+
+def test_registered_as_plugin():
+    from isobridge.core.plugins import load_plugins
+    assert load_plugins().source("csv") is CsvSource

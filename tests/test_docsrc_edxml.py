@@ -1,0 +1,176 @@
+"""The edxml source: document and status packets, incremental reading, hostile files."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from isobridge.adapters.edxml import EdxmlOptions, EdxmlSource
+from isobridge.core.adapters import AdapterContext
+from isobridge.core.caselog import RecordError
+from isobridge.core.privacy import Pseudonymizer
+
+FIXTURES = Path(__file__).parent / "fixtures" / "docsrc"
+KEY = "khoa-thu-nghiem"
+
+
+def make_source(folder: Path, **options) -> EdxmlSource:
+    context = AdapterContext("vpdt", Pseudonymizer(KEY))
+    return EdxmlSource(EdxmlOptions(adapter="edxml", folder=folder, **options), context)
+
+
+def run(source: EdxmlSource, cursor=None):
+    """Map every record of every page: (fragments by record key, errors by record key, cursor)."""
+    fragments, errors = {}, {}
+    for page in source.pages(cursor):
+        for record in page.records:
+            try:
+                fragments[record.key] = source.map(record)
+            except RecordError as exc:
+                errors[record.key] = exc.errors
+        cursor = page.cursor
+    return fragments, errors, cursor
+
+
+@pytest.fixture
+def packets(tmp_path: Path) -> Path:
+    folder = tmp_path / "edxml"
+    shutil.copytree(FIXTURES / "edxml", folder)
+    return folder
+
+
+def test_document_and_status_packets_become_inter_agency_events(packets):
+    fragments, errors, _ = run(make_source(packets))
+    sent = fragments["2025-07/gui-thue-0001.xml"]
+    assert sent == [{"dossier": "000.00.31.H37-250701-0001", "events": [{
+        "at": "2025-07-01T14:05:00+07:00", "kind": "handover", "step": "LIEN_THONG",
+        "from_unit": "000.00.31.H37", "unit": "000.00.12.H37",
+        "actor": Pseudonymizer(KEY).pseudonym("Trần Thị Bích")}]}]
+    done = fragments["2025-07/trangthai-0001-06.xml"][0]
+    assert done["dossier"] == "000.00.31.H37-250701-0001"
+    assert done["events"][0] | {"actor": None} == {
+        "at": "2025-07-03T09:30:00+07:00", "kind": "handover", "step": "TKQ",
+        "from_unit": "000.00.12.H37", "unit": "000.00.31.H37", "actor": None}
+    # the same status packet in another file gives the same event (the ledger de-duplicates it)
+    assert fragments["2025-07/ban-sao/trangthai-0001-06.xml"] == fragments["2025-07/trangthai-0001-06.xml"]
+    refused = fragments["2025-07/trangthai-0002-02.xml"][0]
+    assert refused["dossier"] == "H37.31-250702-0002"
+    assert refused["events"][0]["kind"] == "sent_back" and refused["events"][0]["reason"] == "edxml-refused"
+    assert fragments["2025-07/trangthai-0001-01.xml"] == []  # arrival makes no event by default
+
+
+def test_reply_document_hands_the_dossier_back(packets):
+    fragments, _, _ = run(make_source(packets))
+    reply = fragments["2025-06/tra-loi-0007.xml"][0]
+    assert reply["dossier"] == "H37.31-250630-0007"
+    event = reply["events"][0]
+    assert (event["kind"], event["step"], event["from_unit"], event["unit"]) == (
+        "handover", "TKQ", "000.00.12.H37", "000.00.31.H37")
+    assert event["at"] == "2025-07-02T15:40:00+07:00"
+
+
+def test_unknown_status_and_unmatched_dossier_are_quarantined(packets):
+    _, errors, _ = run(make_source(packets))
+    assert "'99' is not in the mapping" in errors["2025-07/trangthai-0003-99.xml"][0]
+    assert "no dossier code" in errors["2025-07/trangthai-khac.xml"][0]
+
+
+def test_unmatched_can_be_skipped_by_mapping(packets, tmp_path):
+    text = (Path(__file__).parents[1] / "mappings" / "edxml.toml").read_text("utf-8")
+    mapping = tmp_path / "edxml.toml"
+    mapping.write_text(text.replace('unmatched = "quarantine"', 'unmatched = "skip"'), "utf-8")
+    fragments, errors, _ = run(make_source(packets, mapping=mapping))
+    assert fragments["2025-07/trangthai-khac.xml"] == []
+    assert "2025-07/trangthai-khac.xml" not in errors
+
+
+def test_free_text_and_personal_names_never_reach_fragments(packets):
+    fragments, _, _ = run(make_source(packets))
+    text = repr(fragments)
+    for personal in ("Nguyễn Văn An", "Lê Thị Hoa", "Trần Thị Bích", "Phạm Quốc Việt", "0905123456"):
+        assert personal not in text
+
+
+def test_second_run_reads_nothing_and_a_new_packet_only_it(packets):
+    source = make_source(packets)
+    first, _, cursor = run(source)
+    assert len(first) >= 6
+    again, errors, same = run(source, cursor)
+    assert again == {} and errors == {}
+    shutil.copy(packets / "2025-07" / "trangthai-0001-01.xml", packets / "2025-07" / "moi.xml")
+    new, _, _ = run(source, cursor)
+    assert list(new) == ["2025-07/moi.xml"]
+
+
+def test_pages_respect_page_size(packets):
+    pages = list(make_source(packets, page_size=2).pages(None))
+    assert all(len(page.records) <= 2 for page in pages) and len(pages) >= 4
+
+
+def test_attachments_are_never_read(packets, tmp_path):
+    """A packet whose attachment region is not even well-formed still maps: it is never read."""
+    text = (packets / "2025-07" / "gui-thue-0001.xml").read_text("utf-8")
+    broken = text.replace("</edXML:Value>", "<<garbage").replace("</edXML:edXML>", "")
+    (packets / "2025-07" / "gui-thue-0001.xml").write_text(broken + "A" * 300_000, "utf-8")
+    fragments, errors, _ = run(make_source(packets))
+    assert fragments["2025-07/gui-thue-0001.xml"][0]["dossier"] == "000.00.31.H37-250701-0001"
+
+
+HOSTILE = ["xxe-passwd.xml", "billion-laughs.xml", "external-dtd.xml", "parameter-entity.xml"]
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_hostile_dtd_files_are_quarantined_and_leak_nothing(tmp_path, name):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(FIXTURES / "edxml-hostile" / name, folder / name)
+    source = make_source(folder)
+    (record,) = [record for page in source.pages(None) for record in page.records]
+    with pytest.raises(RecordError) as caught:
+        source.map(record)
+    assert "DOCTYPE declarations" in caught.value.errors[0]
+    secrets = Path("/etc/passwd").read_text().splitlines()[0]
+    assert secrets not in record.payload and secrets not in str(caught.value)
+    assert "haha" not in record.payload
+
+
+def test_oversized_packet_is_quarantined_without_reading_it(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    big = folder / "big.xml"
+    with open(big, "wb") as handle:  # a sparse 3 GB file: never read, refused on its size
+        handle.truncate(3 * 1024 ** 3)
+    source = make_source(folder, max_bytes=10 * 1024 * 1024)
+    (record,) = [record for page in source.pages(None) for record in page.records]
+    with pytest.raises(RecordError) as caught:
+        source.map(record)
+    assert "larger than the limit" in caught.value.errors[0]
+
+
+def test_too_deep_nesting_is_quarantined(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    head = '<edXML:edXML xmlns:edXML="http://www.mic.gov.vn/TBT/QCVN_102_2016"><edXML:edXMLEnvelope><edXML:edXMLHeader>'
+    (folder / "deep.xml").write_text(head + "<edXML:x>" * 500 + "</edXML:x>" * 500 + "</edXML:edXMLHeader></edXML:edXMLEnvelope></edXML:edXML>")
+    source = make_source(folder)
+    (record,) = [record for page in source.pages(None) for record in page.records]
+    with pytest.raises(RecordError) as caught:
+        source.map(record)
+    assert "nested deeper" in caught.value.errors[0]
+
+
+def test_foreign_and_broken_documents_are_quarantined(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.xml").write_text("<html><body>not a packet</body></html>")
+    (folder / "b.xml").write_text('<edXML:edXML xmlns:edXML="http://www.mic.gov.vn/TBT/QCVN_102_2016"><edXML:edXMLEnvelope>')
+    _, errors, _ = run(make_source(folder))
+    assert "not edXML:edXML" in errors["a.xml"][0]
+    assert "not well-formed" in errors["b.xml"][0]
+
+
+def test_registered_as_plugin():
+    from isobridge.core.plugins import load_plugins
+    assert load_plugins().source("edxml") is EdxmlSource
