@@ -91,9 +91,12 @@ def _pages(path: Path, rel: str, offset: int, stat, settled: bool, state: dict,
     yield page, dump_cursor(state)
 
 
-def changed_documents(folder: Path, pattern: str, cursor: str | None) -> Iterator[tuple[Path, str]]:
-    """Whole-document files that are new or changed since `cursor`, each with the cursor after it."""
+def changed_documents(folder: Path, pattern: str, cursor: str | None,
+                      page_size: int = 100) -> Iterator[tuple[list[Path], str]]:
+    """Pages of whole-document files that are new or changed since `cursor`, each with the
+    cursor after it (encoded once per page, so a folder of many files stays linear)."""
     state = load_cursor(cursor)
+    page: list[Path] = []
     for path in files_in(folder, pattern):
         rel = path.relative_to(folder).as_posix()
         stat = path.stat()
@@ -101,4 +104,9 @@ def changed_documents(folder: Path, pattern: str, cursor: str | None) -> Iterato
         if state.get(rel) == mark:
             continue
         state[rel] = mark
-        yield path, dump_cursor(state)
+        page.append(path)
+        if len(page) >= page_size:
+            yield page, dump_cursor(state)
+            page = []
+    if page:
+        yield page, dump_cursor(state)

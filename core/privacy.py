@@ -7,7 +7,7 @@ and nobody without the key can reverse it or test a guess.
 
 from __future__ import annotations
 
-import base64
+import functools
 import hashlib
 import hmac
 import unicodedata
@@ -35,11 +35,16 @@ class Pseudonymizer:
         return "Pseudonymizer(key=***)"
 
     def pseudonym(self, value: str | None) -> str | None:
-        """`p-` followed by 20 base32 characters (100 bits), or None for None/empty."""
-        if value is None or not str(value).strip():
+        """`p-` followed by 25 hex digits (100 bits of the HMAC), or None for None/empty."""
+        if value is None:
             return None
-        digest = hmac.new(self._key, normalise(str(value)).encode(), hashlib.sha256).digest()
-        return "p-" + base64.b32encode(digest).decode()[:20].lower()
+        return self._pseudonym(str(value))
+
+    @functools.lru_cache(maxsize=65536)
+    def _pseudonym(self, value: str) -> str | None:
+        if not value.strip():
+            return None
+        return "p-" + hmac.new(self._key, normalise(value).encode(), hashlib.sha256).hexdigest()[:25]
 
     def scrub(self, record: dict) -> dict:
         """A copy of `record` with every personal field replaced by its pseudonym."""

@@ -201,13 +201,18 @@ class SyncJob:
         _, state = self.ledger.sink(name)
         return cls(self._options(cls, options, f"sinks.{name}"), self.context(name, state))
 
-    @staticmethod
-    def _options(cls, options: dict, where: str):
+    def _options(self, cls, options: dict, where: str):
+        """Validate an adapter's options; relative paths become relative to the config file."""
         try:
-            return cls.Options.model_validate(options)
+            validated = cls.Options.model_validate(options)
         except ValidationError as exc:
             problems = "; ".join(f"{where}.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
             raise ConfigurationError(problems) from None
+        for field_name in type(validated).model_fields:
+            value = getattr(validated, field_name)
+            if isinstance(value, Path) and not value.is_absolute():
+                setattr(validated, field_name, self.base_dir / value)
+        return validated
 
     # -- the run ------------------------------------------------------------------------------
     def run(self, sources: list[str] | None = None) -> RunReport:

@@ -87,15 +87,9 @@ class DvcqgSource(Source):
         if self.options.folder is None:
             yield from self._http_pages(cursor)
             return
-        records: list[RawRecord] = []
-        for path, after in changed_documents(self.options.folder, self.options.pattern, cursor):
-            records.extend(self._records(path.relative_to(self.options.folder).as_posix(), path))
-            if len(records) >= self.options.page_size:
-                yield Page(records, after)
-                records = []
-            last = after
-        if records:
-            yield Page(records, last)
+        folder = self.options.folder
+        for paths, after in changed_documents(folder, self.options.pattern, cursor, self.options.page_size):
+            yield Page([r for path in paths for r in self._records(path.relative_to(folder).as_posix(), path)], after)
 
     def _http_pages(self, cursor: str | None) -> Iterator[Page]:
         o = self.options

@@ -67,15 +67,9 @@ class EdxmlSource(Source):
         if self.options.folder is None:
             yield from self._http_pages(cursor)
             return
-        records: list[RawRecord] = []
-        last = cursor
-        for path, last in changed_documents(self.options.folder, self.options.pattern, cursor):
-            records.append(self._record(path.relative_to(self.options.folder).as_posix(), path))
-            if len(records) >= self.options.page_size:
-                yield Page(records, last)
-                records = []
-        if records:
-            yield Page(records, last)
+        folder = self.options.folder
+        for paths, after in changed_documents(folder, self.options.pattern, cursor, self.options.page_size):
+            yield Page([self._record(path.relative_to(folder).as_posix(), path) for path in paths], after)
 
     def _http_pages(self, cursor: str | None) -> Iterator[Page]:
         o = self.options
