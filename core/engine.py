@@ -17,6 +17,7 @@ from .procedures import ProcedureBook, ProcedureError
 ENTERING = frozenset({"received", "handover", "sent_back"})
 TERMINAL = {"refused": "refused", "withdrawn": "withdrawn", "stopped": "stopped"}
 TERMINAL_STATUS = {3: "refused", 7: "withdrawn", 8: "stopped"}
+TERMINAL_VERDICTS = frozenset(TERMINAL.values())
 PAUSED_STATUS = frozenset({5, 6})
 SUPPLEMENT = "supplement"
 
@@ -120,8 +121,6 @@ class Evaluator:
         pauses = self._pauses(case.events, proc.pauses)
         rows, unknown, out_of_order = self._rows(case, proc)
         nonconformities: list[dict] = []
-        steps = [self._step(row, proc, pauses, nonconformities) for row in rows]
-
         paused_working = sum(cal.between(start, end) for start, end in pauses)
         paused_seconds = sum(end - start for start, end in pauses)
         computed = self._due(case.received, proc.limit)
@@ -132,6 +131,10 @@ class Evaluator:
             effective = due + paused_seconds
         finish, finish_text = self._finish(case.events, case.status)
         verdict = self._verdict(case, finish, effective, pauses)
+        # A refused/withdrawn/stopped dossier is over: a step it never closed is measured up to
+        # its last event and left unjudged, not found overdue against `as_of`.
+        closed_at = case.events[-1].at if verdict in TERMINAL_VERDICTS and case.events else None
+        steps = [self._step(row, proc, pauses, nonconformities, closed_at) for row in rows]
 
         self._dossier_nonconformities(
             case, proc, verdict, effective, computed, rows, nonconformities
@@ -222,9 +225,11 @@ class Evaluator:
         if proc.steps[code][0] < proc.steps[previous][0]:
             found.append((code, previous))
 
-    def _step(self, row: _Row, proc: CompiledProcedure, pauses, nonconformities: list[dict]) -> dict:
+    def _step(self, row: _Row, proc: CompiledProcedure, pauses, nonconformities: list[dict],
+              closed_at: int | None = None) -> dict:
         cal = self.calendar
-        end = row.end if row.end is not None else max(row.start, self.as_of)
+        until = self.as_of if closed_at is None else closed_at
+        end = row.end if row.end is not None else max(row.start, until)
         paused_working = paused_seconds = 0
         for start, stop in pauses:
             low, high = max(start, row.start), min(stop, end)
@@ -252,7 +257,7 @@ class Evaluator:
         else:
             due = cal.add_calendar_days(row.start, allowance.days) + paused_seconds  # type: ignore[arg-type]
         if row.end is None:
-            verdict = "open_overdue" if self.as_of > due else "open"
+            verdict = "open_overdue" if closed_at is None and self.as_of > due else "open"
         elif row.end > due:
             verdict = "late"
         elif local_date(row.end) < local_date(due):
