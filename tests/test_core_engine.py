@@ -330,3 +330,38 @@ def test_duplicate_effective_dates_are_refused():
     twice = [Procedure.model_validate(TEST_PROCEDURES[0])] * 2
     with pytest.raises(ProcedureError, match="share an effective date"):
         ProcedureBook.from_procedures(twice)
+
+
+from datetime import datetime as _datetime, timedelta as _timedelta, timezone as _timezone
+
+from hypothesis import given, settings, strategies as st
+
+from isobridge.core.caselog import parse_instant
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    moment=st.datetimes(min_value=_datetime(1971, 1, 1), max_value=_datetime(2040, 1, 1)),
+    offset=st.sampled_from([0, 7 * 60, -5 * 60, 5 * 60 + 30]),
+    style=st.sampled_from(["seconds", "minutes", "milliseconds", "zulu"]),
+)
+def test_cached_timestamp_parsing_agrees_with_fromisoformat(moment, offset, style):
+    aware = moment.replace(tzinfo=_timezone(_timedelta(minutes=offset)))
+    text = {
+        "seconds": aware.isoformat(timespec="seconds"),
+        "minutes": aware.isoformat(timespec="minutes"),
+        "milliseconds": aware.isoformat(timespec="milliseconds"),
+        "zulu": moment.isoformat(timespec="seconds") + "Z",
+    }[style]
+    expected = int(_datetime.fromisoformat(text).timestamp())
+    for _ in range(2):  # first parse fills the caches, the second one reads them
+        errors: list[str] = []
+        assert parse_instant(text, "at", errors) == expected and errors == []
+
+
+@pytest.mark.parametrize("text", ["2025-02-30T08:00:00+07:00", "2025-03-03T24:00:00+07:00",
+                                  "2025-03-03T08:61:00+07:00", "2025-03-03T08:00:00", "2025-03-03T08"])
+def test_invalid_timestamps_are_never_cached_into_validity(text):
+    for _ in range(2):
+        errors: list[str] = []
+        assert parse_instant(text, "at", errors) is None and errors
