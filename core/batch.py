@@ -58,19 +58,26 @@ def evaluate_chunk(evaluator: Evaluator, chunk: list[tuple[int, bytes]]) -> Chun
     """Evaluate numbered lines, collecting evidence, rejects and indicator counts."""
     out: list[bytes] = []
     rejects: list[Reject] = []
-    summary = IndicatorSummary()
-    events = 0
-    dumps = orjson.dumps
+    verdicts: dict[str, int] = {}
+    events = nonconformities = 0
+    dumps, loads, evaluate = orjson.dumps, orjson.loads, evaluator.evaluate_record
     for number, text in chunk:
         try:
-            evidence, count = evaluate_line(evaluator, text)
+            try:
+                record = loads(text)
+            except orjson.JSONDecodeError as exc:
+                raise RecordError([f"invalid JSON: {exc}"]) from None
+            evidence = evaluate(record)
         except RecordError as exc:
             rejects.append(Reject(number, text.decode("utf-8", "replace").rstrip("\r\n"), exc.errors))
             continue
-        summary.add(evidence)
-        events += count
+        verdict = evidence["verdict"]
+        verdicts[verdict] = verdicts.get(verdict, 0) + 1
+        nonconformities += len(evidence["nonconformities"])
+        events += len(record["events"]) if "events" in record else 0
         out.append(dumps(evidence))
     out.append(b"")
+    summary = IndicatorSummary(dossiers=len(out) - 1, nonconformities=nonconformities, **verdicts)
     return ChunkResult(b"\n".join(out), rejects, summary, events)
 
 
@@ -78,7 +85,7 @@ def numbered_chunks(lines: Iterable[bytes], size: int = CHUNK_LINES) -> Iterator
     """Group non-blank lines into chunks of (line number, text)."""
     chunk: list[tuple[int, bytes]] = []
     for number, text in enumerate(lines, 1):
-        if not text.strip():
+        if not text or text.isspace():
             continue
         chunk.append((number, text))
         if len(chunk) >= size:

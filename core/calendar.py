@@ -138,6 +138,18 @@ class WorkingCalendar:
                 working.append(self.first_day + index)
         self._is_working, self._cumulative, self._working = is_working, cumulative, working
         self._off, self._extra = off, extra
+        self._build_tables()
+
+    def _build_tables(self) -> None:
+        """Per-second lookup tables that turn the hot queries into a few list indexings."""
+        self._base = [count * self.day_seconds for count in self._cumulative]
+        # Working seconds of a working day elapsed at each second of the day.
+        self._elapsed = [self._within(tod) for tod in range(DAY + 1)]
+        # Second of the day at which `rest` (1..day_seconds) working seconds are used up.
+        by_rest = [self.sessions[0][0]]
+        for start, end in self.sessions:
+            by_rest.extend(range(start + 1, end + 1))
+        self._due_tod = by_rest
 
     def _exceptions(self, years: Iterable[int]) -> tuple[set[date], set[date]]:
         off: set[date] = set(self.spec.days_off)
@@ -189,9 +201,12 @@ class WorkingCalendar:
     def worked(self, instant: int) -> int:
         """Working seconds from the start of the calendar up to `instant` (monotonic)."""
         local = instant + _OFFSET
-        index = self._index(local // DAY)
-        base = self._cumulative[index] * self.day_seconds
-        return base + self._within(local % DAY) if self._is_working[index] else base
+        index = local // DAY - self.first_day
+        if index < 0 or index >= len(self._is_working):
+            self._index(local // DAY)
+        if self._is_working[index]:
+            return self._base[index] + self._elapsed[local % DAY]
+        return self._base[index]
 
     def instant_at(self, worked: int) -> int:
         """The earliest instant by which `worked` working seconds have elapsed.
@@ -201,15 +216,9 @@ class WorkingCalendar:
         if worked <= 0:
             return (self._working[0] * DAY + self.sessions[0][0]) - _OFFSET
         full_days, rest = divmod(worked - 1, self.day_seconds)
-        rest += 1
         if full_days >= len(self._working):
             raise CalendarError(f"calendar {self.name!r} ends before the due date; extend `years`")
-        day = self._working[full_days]
-        for start, end in self.sessions:
-            if rest <= end - start:
-                return day * DAY + start + rest - _OFFSET
-            rest -= end - start
-        raise AssertionError("unreachable: rest exceeds a working day")
+        return self._working[full_days] * DAY + self._due_tod[rest + 1] - _OFFSET
 
     def add(self, instant: int, seconds: int) -> int:
         """The instant at which `seconds` of working time counted from `instant` are used up."""
@@ -246,6 +255,16 @@ def local_date(instant: int) -> int:
     return (instant + _OFFSET) // DAY
 
 
+_HOUR_TEXT: dict[int, str] = {}
+_SECOND_TEXT = [f":{m:02d}:{s:02d}+07:00" for m in range(60) for s in range(60)]
+
+
 def format_instant(instant: int) -> str:
     """ISO 8601 text of an instant in Vietnam time, e.g. '2025-03-05T15:40:00+07:00'."""
-    return datetime.fromtimestamp(instant, VN_TZ).isoformat()
+    hour, second = divmod(instant + _OFFSET, 3600)
+    text = _HOUR_TEXT.get(hour)
+    if text is None:
+        text = datetime.fromtimestamp(hour * 3600 - _OFFSET, VN_TZ).isoformat()[:13]
+        if len(_HOUR_TEXT) < 500_000:
+            _HOUR_TEXT[hour] = text
+    return text + _SECOND_TEXT[second]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from .models import EventKind
@@ -50,8 +51,49 @@ class Case:
     events: list[CaseEvent]
 
 
+_HOURS: dict[str, int] = {}
+_TAILS: dict[str, int] = {}
+_CACHE_LIMIT = 400_000
+_TAIL_ORIGIN = "2000-01-01T00"
+_TAIL_BASE = int(datetime.fromisoformat(_TAIL_ORIGIN + "+00:00").timestamp())
+
+
+def _cached_instant(value: str) -> int | None:
+    """Epoch seconds via two caches: 'YYYY-MM-DDTHH' (as UTC) and ':MM:SS+hh:mm' (minus offset).
+
+    Both halves are validated by `datetime.fromisoformat` the first time they are seen; None when
+    the text does not split that way (the caller then parses it in full).
+    """
+    hour = _HOURS.get(value[:13])
+    if hour is None:
+        try:
+            hour = int(datetime.fromisoformat(value[:13] + "+00:00").timestamp())
+        except ValueError:
+            return None
+        if hour < 2 * 86_400:  # before 1970 int() truncation differs: parse in full
+            return None
+        if len(_HOURS) < _CACHE_LIMIT:
+            _HOURS[value[:13]] = hour
+    tail = _TAILS.get(value[13:])
+    if tail is None:
+        try:
+            moment = datetime.fromisoformat(_TAIL_ORIGIN + value[13:])
+        except ValueError:
+            return None
+        if moment.tzinfo is None or len(value) < 16 or value[13] != ":":
+            return None
+        tail = int(moment.timestamp()) - _TAIL_BASE
+        if len(_TAILS) < _CACHE_LIMIT:
+            _TAILS[value[13:]] = tail
+    return hour + tail
+
+
 def parse_instant(value: Any, where: str, errors: list[str]) -> int | None:
     """Epoch seconds of an ISO 8601 timestamp with offset; appends a reason on failure."""
+    if type(value) is str and len(value) > 16 and value[10] == "T":
+        instant = _cached_instant(value)
+        if instant is not None:
+            return instant
     if not isinstance(value, str):
         errors.append(f"{where}: expected an ISO 8601 timestamp, got {type(value).__name__}")
         return None
@@ -94,6 +136,30 @@ def _event(raw: Any, index: int, errors: list[str]) -> CaseEvent | None:
     )
 
 
+def _events(raw_events: list, errors: list[str]) -> list[CaseEvent]:
+    """Parse events; the common well-formed event takes an inlined fast path."""
+    events: list[CaseEvent] = []
+    append, make, kinds, hours, tails = events.append, tuple.__new__, EVENT_KINDS, _HOURS, _TAILS
+    for index, raw in enumerate(raw_events):
+        if type(raw) is dict and "new_due_at" not in raw:
+            text = raw.get("at")
+            kind = raw.get("kind")
+            if type(text) is str and kind in kinds:
+                hour, tail = hours.get(text[:13]), tails.get(text[13:])
+                if hour is not None and tail is not None and text[10] == "T" and len(text) > 16:
+                    get = raw.get
+                    append(make(CaseEvent, (hour + tail, kind, get("step"), get("from_unit"),
+                                            get("unit"), get("reason"), text)))
+                    continue
+        event = _event(raw, index, errors)
+        if event is not None:
+            append(event)
+    return events
+
+
+_BY_INSTANT = itemgetter(0)
+
+
 def parse_case(record: Any) -> Case:
     """Validate a decoded case-log line; raises :class:`RecordError` listing every problem."""
     if not isinstance(record, dict):
@@ -112,13 +178,10 @@ def parse_case(record: Any) -> Case:
     if not isinstance(raw_events, list):
         errors.append("events: expected a list")
     else:
-        for index, raw in enumerate(raw_events):
-            event = _event(raw, index, errors)
-            if event is not None:
-                events.append(event)
+        events = _events(raw_events, errors)
     if errors:
         raise RecordError(errors)
-    events.sort(key=lambda event: event.at)
+    events.sort(key=_BY_INSTANT)
     return Case(
         dossier,
         procedure,

@@ -7,9 +7,11 @@ is the typed API over the same code.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
-from .calendar import WorkingCalendar, format_instant, local_date
+from .calendar import DAY, WorkingCalendar, format_instant, local_date
+
+_OFFSET = 7 * 3600
 from .caselog import Case, CaseEvent, RecordError, parse_case
 from .models import Dossier, Evidence, LimitUnit, Limit, Procedure
 from .procedures import ProcedureBook, ProcedureError
@@ -17,8 +19,10 @@ from .procedures import ProcedureBook, ProcedureError
 ENTERING = frozenset({"received", "handover", "sent_back"})
 TERMINAL = {"refused": "refused", "withdrawn": "withdrawn", "stopped": "stopped"}
 TERMINAL_STATUS = {3: "refused", 7: "withdrawn", 8: "stopped"}
+TERMINAL_VERDICTS = frozenset(TERMINAL.values())
 PAUSED_STATUS = frozenset({5, 6})
 SUPPLEMENT = "supplement"
+_EPOCH = date(1970, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -48,20 +52,21 @@ class CompiledProcedure:
 
     procedure: Procedure
     limit: Allowance
-    steps: dict[str, tuple[int, Allowance]]
+    steps: dict[str, tuple[int, Allowance, int]]
+    """Step code → (position, allowance, allowed minutes)."""
     pauses: frozenset[str]
 
     @classmethod
     def compile(cls, procedure: Procedure, calendar: WorkingCalendar) -> "CompiledProcedure":
         """Resolve every limit of `procedure`."""
-        steps = {
-            step.code: (index, Allowance.of(step.limit, calendar))
-            for index, step in enumerate(procedure.steps)
-        }
+        steps = {}
+        for index, step in enumerate(procedure.steps):
+            allowance = Allowance.of(step.limit, calendar)
+            steps[step.code] = (index, allowance, allowance.minutes())
         return cls(procedure, Allowance.of(procedure.limit, calendar), steps, frozenset(procedure.pauses))
 
 
-@dataclass
+@dataclass(slots=True)
 class _Row:
     step: str
     from_unit: str | None
@@ -80,20 +85,23 @@ class Evaluator:
     calendar: WorkingCalendar
     as_of: int = field(default_factory=lambda: int(datetime.now(timezone.utc).timestamp()))
     _compiled: dict[int, CompiledProcedure] = field(default_factory=dict, repr=False)
+    _by_day: dict[tuple[str, int], CompiledProcedure] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.calendar_ref = {"name": self.calendar.name, "version": self.calendar.version}
 
     def compiled(self, case: Case) -> CompiledProcedure:
         """The compiled procedure version in force when `case` was received."""
-        from datetime import date, timedelta
-
-        received = date(1970, 1, 1) + timedelta(days=local_date(case.received))
-        procedure = self.procedures.lookup(case.procedure, received)
-        key = id(procedure)
-        compiled = self._compiled.get(key)
+        day = local_date(case.received)
+        compiled = self._by_day.get((case.procedure, day))
         if compiled is None:
-            compiled = self._compiled[key] = CompiledProcedure.compile(procedure, self.calendar)
+            received = _EPOCH + timedelta(days=day)
+            procedure = self.procedures.lookup(case.procedure, received)
+            compiled = self._compiled.get(id(procedure))
+            if compiled is None:
+                compiled = self._compiled[id(procedure)] = CompiledProcedure.compile(procedure, self.calendar)
+            if len(self._by_day) < 100_000:
+                self._by_day[(case.procedure, day)] = compiled
         return compiled
 
     def evaluate_record(self, record: object) -> dict:
@@ -120,8 +128,6 @@ class Evaluator:
         pauses = self._pauses(case.events, proc.pauses)
         rows, unknown, out_of_order = self._rows(case, proc)
         nonconformities: list[dict] = []
-        steps = [self._step(row, proc, pauses, nonconformities) for row in rows]
-
         paused_working = sum(cal.between(start, end) for start, end in pauses)
         paused_seconds = sum(end - start for start, end in pauses)
         computed = self._due(case.received, proc.limit)
@@ -132,6 +138,10 @@ class Evaluator:
             effective = due + paused_seconds
         finish, finish_text = self._finish(case.events, case.status)
         verdict = self._verdict(case, finish, effective, pauses)
+        # A refused/withdrawn/stopped dossier is over: a step it never closed is measured up to
+        # its last event and left unjudged, not found overdue against `as_of`.
+        closed_at = case.events[-1].at if verdict in TERMINAL_VERDICTS and case.events else None
+        steps = [self._step(row, proc, pauses, nonconformities, closed_at) for row in rows]
 
         self._dossier_nonconformities(
             case, proc, verdict, effective, computed, rows, nonconformities
@@ -222,50 +232,54 @@ class Evaluator:
         if proc.steps[code][0] < proc.steps[previous][0]:
             found.append((code, previous))
 
-    def _step(self, row: _Row, proc: CompiledProcedure, pauses, nonconformities: list[dict]) -> dict:
+    def _step(self, row: _Row, proc: CompiledProcedure, pauses, nonconformities: list[dict],
+              closed_at: int | None = None) -> dict:
         cal = self.calendar
-        end = row.end if row.end is not None else max(row.start, self.as_of)
+        worked = cal.worked
+        start, finished = row.start, row.end
+        if finished is None:
+            until = self.as_of if closed_at is None else closed_at
+            end = until if until > start else start
+        else:
+            end = finished
+        start_worked = worked(start)
         paused_working = paused_seconds = 0
-        for start, stop in pauses:
-            low, high = max(start, row.start), min(stop, end)
+        for low, high in pauses:
+            if low < start:
+                low = start
+            if high > end:
+                high = end
             if high > low:
-                paused_working += cal.between(low, high)
+                paused_working += worked(high) - worked(low)
                 paused_seconds += high - low
-        used = (cal.between(row.start, end) - paused_working) // 60
-        result = {
-            "step": row.step,
-            "from_unit": row.from_unit,
-            "unit": row.unit,
-            "started_at": row.text,
-            "finished_at": row.end_text,
-            "due_at": None,
-            "allowed_minutes": None,
-            "used_minutes": used,
-            "verdict": None,
-        }
+        used = (worked(end) - start_worked - paused_working) // 60
         known = proc.steps.get(row.step)
         if known is None:
-            return result
+            return {"step": row.step, "from_unit": row.from_unit, "unit": row.unit, "started_at": row.text,
+                    "finished_at": row.end_text, "due_at": None, "allowed_minutes": None,
+                    "used_minutes": used, "verdict": None}
         allowance = known[1]
         if allowance.working is not None:
-            due = cal.instant_at(cal.worked(row.start) + allowance.working + paused_working)
+            due = cal.instant_at(start_worked + allowance.working + paused_working)
         else:
-            due = cal.add_calendar_days(row.start, allowance.days) + paused_seconds  # type: ignore[arg-type]
-        if row.end is None:
-            verdict = "open_overdue" if self.as_of > due else "open"
-        elif row.end > due:
+            due = cal.add_calendar_days(start, allowance.days) + paused_seconds  # type: ignore[arg-type]
+        if finished is None:
+            verdict = "open_overdue" if closed_at is None and self.as_of > due else "open"
+        elif finished > due:
             verdict = "late"
-        elif local_date(row.end) < local_date(due):
+        elif (finished + _OFFSET) // DAY < (due + _OFFSET) // DAY:
             verdict = "early"
         else:
             verdict = "on_time"
-        result.update(due_at=format_instant(due), allowed_minutes=allowance.minutes(), verdict=verdict)
-        if verdict in ("late", "open_overdue"):
-            state = "finished" if row.end is not None else "still open"
+        due_text = format_instant(due)
+        if verdict == "late" or verdict == "open_overdue":
+            state = "finished" if finished is not None else "still open"
             nonconformities.append(
-                {"kind": "late_step", "step": row.step, "detail": f"{state} after its due {result['due_at']}"}
+                {"kind": "late_step", "step": row.step, "detail": f"{state} after its due {due_text}"}
             )
-        return result
+        return {"step": row.step, "from_unit": row.from_unit, "unit": row.unit, "started_at": row.text,
+                "finished_at": row.end_text, "due_at": due_text, "allowed_minutes": known[2],
+                "used_minutes": used, "verdict": verdict}
 
     @staticmethod
     def _finish(events: list[CaseEvent], status: int) -> tuple[int | None, str | None]:
