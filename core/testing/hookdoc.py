@@ -26,7 +26,7 @@ def hook_functions() -> list:
 
 def signature(fn) -> str:
     """`name(arg: type, …) -> result`, with the annotations as written in the source."""
-    params = ", ".join(f"{p.name}: {p.annotation}".replace('"', "") if p.annotation is not p.empty else p.name
+    params = ", ".join(f"{p.name}: {p.annotation}".replace('"', "").replace("'", "") if p.annotation is not p.empty else p.name
                        for p in inspect.signature(fn).parameters.values())
     result = inspect.signature(fn).return_annotation
     return f"{fn.__name__}({params})" + (f" -> {result}" if result is not inspect.Signature.empty else "")
