@@ -7,9 +7,9 @@ import sys
 from collections.abc import Sequence
 
 from ..logs import redact
-from . import demo, evaluate, generate, ledger, plugins, schema, sync
+from . import demo, evaluate, generate, ledger, plugins, scaffold, schema, sync
 
-COMMANDS = [demo, evaluate, sync, ledger, generate, schema, plugins]
+COMMANDS = [demo, evaluate, sync, ledger, generate, schema, plugins, scaffold]
 """Built-in command modules, in the order `--help` lists them."""
 
 

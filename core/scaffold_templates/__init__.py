@@ -1,0 +1,1 @@
+"""Template files of `isobridge new-adapter` (package data)."""
