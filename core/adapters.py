@@ -9,7 +9,10 @@ for the quarantine) and map each raw record to case-log *fragments*: dicts in th
 so events may arrive in any order and from different files or systems.
 
 Sinks receive batches of :class:`EvidenceItem`; each carries an idempotency key
-(`dossier@revision`) and a sink must treat a key it has seen as already delivered.
+(`dossier@revision`). The host never sends a key again once it was acknowledged; a batch whose
+acknowledgement was lost (a crash) is sent again to a sink reopened with the `context.state` of
+its last acknowledgement. A sink must then deliver it once: by key (a remote store's
+`Idempotency-Key`, a primary key) or by rolling back to its committed state (a file's offset).
 """
 
 from __future__ import annotations

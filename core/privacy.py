@@ -16,6 +16,8 @@ PERSONAL_FIELDS = frozenset({
     "applicant", "applicant_name", "applicant_id", "id_number", "phone", "email", "address",
 })
 """Field names (in canonical records) that hold personal data and are pseudonymised."""
+EVENT_PERSONAL_FIELDS = frozenset({"actor"})
+"""Event fields naming a person (the officer who recorded it), pseudonymised too."""
 
 
 def normalise(value: str) -> str:
@@ -49,3 +51,23 @@ class Pseudonymizer:
     def scrub(self, record: dict) -> dict:
         """A copy of `record` with every personal field replaced by its pseudonym."""
         return {k: self.pseudonym(v) if k in PERSONAL_FIELDS else v for k, v in record.items()}
+
+    def scrub_fragment(self, fragment: dict) -> dict:
+        """Pseudonymise, in place, a case-log fragment's personal fields and its events' actors.
+
+        Values that already are pseudonyms (`p-…`) are left alone, so scrubbing twice is harmless.
+        """
+        for key in PERSONAL_FIELDS.intersection(fragment):
+            fragment[key] = self._once(fragment[key])
+        events = fragment.get("events")
+        if isinstance(events, list):
+            for event in events:
+                if isinstance(event, dict):
+                    for key in EVENT_PERSONAL_FIELDS.intersection(event):
+                        event[key] = self._once(event[key])
+        return fragment
+
+    def _once(self, value: object) -> str | None:
+        if value is None or (isinstance(value, str) and value.startswith("p-")):
+            return value  # type: ignore[return-value]
+        return self.pseudonym(str(value))

@@ -36,7 +36,7 @@ from .caselog import RecordError
 from .engine import Evaluator
 from .ledger import Ledger
 from .plugins import Registry
-from .privacy import PERSONAL_FIELDS, Pseudonymizer
+from .privacy import Pseudonymizer
 from .procedures import ProcedureBook
 from .runs import QuarantineEntry, RunInfo, RunReport
 from .settings import Settings
@@ -301,7 +301,7 @@ class SyncJob:
         for raw in records:
             try:
                 for fragment in source.map(raw):
-                    fragment = self._scrub(check_fragment(fragment))
+                    fragment = self.pseudonymizer.scrub_fragment(check_fragment(fragment))
                     fragments.setdefault(fragment["dossier"], []).append((fragment, raw))
             except RecordError as exc:
                 outcome.quarantine.append(QuarantineEntry(name, raw.key, "map", raw.payload, exc.errors))
@@ -314,14 +314,6 @@ class SyncJob:
         for job, result in zip(jobs, self._evaluate_all([job.blob for job in jobs])):
             self._record_result(name, job, result, outcome)
         return outcome
-
-    def _scrub(self, fragment: dict) -> dict:
-        personal = PERSONAL_FIELDS.intersection(fragment)
-        for key in personal:
-            value = fragment[key]
-            if value is not None and not str(value).startswith("p-"):
-                fragment[key] = self.pseudonymizer.pseudonym(str(value))
-        return fragment
 
     def _prepare(self, name: str, code: str, items, stored, outcome: PageOutcome) -> "_Job | None":
         """Merge fragments into the stored dossier; a job when it changed and can be evaluated."""

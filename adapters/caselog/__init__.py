@@ -53,14 +53,14 @@ class CaselogSource(Source):
             yield Page([RawRecord(line.key, line.text.decode("utf-8", "replace"), line.text) for line in lines], after)
 
     def map(self, record: RawRecord) -> list[dict]:
-        """One line is one dossier in the canonical case-log shape."""
+        """One line is one dossier in the canonical case-log shape, personal fields pseudonymised."""
         try:
             data = orjson.loads(record.data if record.data is not None else record.payload)
         except orjson.JSONDecodeError as exc:
             raise RecordError([f"invalid JSON: {exc}"]) from None
         if not isinstance(data, dict):
             raise RecordError([f"expected a JSON object, got {type(data).__name__}"])
-        return [data]
+        return [self.context.pseudonymizer.scrub_fragment(data)]
 
 
 @hookimpl

@@ -38,13 +38,15 @@ class LedgerSink(Sink):
 
     def write(self, batch: list[EvidenceItem]) -> WriteResult:
         """Insert the revisions in one transaction."""
-        rows = [(i.dossier, i.revision, i.evidence["verdict"], i.json()) for i in batch]
+        good = [i for i in batch if isinstance(i.evidence.get("verdict"), str)]
+        rejected = {i.key: "evidence has no verdict" for i in batch if i not in good}
+        rows = [(i.dossier, i.revision, i.evidence["verdict"], i.json()) for i in good]
         try:
             with self.db:
                 self.db.executemany("INSERT OR IGNORE INTO evidence VALUES (?, ?, ?, ?)", rows)
         except sqlite3.Error as exc:
             raise SinkUnavailable(f"ledger evidence table: {exc}") from None
-        return WriteResult(accepted=[item.key for item in batch])
+        return WriteResult(accepted=[item.key for item in good], rejected=rejected)
 
     def close(self) -> None:
         """Close the connection."""
