@@ -63,10 +63,12 @@ class KeyIndex:
 class CommittedFile:
     """A binary file appended at a committed offset; the tail past it is dropped on open."""
 
-    def __init__(self, path: Path, committed: int | None, fsync: bool = True):
+    def __init__(self, path: Path, committed: int | None, fsync: bool = True, index: Path | None = None):
+        """Open `path` truncated to `committed`; `index` is the key index that marks the file as ours."""
         self.path = path
         self.fsync = fsync
-        if committed is None and path.exists() and path.stat().st_size and not index_path(path).exists():
+        marker = index or index_path(path)
+        if committed is None and path.exists() and path.stat().st_size and not marker.exists():
             raise SinkFileError(
                 f"{path} exists but was not written by this sink (no committed offset, no key index);"
                 " move it away or choose another path"
