@@ -4,7 +4,7 @@ Everything is plain string building with escaped attribute values, so a trace co
 microseconds and memory never depends on the size of the log. Per trace: `concept:name` is the
 dossier, `evidence:*` the dossier's verdict and header; per step row an event with
 `lifecycle:transition` `start` at the hand-over and, once finished, one with `complete`, both
-with `org:group` (the unit) and the `conformance:*` attributes of the step.
+with `org:group` (the unit); the `conformance:*` attributes of the step go on the last of them.
 """
 
 from __future__ import annotations
@@ -47,8 +47,21 @@ def header(log_name: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+_FRAGMENTS: dict[tuple[str, str], str] = {}
+
+
 def _string(key: str, value: object) -> str:
     return f'<string key="{key}" value="{attr(value)}"/>'
+
+
+def _label(key: str, value: str) -> str:
+    """A string attribute of a value that repeats (units, activities): built once, then reused."""
+    found = _FRAGMENTS.get((key, value))
+    if found is None:
+        if len(_FRAGMENTS) > 100_000:
+            _FRAGMENTS.clear()
+        found = _FRAGMENTS[(key, value)] = _string(key, value)
+    return found
 
 
 def _date(key: str, value: str | None) -> str:
@@ -65,10 +78,10 @@ def trace(evidence: dict, revision: int, step_name: StepName) -> str:
     parts = [
         "  <trace>\n    ",
         _string("concept:name", dossier),
-        _string("evidence:procedure", procedure),
-        _string("evidence:agency", evidence.get("agency") or ""),
-        _string("evidence:channel", evidence.get("channel") or ""),
-        _string("evidence:verdict", evidence["verdict"]),
+        _label("evidence:procedure", procedure),
+        _label("evidence:agency", evidence.get("agency") or ""),
+        _label("evidence:channel", evidence.get("channel") or ""),
+        _label("evidence:verdict", evidence["verdict"]),
         _int("evidence:revision", revision),
         _int("evidence:status", evidence.get("status")),
         _date("evidence:receivedAt", received),
@@ -83,22 +96,28 @@ def trace(evidence: dict, revision: int, step_name: StepName) -> str:
     return "".join(parts)
 
 
+_START = '<string key="lifecycle:transition" value="start"/>'
+_COMPLETE = '<string key="lifecycle:transition" value="complete"/>'
+
+
 def _events(row: dict, activity: str) -> str:
-    """The start event of a step row and, when the step is finished, its complete event."""
-    common = (
-        _string("concept:name", activity)
-        + _string("conformance:step", row["step"])
-        + (_string("org:group", row["unit"]) if row.get("unit") else "")
-        + (_string("conformance:fromUnit", row["from_unit"]) if row.get("from_unit") else "")
+    """The start event of a step row and, when the step is finished, its complete event.
+
+    Both carry the activity and the unit; the step's conformance attributes go on the event
+    that closes what is known of the step (complete, or start while the step is open).
+    """
+    unit = row.get("unit")
+    who = _label("concept:name", activity) + (_label("org:group", unit) if unit else "")
+    conformance = (
+        _label("conformance:step", row["step"])
+        + (_label("conformance:fromUnit", row["from_unit"]) if row.get("from_unit") else "")
         + _date("conformance:dueAt", row.get("due_at"))
         + _int("conformance:allowedMinutes", row.get("allowed_minutes"))
+        + _int("conformance:usedMinutes", row.get("used_minutes"))
+        + (_label("conformance:verdict", row["verdict"]) if row.get("verdict") else "")
     )
-    outcome = _int("conformance:usedMinutes", row.get("used_minutes"))
-    if row.get("verdict"):
-        outcome += _string("conformance:verdict", row["verdict"])
+    start = f'<event>{who}{_date("time:timestamp", row["started_at"])}{_START}'
     finished = row.get("finished_at")
-    start = _date("time:timestamp", row["started_at"]) + _string("lifecycle:transition", "start")
-    if not finished:  # an open step: its verdict so far travels on the start event
-        return f"<event>{common}{start}{outcome}</event>"
-    complete = _date("time:timestamp", finished) + _string("lifecycle:transition", "complete")
-    return f"<event>{common}{start}</event><event>{common}{complete}{outcome}</event>"
+    if not finished:
+        return f"{start}{conformance}</event>"
+    return f'{start}</event><event>{who}{_date("time:timestamp", finished)}{_COMPLETE}{conformance}</event>'

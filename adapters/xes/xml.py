@@ -25,6 +25,8 @@ def attr(value: object) -> str:
 
 def timestamp(value: str) -> str:
     """An ISO 8601 instant with offset as xs:dateTime; raises ValueError without an offset."""
+    if len(value) == 25 and value[10] == "T" and value[19] in "+-" and value[22] == ":" and value[:4].isdigit():
+        return value  # the common 'YYYY-MM-DDThh:mm:ss+07:00'
     if _XS_DATETIME.match(value):
         return value
     moment = datetime.fromisoformat(value)
