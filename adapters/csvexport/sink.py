@@ -36,7 +36,7 @@ class CsvSink(Sink):
         self.evidence = CommittedFile(folder / options.evidence_file, state.get("evidence_offset"), options.fsync)
         marker = index_path(self.evidence.path)
         self.steps = CommittedFile(folder / options.steps_file, state.get("steps_offset"), options.fsync, marker)
-        self.index = KeyIndex(index_path(self.evidence.path))
+        self.index = KeyIndex(index_path(self.evidence.path), options.fsync)
         self.index.forget_after(self.evidence.offset)
         if self.evidence.offset == 0:
             self.evidence.commit(self.evidence.append(header(EVIDENCE_COLUMNS, options.delimiter)))

@@ -36,7 +36,7 @@ class XesSink(Sink):
         self.names = ProcedureNames.from_dir(options.procedures)
         path = Path(options.path)
         self.file = CommittedFile(path, context.state.get("offset"), options.fsync)
-        self.index = KeyIndex(index_path(path))
+        self.index = KeyIndex(index_path(path), options.fsync)
         self.index.forget_after(self.file.offset)
         if self.file.offset == 0:
             self._commit(self.file.append(header(options.log_name).encode(), _TRAILER))
