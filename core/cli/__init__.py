@@ -7,9 +7,9 @@ import sys
 from collections.abc import Sequence
 
 from ..logs import redact
-from . import demo, evaluate, generate, ledger, plugins, scaffold, schema, sync
+from . import demo, evaluate, generate, ledger, plugins, report, scaffold, schema, sheet, sync
 
-COMMANDS = [demo, evaluate, sync, ledger, generate, schema, plugins, scaffold]
+COMMANDS = [demo, evaluate, sync, ledger, report, sheet, generate, schema, plugins, scaffold]
 """Built-in command modules, in the order `--help` lists them."""
 
 

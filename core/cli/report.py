@@ -1,0 +1,61 @@
+"""`isobridge report`: the quality-objective report of a period as HTML (plus full CSV lists)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date
+
+from ..report.aggregate import Period
+from ..report.build import write_report
+from ..report.html import percent
+from ..report.names import ProcedureNames
+from ..report.objectives import Objectives
+from ..report.source import latest_revisions, read_evidence
+from .. import samples
+
+
+def _day(text: str) -> str:
+    try:
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    """Register the command."""
+    parser = commands.add_parser("report", help="quality-objective report (HTML) from evidence")
+    parser.add_argument("--evidence", required=True, help="evidence JSON Lines file, '-' for stdin")
+    parser.add_argument("--agency", default=None, help="only this agency (default: the whole province)")
+    parser.add_argument("--from", dest="start", type=_day, default=None, help="first day of the period (YYYY-MM-DD)")
+    parser.add_argument("--to", dest="end", type=_day, default=None, help="last day of the period (YYYY-MM-DD)")
+    parser.add_argument("--objectives", default=None, help="quality objectives TOML (default: on-time rate ≥ 98 %%)")
+    parser.add_argument("--procedures", default=str(samples.PROCEDURES), help="procedure folder (for names)")
+    parser.add_argument("--out", default="report.html", help="HTML file (default report.html)")
+    parser.add_argument("--rows", type=int, default=200, help="ledger/nonconformity rows shown in the HTML")
+    parser.add_argument("--all-lines", action="store_true",
+                        help="count every line (default: only each dossier's last line, its latest revision)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write the report; exit 3 when some evidence lines could not be used."""
+    if args.start and args.end and args.start > args.end:
+        raise ValueError(f"--from {args.start} is after --to {args.end}")
+    objectives = Objectives.from_file(args.objectives) if args.objectives else None
+    names = ProcedureNames.from_dir(args.procedures)
+    bad: list[str] = []
+
+    def reject(where: str, reasons: list[str]) -> None:
+        bad.append(f"{where}: {'; '.join(reasons)}")
+
+    reader = read_evidence if args.all_lines else latest_revisions
+    data, files = write_report(reader(args.evidence, reject), args.out, Period(args.start, args.end),
+                               args.agency, objectives, names, args.rows)
+    total = data.total
+    print(f"report {files.html} (ledger {files.ledger_csv.name}, nonconformities {files.nonconformities_csv.name}):"
+          f" {total.dossiers} dossiers, finished {total.finished}, on-time rate {percent(total.on_time_rate)},"
+          f" open overdue {total.open_overdue}; unusable lines {len(bad) + data.rejected}", file=sys.stderr)
+    for line in (bad + data.rejections)[:20]:
+        print(f"  {line}", file=sys.stderr)
+    return 3 if bad or data.rejected else 0

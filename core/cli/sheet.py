@@ -1,0 +1,50 @@
+"""`isobridge sheet`: the process control sheet (Phiếu kiểm soát, Mẫu 06/05) of one dossier as HTML."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from ..report.aggregate import problems
+from ..report.names import ProcedureNames
+from ..report.sheet import FORMS, render_sheet
+from ..report.source import find_dossier
+from .. import samples
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    """Register the command."""
+    parser = commands.add_parser("sheet", help="process control sheet (Phiếu kiểm soát) of a dossier, as HTML")
+    parser.add_argument("dossier", help="dossier code (mã hồ sơ)")
+    parser.add_argument("--evidence", required=True, help="evidence JSON Lines file, '-' for stdin")
+    parser.add_argument("--form", choices=sorted(FORMS), default="06",
+                        help="06: Mẫu 06, TT 03/2025/TT-VPCP (default); 05: Mẫu 05, TT 01/2018/TT-VPCP")
+    parser.add_argument("--procedures", default=str(samples.PROCEDURES), help="procedure folder (for names)")
+    parser.add_argument("--out", default=None, help="HTML file (default phieu-kiem-soat-<dossier>.html)")
+    parser.set_defaults(run=run)
+
+
+def default_name(dossier: str) -> str:
+    """A safe file name for a dossier's sheet."""
+    return "phieu-kiem-soat-" + re.sub(r"[^A-Za-z0-9._-]+", "_", dossier) + ".html"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write the sheet; exit 1 when the dossier is not in the file or its evidence is unusable."""
+    bad: list[str] = []
+    evidence = find_dossier(args.evidence, args.dossier, lambda where, reasons: bad.append(f"{where}: {'; '.join(reasons)}"))
+    for line in bad[:20]:
+        print(f"isobridge sheet: skipped {line}", file=sys.stderr)
+    if evidence is None:
+        print(f"isobridge sheet: dossier {args.dossier!r} is not in {args.evidence}", file=sys.stderr)
+        return 1
+    reasons = problems(evidence)
+    if reasons:
+        print(f"isobridge sheet: evidence of {args.dossier!r} is unusable: {'; '.join(reasons)}", file=sys.stderr)
+        return 1
+    out = Path(args.out or default_name(args.dossier))
+    out.write_text(render_sheet(evidence, args.form, ProcedureNames.from_dir(args.procedures)), encoding="utf-8")
+    print(f"sheet {out}", file=sys.stderr)
+    return 0
