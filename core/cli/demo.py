@@ -11,7 +11,12 @@ from .. import samples
 from ..ledger import Ledger
 from ..plugins import load_plugins
 from ..settings import load_settings
+from ..report.aggregate import Period
+from ..report.build import write_report
+from ..report.names import ProcedureNames
+from ..report.sheet import render_sheet
 from ..sync import SyncJob
+from .sheet import default_name
 
 DEMO_CONFIG = """# Written by `isobridge demo`: a complete deployment on the bundled sample data.
 [ledger]
@@ -27,6 +32,15 @@ path = "evidence.jsonl"
 
 [sinks.history]
 adapter = "ledger"
+
+[sinks.mining]
+# IEEE 1849-2016 XES event log for process-mining tools.
+adapter = "xes"
+path = "evidence.xes"
+
+[sinks.spreadsheet]
+adapter = "csv"
+directory = "csv"
 """
 
 
@@ -60,8 +74,32 @@ def run(args: argparse.Namespace) -> int:
         ledger.close()
     print(f"isobridge demo: {report.records} dossiers synced, {report.revisions} evidence revisions,"
           f" {report.quarantined} quarantined ({report.duration_seconds:.2f} s)")
-    print(f"  configuration  {config}")
-    print(f"  ledger         {settings.ledger.path}")
-    print(f"  evidence       {folder / 'evidence.jsonl'}")
-    return 0 if report.outcome in ("ok", "quarantined") else 1
+    if report.outcome == "failed":
+        print(f"isobridge demo: failed: {report.error}", file=sys.stderr)
+        return 1
+    report_html, sheets = documents(settings, folder)
+    print(f"  configuration   {config}")
+    print(f"  ledger          {settings.ledger.path}")
+    print(f"  evidence        {folder / 'evidence.jsonl'}  {folder / 'evidence.xes'}  {folder / 'csv'}/")
+    print(f"  report          {report_html}")
+    for sheet in sheets:
+        print(f"  control sheet   {sheet}")
+    return 0
+
+
+def documents(settings, folder: Path, sheet_count: int = 3) -> tuple[Path, list[Path]]:
+    """The quality-objective report and a few process control sheets, from the ledger."""
+    names = ProcedureNames.from_dir(settings.procedures.dir)
+    ledger = Ledger(settings.ledger.path)
+    try:
+        files = write_report(ledger.iter_evidence(), folder / "report.html", Period(None, None), None, None, names)[1]
+        interesting = [e for e in ledger.iter_evidence() if e["nonconformities"] and len(e["steps"]) > 2]
+        sheets = []
+        for evidence in (interesting or list(ledger.iter_evidence()))[:sheet_count]:
+            path = folder / default_name(evidence["dossier"])
+            path.write_text(render_sheet(evidence, "06", names), encoding="utf-8")
+            sheets.append(path)
+    finally:
+        ledger.close()
+    return files.html, sheets
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import date
+from pathlib import Path
 
 from ..report.aggregate import Period
 from ..report.build import write_report
@@ -13,6 +14,8 @@ from ..report.names import ProcedureNames
 from ..report.objectives import Objectives
 from ..report.source import latest_revisions, read_evidence
 from .. import samples
+from ..ledger import Ledger
+from ..settings import load_settings
 
 
 def _day(text: str) -> str:
@@ -25,7 +28,9 @@ def _day(text: str) -> str:
 def add_parser(commands: argparse._SubParsersAction) -> None:
     """Register the command."""
     parser = commands.add_parser("report", help="quality-objective report (HTML) from evidence")
-    parser.add_argument("--evidence", required=True, help="evidence JSON Lines file, '-' for stdin")
+    given = parser.add_mutually_exclusive_group(required=True)
+    given.add_argument("--evidence", help="evidence JSON Lines file, '-' for stdin")
+    given.add_argument("--config", type=Path, help="deployment settings: read the latest evidence from its ledger")
     parser.add_argument("--agency", default=None, help="only this agency (default: the whole province)")
     parser.add_argument("--from", dest="start", type=_day, default=None, help="first day of the period (YYYY-MM-DD)")
     parser.add_argument("--to", dest="end", type=_day, default=None, help="last day of the period (YYYY-MM-DD)")
@@ -49,9 +54,20 @@ def run(args: argparse.Namespace) -> int:
     def reject(where: str, reasons: list[str]) -> None:
         bad.append(f"{where}: {'; '.join(reasons)}")
 
-    reader = read_evidence if args.all_lines else latest_revisions
-    data, files = write_report(reader(args.evidence, reject), args.out, Period(args.start, args.end),
-                               args.agency, objectives, names, args.rows)
+    if args.config:
+        settings = load_settings(args.config)
+        ledger = Ledger(settings.ledger.path)
+        evidence = ledger.iter_evidence()
+        names = ProcedureNames.from_dir(settings.procedures.dir)
+    else:
+        ledger = None
+        evidence = (read_evidence if args.all_lines else latest_revisions)(args.evidence, reject)
+    try:
+        data, files = write_report(evidence, args.out, Period(args.start, args.end),
+                                   args.agency, objectives, names, args.rows)
+    finally:
+        if ledger is not None:
+            ledger.close()
     total = data.total
     print(f"report {files.html} (ledger {files.ledger_csv.name}, nonconformities {files.nonconformities_csv.name}):"
           f" {total.dossiers} dossiers, finished {total.finished}, on-time rate {percent(total.on_time_rate)},"

@@ -12,13 +12,17 @@ from ..report.names import ProcedureNames
 from ..report.sheet import FORMS, render_sheet
 from ..report.source import find_dossier
 from .. import samples
+from ..ledger import Ledger
+from ..settings import load_settings
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     """Register the command."""
     parser = commands.add_parser("sheet", help="process control sheet (Phiếu kiểm soát) of a dossier, as HTML")
     parser.add_argument("dossier", help="dossier code (mã hồ sơ)")
-    parser.add_argument("--evidence", required=True, help="evidence JSON Lines file, '-' for stdin")
+    given = parser.add_mutually_exclusive_group(required=True)
+    given.add_argument("--evidence", help="evidence JSON Lines file, '-' for stdin")
+    given.add_argument("--config", type=Path, help="deployment settings: read the evidence from its ledger")
     parser.add_argument("--form", choices=sorted(FORMS), default="06",
                         help="06: Mẫu 06, TT 03/2025/TT-VPCP (default); 05: Mẫu 05, TT 01/2018/TT-VPCP")
     parser.add_argument("--procedures", default=str(samples.PROCEDURES), help="procedure folder (for names)")
@@ -34,17 +38,27 @@ def default_name(dossier: str) -> str:
 def run(args: argparse.Namespace) -> int:
     """Write the sheet; exit 1 when the dossier is not in the file or its evidence is unusable."""
     bad: list[str] = []
-    evidence = find_dossier(args.evidence, args.dossier, lambda where, reasons: bad.append(f"{where}: {'; '.join(reasons)}"))
+    procedures = args.procedures
+    if args.config:
+        settings = load_settings(args.config)
+        ledger = Ledger(settings.ledger.path)
+        evidence, where = ledger.evidence(args.dossier), str(settings.ledger.path)
+        ledger.close()
+        procedures = settings.procedures.dir
+    else:
+        where = args.evidence
+        evidence = find_dossier(args.evidence, args.dossier,
+                                lambda place, reasons: bad.append(f"{place}: {'; '.join(reasons)}"))
     for line in bad[:20]:
         print(f"isobridge sheet: skipped {line}", file=sys.stderr)
     if evidence is None:
-        print(f"isobridge sheet: dossier {args.dossier!r} is not in {args.evidence}", file=sys.stderr)
+        print(f"isobridge sheet: dossier {args.dossier!r} is not in {where}", file=sys.stderr)
         return 1
     reasons = problems(evidence)
     if reasons:
         print(f"isobridge sheet: evidence of {args.dossier!r} is unusable: {'; '.join(reasons)}", file=sys.stderr)
         return 1
     out = Path(args.out or default_name(args.dossier))
-    out.write_text(render_sheet(evidence, args.form, ProcedureNames.from_dir(args.procedures)), encoding="utf-8")
+    out.write_text(render_sheet(evidence, args.form, ProcedureNames.from_dir(procedures)), encoding="utf-8")
     print(f"sheet {out}", file=sys.stderr)
     return 0

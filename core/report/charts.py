@@ -34,8 +34,8 @@ def monthly_rate(points: list[tuple[str, float | None, int]], target: float | No
         tick = low + (1 - low) * step / 4
         y = top + plot_h - scale(tick)
         parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - 10}" y2="{y:.1f}" stroke="#ccc" stroke-width="1"/>')
-        parts.append(f'<text x="{left - 4}" y="{y + 4:.1f}" font-size="11" text-anchor="end" {_FONT}>'
-                     f'{tick * 100:.4g}%</text>'.replace(".", ","))
+        shown = f"{tick * 100:.4g}%".replace(".", ",")  # Vietnamese decimal comma, label only
+        parts.append(f'<text x="{left - 4}" y="{y + 4:.1f}" font-size="11" text-anchor="end" {_FONT}>{shown}</text>')
     slot = plot_w / max(len(points), 1)
     labelled = len(points) <= 12
     for index, (month, rate, finished) in enumerate(points):
