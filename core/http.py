@@ -224,7 +224,7 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     return max(0.0, (moment - (now or datetime.now(timezone.utc))).total_seconds())
 
 
-def _server_reason(response: requests.Response) -> str:
+def server_reason(response: requests.Response) -> str:
     """A short reason from an error body (`message`/`description`/`error`), else the HTTP reason."""
     try:
         body = orjson.loads(response.content)
@@ -360,11 +360,11 @@ class HttpClient:
             raise AuthenticationError(
                 f"{method} {shown}: HTTP {status}: not authenticated (check the credentials)", shown, status)
         if status == 429 or status >= 500:
-            reason = self.redact(_server_reason(response))
+            reason = self.redact(server_reason(response))
             error = HttpUnavailable(f"{method} {shown}: HTTP {status} {reason}".rstrip(), shown, status, reason)
             raise _Retry(error, parse_retry_after(response.headers.get("Retry-After")))
         if not (ok(status) if ok else 200 <= status < 300):
-            reason = self.redact(_server_reason(response))
+            reason = self.redact(server_reason(response))
             raise HttpError(f"{method} {shown}: HTTP {status} {reason}".rstrip(), shown, status, reason)
         if expected is None:
             return response
