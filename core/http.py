@@ -203,6 +203,12 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+def register_secret(value: str | None) -> None:
+    """Mask `value` in every log record of the HTTP libraries from now on (e.g. a fresh token)."""
+    if value and len(value) >= 3:
+        _LOG_SECRETS.add(value)
+
+
 _FILTER = RedactingFilter()
 for _name in ("urllib3.connectionpool", "urllib3.util.retry", "requests"):
     logging.getLogger(_name).addFilter(_FILTER)
@@ -277,9 +283,9 @@ class HttpClient:
     # -- requests -----------------------------------------------------------------------------
     def request(self, method: str, path: str, *, params: dict | None = None, json: Any = None,
                 headers: dict[str, str] | None = None, ok: Callable[[int], bool] | None = None,
-                authenticate: bool = True) -> requests.Response:
+                authenticate: bool = True, data: Any = None) -> requests.Response:
         """Send with retries; returns a response whose status `ok` accepts (2xx by default)."""
-        return self._send(method, path, params, json, headers, ok, authenticate, None)
+        return self._send(method, path, params, (json, data), headers, ok, authenticate, None)
 
     def get_json(self, path: str, params: dict | None = None, expected: str = "a JSON document",
                  **kwargs: Any) -> Any:
@@ -288,24 +294,24 @@ class HttpClient:
 
     def request_json(self, method: str, path: str, *, params: dict | None = None, json: Any = None,
                      headers: dict[str, str] | None = None, ok: Callable[[int], bool] | None = None,
-                     authenticate: bool = True, expected: str = "a JSON document") -> Any:
-        """Send with retries and return the decoded JSON body."""
-        return self._send(method, path, params, json, headers, ok, authenticate, expected)
+                     authenticate: bool = True, expected: str = "a JSON document", data: Any = None) -> Any:
+        """Send with retries and return the decoded JSON body (`data`: a form body)."""
+        return self._send(method, path, params, (json, data), headers, ok, authenticate, expected)
 
-    def _send(self, method, path, params, json, headers, ok, authenticate, expected):
+    def _send(self, method, path, params, body, headers, ok, authenticate, expected):
         """One logical request: retries, plus one credential refresh after an auth refusal."""
         url = self.url(path)
         refreshed = False
         while True:
             try:
-                return self._retrying(method, url, params, json, headers, ok, authenticate, expected)
+                return self._retrying(method, url, params, body, headers, ok, authenticate, expected)
             except AuthenticationError:
                 if refreshed or not authenticate or not self.auth.refresh(self):
                     raise
                 refreshed = True
                 log.info("credentials refreshed for %s; retrying", redact_url(self.redact(url)))
 
-    def _retrying(self, method, url, params, json, headers, ok, authenticate, expected):
+    def _retrying(self, method, url, params, body, headers, ok, authenticate, expected):
         opts = self.options
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(opts.max_attempts) | tenacity.stop_after_delay(opts.max_retry_seconds),
@@ -315,7 +321,7 @@ class HttpClient:
             reraise=True,
         )
         try:
-            return retrying(self._once, method, url, params, json, headers, ok, authenticate, expected)
+            return retrying(self._once, method, url, params, body, headers, ok, authenticate, expected)
         except _Retry as final:
             raise final.error from None
 
@@ -332,7 +338,7 @@ class HttpClient:
         wait = state.next_action.sleep if state.next_action else 0
         log.warning("attempt %d failed (%s); retrying in %.2fs", state.attempt_number, exc, wait)
 
-    def _once(self, method, url, params, json, headers, ok, authenticate, expected):
+    def _once(self, method, url, params, body, headers, ok, authenticate, expected):
         self.limiter.wait()
         full = requests.Request(method, url, params=params).prepare().url or url
         shown = redact_url(self.redact(full))
@@ -342,7 +348,7 @@ class HttpClient:
         verify: bool | str = str(self.options.ca_bundle) if self.options.ca_bundle else self.options.verify_tls
         try:
             response = self.session.request(
-                method, url, params=params, json=json, headers=send_headers, verify=verify,
+                method, url, params=params, json=body[0], data=body[1], headers=send_headers, verify=verify,
                 timeout=(self.options.connect_timeout, self.options.read_timeout),
             )
             content = response.content  # read fully here: a broken body is a transient error
