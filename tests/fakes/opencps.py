@@ -267,6 +267,8 @@ class FakeOpenCPS:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            wbufsize = 1 << 16  # one write per response: no delayed-ACK stalls
+            disable_nagle_algorithm = True
 
             def do_GET(self) -> None:  # noqa: N802 (http.server naming)
                 parts = urlsplit(self.path)
