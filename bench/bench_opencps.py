@@ -25,7 +25,7 @@ from isobridge.core.adapters import AdapterContext  # noqa: E402
 from isobridge.core.privacy import Pseudonymizer  # noqa: E402
 from tests.fakes.opencps import FakeOpenCPS, make_dossiers  # noqa: E402
 
-FIRST, TODAY = date(2024, 1, 1), date(2024, 12, 31)
+FIRST, TODAY = date(2024, 1, 1), date(2025, 12, 31)
 
 
 def adapter_pull(fake: FakeOpenCPS, base: str, page_size: int, do_map: bool) -> tuple[int, float]:
