@@ -1,0 +1,149 @@
+"""A declarative REST vendor profile (TOML): auth, endpoint, paging, field paths, code maps."""
+
+from __future__ import annotations
+
+import tomllib
+from importlib.resources import files
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+MAPPINGS = Path(str(files("isobridge.mappings")))
+
+
+class ProfileError(ValueError):
+    """A profile is invalid; the message names the file and the bad key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class About(_Strict):
+    """What the profile is for and how far it is confirmed."""
+
+    name: str
+    note: str = ""
+    confirmed: bool = False
+
+
+class AuthSpec(_Strict):
+    """How to authenticate; secrets come from the source options, never from the profile."""
+
+    type: Literal["none", "basic", "bearer", "login"] = "none"
+    login_path: str = ""
+    login_format: Literal["json", "form"] = "form"
+    login_fields: dict[str, str] = Field(default_factory=dict)
+    """Body of the login call; `{username}` and `{password}` are filled from the options."""
+    token_path: str = "access_token"
+
+    @model_validator(mode="after")
+    def _login_needs_path(self) -> "AuthSpec":
+        if self.type == "login" and not self.login_path:
+            raise ValueError("type = 'login' needs login_path")
+        return self
+
+
+class RecordsSpec(_Strict):
+    """Where the dossiers are."""
+
+    path: str
+    params: dict[str, str | int] = Field(default_factory=dict)
+    items: str = Field("", description="Dotted path of the record list in the body ('' = the body).")
+
+
+class PagingSpec(_Strict):
+    """How the list is paged."""
+
+    style: Literal["page", "offset", "start_end", "next_link", "none"] = "page"
+    size: int = Field(50, ge=1, le=5000)
+    page_param: str = "page"
+    size_param: str = "size"
+    first_page: int = 0
+    offset_param: str = "offset"
+    limit_param: str = "limit"
+    start_param: str = "start"
+    end_param: str = "end"
+    last_path: str = Field("", description="Boolean 'last page' flag (Spring `last`).")
+    total_path: str = Field("", description="Total record count (Spring `totalElements`).")
+    next_path: str = Field("", description="URL of the next page (next_link style).")
+
+
+class IncrementalSpec(_Strict):
+    """The modified-since filter."""
+
+    param: str
+    field: str = Field(description="Record field (dotted path) whose latest value becomes the checkpoint.")
+    format: str = Field("iso", description="'iso', 'epoch_ms' or a strftime pattern for the parameter.")
+    overlap_seconds: int = Field(3600, ge=0)
+
+
+class FieldsSpec(_Strict):
+    """Dotted paths of the case-log header fields in a record."""
+
+    key: str
+    dossier: str
+    procedure: str
+    received_at: str
+    status: str
+    agency: str = ""
+    due_at: str = ""
+    channel: str = ""
+    applicant: str = Field("", description="Personal identifier; sent on only as a pseudonym.")
+
+
+class EventsSpec(_Strict):
+    """A list in each record giving the steps the dossier went through."""
+
+    path: str
+    at: str
+    step: str
+    unit: str = ""
+    kind: Literal["handover"] = "handover"
+
+
+class Profile(_Strict):
+    """A whole vendor profile."""
+
+    profile: About
+    auth: AuthSpec = Field(default_factory=AuthSpec)
+    records: RecordsSpec
+    paging: PagingSpec = Field(default_factory=PagingSpec)
+    incremental: IncrementalSpec | None = None
+    fields: FieldsSpec
+    date_formats: list[str] = Field(default_factory=lambda: ["iso"])
+    timezone: str = Field("+07:00", pattern=r"^[+-]\d\d:\d\d$")
+    status: dict[str, int] = Field(description="Vendor status code → national status code 1–10.")
+    channels: dict[str, str] = Field(default_factory=dict)
+    events: EventsSpec | None = None
+    steps: dict[str, str] = Field(default_factory=dict)
+    procedures: dict[str, dict[str, str]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _codes(self) -> "Profile":
+        bad = [code for code, value in self.status.items() if not 1 <= value <= 10]
+        if bad:
+            raise ValueError(f"status codes {bad} map outside the national codes 1–10")
+        return self
+
+    def iso_step(self, procedure: str, step: str) -> str | None:
+        """ISO step code of a vendor step (procedure-specific first), None when unmapped."""
+        return self.procedures.get(procedure, {}).get(step) or self.steps.get(step)
+
+
+def load_profile(name_or_path: str | Path) -> Profile:
+    """A profile from a path, or a bundled one by name (`igate`)."""
+    path = Path(name_or_path)
+    if not path.suffix and not path.exists():
+        path = MAPPINGS / f"{name_or_path}.toml"
+    try:
+        data: Any = tomllib.loads(path.read_text(encoding="utf-8"))
+        return Profile.model_validate(data)
+    except OSError as exc:
+        raise ProfileError(f"{path}: cannot read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(f"{path}: invalid TOML: {exc}") from None
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors())
+        raise ProfileError(f"{path}: {problems}") from None

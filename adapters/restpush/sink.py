@@ -1,0 +1,185 @@
+"""The `rest` evidence sink: POSTs evidence revisions in batches to a QMS endpoint.
+
+Wire format (JSON Schema: docs/schemas/evidence-push.json): a :class:`PushBatch` body; the
+request's `Idempotency-Key` header is the item key for a one-item batch, else a hash of the
+batch's keys; every item also carries its own `idempotency_key` (`dossier@revision`). The server
+answers per item (`accepted`, `duplicate`, `rejected` + reason); a plain 2xx without results
+accepts the whole batch; a 4xx without results is retried item by item to find the bad ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from isobridge.core.adapters import (
+    AdapterContext, AdapterOptions, CheckResult, EvidenceItem, Sink, SinkUnavailable, WriteResult,
+)
+from isobridge.core.http import (
+    AuthenticationError, BasicAuth, BearerAuth, HttpClient, HttpError, HttpOptions, HttpUnavailable, NoAuth,
+    server_reason,
+)
+from isobridge.core.models import Evidence
+
+SCHEMA_ID = "isobridge.evidence-push/1"
+
+
+class PushItem(BaseModel):
+    """One evidence revision as pushed."""
+
+    idempotency_key: str = Field(description="`dossier@revision`; the same revision always has the same key.")
+    dossier: str = Field(description="Dossier code (mã hồ sơ).")
+    revision: int = Field(ge=1, description="Evidence revision of the dossier; higher supersedes lower.")
+    source: str = Field(description="The isobridge sink instance that sent it.")
+    evidence: Evidence
+
+
+class PushBatch(BaseModel):
+    """The body of one POST."""
+
+    model_config = ConfigDict(title="isobridge evidence push")
+
+    schema_: Literal["isobridge.evidence-push/1"] = Field(SCHEMA_ID, alias="schema")
+    sent_at: str = Field(description="When the batch was sent (ISO 8601, UTC).")
+    items: list[PushItem]
+
+
+class PushAuth(BaseModel):
+    """How the sink authenticates to the QMS endpoint."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["none", "basic", "bearer"] = "none"
+    username: str = ""
+    password: SecretStr | None = None
+    token: SecretStr | None = None
+
+
+class RestPushOptions(AdapterOptions):
+    """Options of a `[sinks.NAME]` table with `adapter = "rest"`."""
+
+    adapter: Literal["rest"] = "rest"
+    url: str = Field(description="The QMS evidence endpoint that takes POSTed batches.")
+    auth: PushAuth = Field(default_factory=PushAuth)
+    batch_size: int = Field(100, ge=1, le=5000, description="Items per POST.")
+    check_url: str | None = Field(None, description="URL `check` GETs; the endpoint itself by default.")
+    http: HttpOptions = Field(default_factory=HttpOptions)
+
+
+def _auth(options: PushAuth) -> Any:
+    if options.type == "basic":
+        return BasicAuth(options.username, options.password or SecretStr(""))
+    if options.type == "bearer":
+        return BearerAuth(options.token or SecretStr(""))
+    return NoAuth()
+
+
+def batch_key(keys: list[str]) -> str:
+    """The Idempotency-Key of a request: the item key alone, or a hash of all keys."""
+    if len(keys) == 1:
+        return keys[0]
+    return "batch-" + hashlib.sha256("\n".join(sorted(keys)).encode()).hexdigest()[:32]
+
+
+class RestPushSink(Sink):
+    """Pushes evidence revisions to a REST endpoint, idempotently and item by item."""
+
+    name = "rest"
+    Options = RestPushOptions
+
+    def __init__(self, options: RestPushOptions, context: AdapterContext):
+        super().__init__(options, context)
+        self.http = HttpClient(options.url, options.http, auth=_auth(options.auth))
+
+    def check(self) -> CheckResult:
+        """Reachable, authenticated, permitted (any answer below 500 other than 401/403), clock skew."""
+        details: dict[str, Any] = {"reachable": False, "authenticated": False, "permissions": False}
+        try:
+            response = self.http.request("GET", self.options.check_url or self.options.url, ok=lambda s: True)
+            status = response.status_code
+            details.update(reachable=True, authenticated=status != 401, permissions=status not in (401, 403),
+                           status=status)
+            ok, message = status not in (401, 403), f"HTTP {status}"
+        except AuthenticationError as exc:
+            details["reachable"] = True
+            ok, message = False, str(exc)
+        except HttpError as exc:
+            ok, message = False, str(exc)
+        details["clock_skew_seconds"] = self.http.clock_skew_seconds()
+        return CheckResult(ok, message, details)
+
+    def write(self, batch: list[EvidenceItem]) -> WriteResult:
+        """Deliver `batch` in chunks of `batch_size`; SinkUnavailable when the endpoint is down."""
+        result = WriteResult()
+        size = self.options.batch_size
+        for offset in range(0, len(batch), size):
+            self._post(batch[offset:offset + size], result)
+        return result
+
+    def _post(self, items: list[EvidenceItem], result: WriteResult) -> None:
+        keys = [item.key for item in items]
+        body = {"schema": SCHEMA_ID, "sent_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "items": [{"idempotency_key": item.key, "dossier": item.dossier, "revision": item.revision,
+                           "source": self.context.name, "evidence": item.evidence} for item in items]}
+        try:
+            response = self.http.request("POST", self.options.url, json=body,
+                                         headers={"Idempotency-Key": batch_key(keys)},
+                                         ok=lambda status: status < 500)
+        except (HttpUnavailable, AuthenticationError) as exc:
+            raise SinkUnavailable(f"evidence endpoint unavailable: {exc}") from None
+        except HttpError as exc:
+            raise SinkUnavailable(f"evidence endpoint refused the connection: {exc}") from None
+        status = response.status_code
+        if status in (401, 403):
+            raise SinkUnavailable(f"evidence endpoint refused the credentials: HTTP {status}")
+        answers = self._answers(response)
+        if answers is None:
+            if status < 300 or status == 409:
+                result.accepted.extend(keys)
+            elif len(items) > 1:
+                for item in items:  # find the bad ones
+                    self._post([item], result)
+            else:
+                result.rejected[keys[0]] = f"HTTP {status}: {self._reason(response)}"
+            return
+        self._apply(keys, answers, result)
+
+    def _apply(self, keys: list[str], answers: dict[str, tuple[str, str]], result: WriteResult) -> None:
+        for key in keys:
+            state, reason = answers.get(key, ("", ""))
+            if state in ("accepted", "duplicate"):
+                result.accepted.append(key)
+            elif state == "rejected":
+                result.rejected[key] = reason or "rejected by the evidence endpoint"
+            else:
+                self.context.log.warning("%s: no answer for %s; it stays pending", self.context.name, key)
+
+    @staticmethod
+    def _answers(response) -> dict[str, tuple[str, str]] | None:
+        """key → (status, reason) from a `{"results": [...]}` body, None without one."""
+        try:
+            body = response.json()
+        except ValueError:
+            return None
+        results = body.get("results") if isinstance(body, dict) else None
+        if not isinstance(results, list):
+            return None
+        return {str(r.get("key")): (str(r.get("status") or ""), str(r.get("reason") or ""))
+                for r in results if isinstance(r, dict)}
+
+    def _reason(self, response) -> str:
+        return self.http.redact(server_reason(response))
+
+    def close(self) -> None:
+        """Close the HTTP session."""
+        self.http.close()
+
+
+def push_schema() -> dict:
+    """The JSON Schema of a pushed batch (as shipped in docs/schemas/evidence-push.json)."""
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": "https://isobridge.example/schemas/evidence-push.json",
+            **PushBatch.model_json_schema(by_alias=True)}

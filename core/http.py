@@ -1,0 +1,420 @@
+"""The one HTTP client every adapter uses: timeouts, bounded retries, rate limit, redaction.
+
+Retries (exponential backoff with full jitter) cover connection errors, read timeouts, broken
+or malformed bodies, 5xx and 429 (whose `Retry-After` is honoured); they stop after
+`max_attempts` or `max_retry_seconds`. Other 4xx are final. Errors are typed
+(:class:`AuthenticationError`, :class:`MalformedResponse`, :class:`HttpUnavailable`,
+:class:`HttpError`), name the URL with query secrets masked, and never carry a secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+import orjson
+import requests
+import tenacity
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+log = logging.getLogger("isobridge.http")
+
+SECRET_PARAM = re.compile(r"(pass|secret|token|key|auth|session|sig|code_verifier)", re.I)
+MASK = "***"
+
+
+class HttpOptions(BaseModel):
+    """HTTP settings an adapter embeds as its `http` table."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    connect_timeout: float = Field(10.0, gt=0, description="Seconds to wait for a connection.")
+    read_timeout: float = Field(60.0, gt=0, description="Seconds to wait for response bytes.")
+    max_attempts: int = Field(5, ge=1, le=50, description="Attempts per request, the first included.")
+    max_retry_seconds: float = Field(300.0, ge=0, description="Give up retrying after this long.")
+    backoff_seconds: float = Field(1.0, ge=0, description="First backoff; doubles per attempt.")
+    backoff_max_seconds: float = Field(60.0, ge=0, description="Longest single backoff.")
+    retry_after_max_seconds: float = Field(300.0, ge=0, description="Cap on a server's Retry-After.")
+    rate_limit: float = Field(5.0, ge=0, description="Requests per second to this source; 0 = unlimited.")
+    verify_tls: bool = Field(True, description="Verify the server certificate (keep on).")
+    ca_bundle: Path | None = Field(None, description="PEM file of the CA that signed the server certificate.")
+    trust_env: bool = Field(True, description="Take proxies (HTTPS_PROXY, NO_PROXY) from the environment.")
+    user_agent: str = "isobridge/0.1"
+
+
+class HttpError(RuntimeError):
+    """An HTTP exchange failed; the message names the method, the (redacted) URL and why."""
+
+    def __init__(self, message: str, url: str = "", status: int | None = None, reason: str = ""):
+        super().__init__(message)
+        self.url = url
+        self.status = status
+        self.reason = reason
+
+
+class AuthenticationError(HttpError):
+    """The server refused the credentials (401, or a vendor's equivalent such as OpenCPS 203)."""
+
+
+class MalformedResponse(HttpError):
+    """The body is not what was expected (not JSON, truncated, wrong shape)."""
+
+
+class HttpUnavailable(HttpError):
+    """The server stayed unreachable or failing (5xx, 429, timeouts) through every retry."""
+
+
+class _Retry(Exception):
+    """Internal: a transient failure worth another attempt."""
+
+    def __init__(self, error: HttpError, retry_after: float | None = None):
+        super().__init__(str(error))
+        self.error = error
+        self.retry_after = retry_after
+
+
+class Auth(Protocol):
+    """Credentials an adapter plugs into the client."""
+
+    def headers(self, client: "HttpClient") -> dict[str, str]:
+        """Headers to send with every request (may log in first)."""
+
+    def refresh(self, client: "HttpClient") -> bool:
+        """Drop cached credentials after a refusal; True if retrying can help."""
+
+    def secrets(self) -> list[str]:
+        """Secret values to mask in every message."""
+
+
+class NoAuth:
+    """No credentials."""
+
+    def headers(self, client: "HttpClient") -> dict[str, str]:
+        """No headers."""
+        return {}
+
+    def refresh(self, client: "HttpClient") -> bool:
+        """Nothing to refresh."""
+        return False
+
+    def secrets(self) -> list[str]:
+        """No secrets."""
+        return []
+
+
+class BasicAuth(NoAuth):
+    """HTTP Basic credentials."""
+
+    def __init__(self, username: str, password: SecretStr):
+        self.username, self.password = username, password
+
+    def headers(self, client: "HttpClient") -> dict[str, str]:
+        """The Authorization header."""
+        raw = f"{self.username}:{self.password.get_secret_value()}".encode()
+        return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
+
+    def secrets(self) -> list[str]:
+        """The password and the encoded header value."""
+        return [self.password.get_secret_value(), self.headers(None)["Authorization"][6:]]  # type: ignore[arg-type]
+
+    def __repr__(self) -> str:
+        return f"BasicAuth(username={self.username!r}, password=***)"
+
+
+class BearerAuth(NoAuth):
+    """A fixed bearer token."""
+
+    def __init__(self, token: SecretStr):
+        self.token = token
+
+    def headers(self, client: "HttpClient") -> dict[str, str]:
+        """The Authorization header."""
+        return {"Authorization": f"Bearer {self.token.get_secret_value()}"}
+
+    def secrets(self) -> list[str]:
+        """The token."""
+        return [self.token.get_secret_value()]
+
+    def __repr__(self) -> str:
+        return "BearerAuth(token=***)"
+
+
+class RateLimiter:
+    """Spaces requests at least `1/rate` seconds apart (thread-safe); rate 0 = unlimited."""
+
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self._next = 0.0
+        self._lock = threading.Lock()
+        self._clock, self._sleep = clock, sleep
+
+    def wait(self) -> None:
+        """Block until the next request may go."""
+        if not self.interval:
+            return
+        with self._lock:
+            now = self._clock()
+            start = max(now, self._next)
+            self._next = start + self.interval
+        if start > now:
+            self._sleep(start - now)
+
+
+def redact_url(url: str) -> str:
+    """The URL without user info and with secret-looking query values masked."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    query = urlencode(
+        [(k, MASK if SECRET_PARAM.search(k) else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)],
+        safe="*/,:",
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+_LOG_SECRETS: set[str] = set()
+_QUERY_VALUE = re.compile(r"([?&][^=&\s\"]*(?:pass|secret|token|key|auth|session|sig)[^=&\s\"]*=)[^&\s\"]*", re.I)
+
+
+class RedactingFilter(logging.Filter):
+    """Masks secret query values and registered secrets in records of the HTTP libraries."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the message in place; never drops a record."""
+        try:
+            text = record.getMessage()
+        except Exception:  # a malformed record is not ours to fix
+            return True
+        clean = _QUERY_VALUE.sub(lambda m: m.group(1) + MASK, text)
+        for secret in _LOG_SECRETS:
+            clean = clean.replace(secret, MASK)
+        if clean != text:
+            record.msg, record.args = clean, None
+        return True
+
+
+def register_secret(value: str | None) -> None:
+    """Mask `value` in every log record of the HTTP libraries from now on (e.g. a fresh token)."""
+    if value and len(value) >= 3:
+        _LOG_SECRETS.add(value)
+
+
+_FILTER = RedactingFilter()
+for _name in ("urllib3.connectionpool", "urllib3.util.retry", "requests"):
+    logging.getLogger(_name).addFilter(_FILTER)
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a `Retry-After` header (delta-seconds or HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return max(0.0, (moment - (now or datetime.now(timezone.utc))).total_seconds())
+
+
+def server_reason(response: requests.Response) -> str:
+    """A short reason from an error body (`message`/`description`/`error`), else the HTTP reason."""
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        body = None
+    if isinstance(body, dict):
+        for key in ("description", "message", "error_description", "error", "detail", "title"):
+            if isinstance(body.get(key), str) and body[key]:
+                return body[key][:200]
+    return response.reason or ""
+
+
+@dataclass
+class HttpClient:
+    """A requests session with retries, rate limit and redaction, for one base URL."""
+
+    base_url: str
+    options: HttpOptions = field(default_factory=HttpOptions)
+    auth: Any = field(default_factory=NoAuth)
+    headers: dict[str, str] = field(default_factory=dict)
+    auth_statuses: frozenset[int] = frozenset({401})
+    """Statuses meaning "not authenticated" (OpenCPS adds 203)."""
+    extra_secrets: Iterable[str] = ()
+    server_date: datetime | None = None
+    """The `Date` header of the last response (for clock-skew checks)."""
+    local_date: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if not self.base_url.endswith("/"):
+            self.base_url += "/"
+        self.session = requests.Session()
+        self.session.trust_env = self.options.trust_env
+        self.session.headers.update({"User-Agent": self.options.user_agent, "Accept": "application/json"})
+        self.session.headers.update(self.headers)
+        self.limiter = RateLimiter(self.options.rate_limit)
+        _LOG_SECRETS.update(s for s in [*self.auth.secrets(), *self.extra_secrets] if s and len(s) >= 3)
+
+    # -- redaction ----------------------------------------------------------------------------
+    def redact(self, text: str) -> str:
+        """`text` with every known secret masked."""
+        for secret in [*self.auth.secrets(), *self.extra_secrets]:
+            if secret and len(secret) >= 3:
+                text = text.replace(secret, MASK)
+        return text
+
+    def url(self, path: str) -> str:
+        """Absolute URL of `path` (absolute URLs pass through)."""
+        return urljoin(self.base_url, path.lstrip("/")) if "://" not in path else path
+
+    # -- requests -----------------------------------------------------------------------------
+    def request(self, method: str, path: str, *, params: dict | None = None, json: Any = None,
+                headers: dict[str, str] | None = None, ok: Callable[[int], bool] | None = None,
+                authenticate: bool = True, data: Any = None) -> requests.Response:
+        """Send with retries; returns a response whose status `ok` accepts (2xx by default)."""
+        return self._send(method, path, params, (json, data), headers, ok, authenticate, None)
+
+    def get_json(self, path: str, params: dict | None = None, expected: str = "a JSON document",
+                 **kwargs: Any) -> Any:
+        """GET and decode JSON; a body that does not decode is retried, then MalformedResponse."""
+        return self.request_json("GET", path, params=params, expected=expected, **kwargs)
+
+    def request_json(self, method: str, path: str, *, params: dict | None = None, json: Any = None,
+                     headers: dict[str, str] | None = None, ok: Callable[[int], bool] | None = None,
+                     authenticate: bool = True, expected: str = "a JSON document", data: Any = None) -> Any:
+        """Send with retries and return the decoded JSON body (`data`: a form body)."""
+        return self._send(method, path, params, (json, data), headers, ok, authenticate, expected)
+
+    def _send(self, method, path, params, body, headers, ok, authenticate, expected):
+        """One logical request: retries, plus one credential refresh after an auth refusal."""
+        url = self.url(path)
+        refreshed = False
+        while True:
+            try:
+                return self._retrying(method, url, params, body, headers, ok, authenticate, expected)
+            except AuthenticationError:
+                if refreshed or not authenticate or not self.auth.refresh(self):
+                    raise
+                refreshed = True
+                log.info("credentials refreshed for %s; retrying", redact_url(self.redact(url)))
+
+    def _retrying(self, method, url, params, body, headers, ok, authenticate, expected):
+        opts = self.options
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(opts.max_attempts) | tenacity.stop_after_delay(opts.max_retry_seconds),
+            wait=self._wait,
+            retry=tenacity.retry_if_exception_type(_Retry),
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
+        try:
+            return retrying(self._once, method, url, params, body, headers, ok, authenticate, expected)
+        except _Retry as final:
+            raise final.error from None
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        opts = self.options
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, _Retry) and exc.retry_after is not None:
+            return min(exc.retry_after, opts.retry_after_max_seconds)
+        return tenacity.wait_random_exponential(multiplier=opts.backoff_seconds,
+                                                max=opts.backoff_max_seconds)(state)
+
+    def _log_retry(self, state: tenacity.RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0
+        log.warning("attempt %d failed (%s); retrying in %.2fs", state.attempt_number, exc, wait)
+
+    def _once(self, method, url, params, body, headers, ok, authenticate, expected):
+        self.limiter.wait()
+        full = requests.Request(method, url, params=params).prepare().url or url
+        shown = redact_url(self.redact(full))
+        send_headers = dict(headers or {})
+        if authenticate:
+            send_headers.update(self.auth.headers(self))
+        verify: bool | str = str(self.options.ca_bundle) if self.options.ca_bundle else self.options.verify_tls
+        try:
+            response = self.session.request(
+                method, url, params=params, json=body[0], data=body[1], headers=send_headers, verify=verify,
+                timeout=(self.options.connect_timeout, self.options.read_timeout),
+            )
+            content = response.content  # read fully here: a broken body is a transient error
+        except requests.exceptions.SSLError as exc:
+            raise HttpError(f"{method} {shown}: TLS verification failed ({type(exc).__name__}); "
+                            "set http.ca_bundle to the provincial CA", shown) from None
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+            raise _Retry(HttpUnavailable(f"{method} {shown}: {self._describe(exc)}", shown)) from None
+        self._note_date(response)
+        return self._judge(method, shown, response, content, ok, expected)
+
+    def _judge(self, method, shown, response, content, ok, expected):
+        status = response.status_code
+        if status in self.auth_statuses:
+            raise AuthenticationError(
+                f"{method} {shown}: HTTP {status}: not authenticated (check the credentials)", shown, status)
+        if status == 429 or status >= 500:
+            reason = self.redact(server_reason(response))
+            error = HttpUnavailable(f"{method} {shown}: HTTP {status} {reason}".rstrip(), shown, status, reason)
+            raise _Retry(error, parse_retry_after(response.headers.get("Retry-After")))
+        if not (ok(status) if ok else 200 <= status < 300):
+            reason = self.redact(server_reason(response))
+            raise HttpError(f"{method} {shown}: HTTP {status} {reason}".rstrip(), shown, status, reason)
+        if expected is None:
+            return response
+        try:
+            return orjson.loads(content)
+        except orjson.JSONDecodeError as exc:
+            kind = "an empty body" if not content.strip() else f"a body that is not JSON ({exc})"
+            raise _Retry(MalformedResponse(
+                f"{method} {shown}: expected {expected}, got {kind} "
+                f"({len(content)} bytes, {response.headers.get('Content-Type', 'no content type')})",
+                shown, status)) from None
+
+    def _describe(self, exc: Exception) -> str:
+        name = type(exc).__name__
+        if isinstance(exc, requests.ReadTimeout):
+            return f"no response within {self.options.read_timeout}s ({name})"
+        if isinstance(exc, requests.ConnectTimeout):
+            return f"no connection within {self.options.connect_timeout}s ({name})"
+        if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+            return f"the body was cut off ({name})"
+        return f"cannot connect ({name})"
+
+    def _note_date(self, response: requests.Response) -> None:
+        raw = getattr(response.raw, "headers", None)
+        values = raw.getlist("Date") if hasattr(raw, "getlist") else [response.headers.get("Date")]
+        value = values[-1] if values else None
+        if not value:
+            return
+        try:
+            moment = parsedate_to_datetime(value)
+            self.server_date = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+            self.local_date = datetime.now(timezone.utc)
+        except (TypeError, ValueError):
+            pass
+
+    def clock_skew_seconds(self) -> float | None:
+        """Server clock minus local clock at the last response (HTTP Date, 1 s resolution)."""
+        if self.server_date is None or self.local_date is None:
+            return None
+        return round((self.server_date - self.local_date).total_seconds(), 1)
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self.session.close()
+
+    def __repr__(self) -> str:
+        return f"HttpClient(base_url={redact_url(self.base_url)!r})"
