@@ -16,7 +16,7 @@ from isobridge.core.caselog import RecordError, parse_case
 from isobridge.core.http import AuthenticationError, HttpUnavailable
 from isobridge.core.models import Dossier, Procedure
 from isobridge.core.privacy import Pseudonymizer
-from tests.fakes.opencps import FakeOpenCPS, make_dossiers
+from fakes.opencps import FakeOpenCPS, make_dossiers
 
 from isobridge.adapters.rest.check import unmapped_codes
 

@@ -14,9 +14,9 @@ from isobridge.adapters.restpush import RestPushSink  # noqa: E402
 from isobridge.adapters.opencps import OpenCPSSource  # noqa: E402
 from isobridge.core.adapters import EvidenceItem  # noqa: E402
 from isobridge.testing import HttpSinkContract, HttpSourceContract, make_context, make_options, sample_evidence  # noqa: E402
-from tests.fakes.opencps import FakeOpenCPS, make_dossiers  # noqa: E402
-from tests.test_http_opencps import FAST as OPENCPS_FAST, FIRST, TODAY  # noqa: E402
-from tests.test_http_restpush import FAST, TOKEN, FakeQMS  # noqa: E402
+from fakes.opencps import FakeOpenCPS, make_dossiers  # noqa: E402
+from test_http_opencps import FAST as OPENCPS_FAST, FIRST, TODAY  # noqa: E402
+from test_http_restpush import FAST, TOKEN, FakeQMS  # noqa: E402
 
 
 class TestRestPushContract(HttpSinkContract):
