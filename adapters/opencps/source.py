@@ -184,6 +184,12 @@ class OpenCPSSource(Source):
         data = record.data if record.data is not None else orjson.loads(record.payload)
         return map_dossier(data, self.mapping, record.key)
 
+    def draft_procedures(self) -> list[str]:
+        """Draft ISO procedure TOML texts from the configured service processes."""
+        from .procedures import draft_procedures
+
+        return draft_procedures(self)
+
     def unmapped(self, record: RawRecord) -> set[tuple[str, str]]:
         """(category, vendor code) pairs of this record that the mapping file does not cover."""
         data = record.data if record.data is not None else orjson.loads(record.payload)

@@ -7,9 +7,9 @@ import sys
 from collections.abc import Sequence
 
 from ..logs import redact
-from . import demo, evaluate, generate, ledger, plugins, report, scaffold, schema, sheet, sync
+from . import demo, evaluate, generate, ledger, plugins, report, scaffold, schema, sheet, sync, vendor
 
-COMMANDS = [demo, evaluate, sync, ledger, report, sheet, generate, schema, plugins, scaffold]
+COMMANDS = [demo, evaluate, sync, ledger, report, sheet, vendor, generate, schema, plugins, scaffold]
 """Built-in command modules, in the order `--help` lists them."""
 
 
