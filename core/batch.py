@@ -77,7 +77,8 @@ def evaluate_chunk(evaluator: Evaluator, chunk: list[tuple[int, bytes]]) -> Chun
         events += len(record["events"]) if "events" in record else 0
         out.append(dumps(evidence))
     out.append(b"")
-    summary = IndicatorSummary(dossiers=len(out) - 1, nonconformities=nonconformities, **verdicts)
+    summary = IndicatorSummary(dossiers=len(out) - 1, received=len(out) - 1, nonconformities=nonconformities,
+                               **verdicts)
     return ChunkResult(b"\n".join(out), rejects, summary, events)
 
 
@@ -140,12 +141,7 @@ def _drain(results: Iterable[ChunkResult], out: IO[bytes], rejects: "RejectSink"
             rejects.add(reject)
         totals.rejects += len(result.rejects)
         totals.events += result.events
-        _merge(totals.summary, result.summary)
-
-
-def _merge(total: IndicatorSummary, part: IndicatorSummary) -> None:
-    for name in IndicatorSummary.model_fields:
-        setattr(total, name, getattr(total, name) + getattr(part, name))
+        totals.summary.merge(result.summary)
 
 
 class RejectSink:

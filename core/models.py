@@ -196,9 +196,16 @@ class Evidence(BaseModel):
 
 
 class IndicatorSummary(BaseModel):
-    """Counts and on-time rate over a set of dossiers (Decision 766 progress indicators)."""
+    """Decision 766 progress counts and on-time rate over a set of dossiers.
+
+    A dossier is either received in the period or carried over from before it; its outcome is
+    one of the dossier verdicts (finished early/on time/late, open on time/overdue, paused,
+    refused, withdrawn, stopped).
+    """
 
     dossiers: int = 0
+    received: int = 0
+    carried_over: int = 0
     early: int = 0
     on_time: int = 0
     late: int = 0
@@ -208,7 +215,9 @@ class IndicatorSummary(BaseModel):
     refused: int = 0
     withdrawn: int = 0
     stopped: int = 0
+    online: int = 0
     nonconformities: int = 0
+    with_nonconformity: int = 0
 
     @property
     def finished(self) -> int:
@@ -220,12 +229,26 @@ class IndicatorSummary(BaseModel):
         """Share of finished dossiers resolved early or on time, None when nothing finished."""
         return (self.early + self.on_time) / self.finished if self.finished else None
 
-    def add(self, evidence: dict) -> None:
-        """Count one evidence record (a dict in the evidence file shape)."""
+    def count(self, outcome: str, received_in_period: bool, channel: str, nonconformities: int) -> None:
+        """Count one dossier with its outcome (a dossier verdict)."""
         self.dossiers += 1
-        verdict = evidence["verdict"]
-        setattr(self, verdict, getattr(self, verdict) + 1)
-        self.nonconformities += len(evidence["nonconformities"])
+        if received_in_period:
+            self.received += 1
+            self.online += channel == "online"
+        else:
+            self.carried_over += 1
+        setattr(self, outcome, getattr(self, outcome) + 1)
+        self.nonconformities += nonconformities
+        self.with_nonconformity += nonconformities > 0
+
+    def add(self, evidence: dict) -> None:
+        """Count one evidence record (a dict in the evidence file shape) as received."""
+        self.count(evidence["verdict"], True, evidence.get("channel", ""), len(evidence["nonconformities"]))
+
+    def merge(self, other: "IndicatorSummary") -> None:
+        """Add another summary's counts to this one."""
+        for name in type(self).model_fields:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
 SCHEMAS: dict[str, type[BaseModel]] = {

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from ..models import IndicatorSummary as Counts
 from .timefmt import local_day
 
 FINISHED = ("early", "on_time", "late")
@@ -25,52 +26,6 @@ VERDICTS = frozenset(FINISHED + TERMINAL + ("open_on_time", "open_overdue", "pau
 REQUIRED = ("dossier", "procedure", "received_at", "verdict", "steps", "nonconformities")
 OTHER = "(khác)"
 MAX_KEYS = 2000
-
-
-@dataclass
-class Counts:
-    """Decision 766 progress counts over a set of dossiers."""
-
-    received: int = 0
-    carried_over: int = 0
-    early: int = 0
-    on_time: int = 0
-    late: int = 0
-    open_on_time: int = 0
-    open_overdue: int = 0
-    paused: int = 0
-    refused: int = 0
-    withdrawn: int = 0
-    stopped: int = 0
-    online: int = 0
-    nonconformities: int = 0
-    with_nonconformity: int = 0
-
-    @property
-    def dossiers(self) -> int:
-        """Dossiers in scope (received in the period plus carried over)."""
-        return self.received + self.carried_over
-
-    @property
-    def finished(self) -> int:
-        """Dossiers finished in the period."""
-        return self.early + self.on_time + self.late
-
-    @property
-    def on_time_rate(self) -> float | None:
-        """(Early + on time) / finished, None when nothing finished."""
-        return (self.early + self.on_time) / self.finished if self.finished else None
-
-    def add(self, outcome: str, received_in_period: bool, channel: str, nonconformities: int) -> None:
-        """Count one dossier."""
-        if received_in_period:
-            self.received += 1
-            self.online += channel == "online"
-        else:
-            self.carried_over += 1
-        setattr(self, outcome, getattr(self, outcome) + 1)
-        self.nonconformities += nonconformities
-        self.with_nonconformity += nonconformities > 0
 
 
 @dataclass
@@ -205,10 +160,10 @@ class Aggregator:
         found_ncs = evidence["nonconformities"]
         for counts in (data.total, _bucket(data.by_channel, channel, Counts),
                        _bucket(data.by_agency, evidence.get("agency") or "", Counts)):
-            counts.add(result, in_period, channel, len(found_ncs))
+            counts.count(result, in_period, channel, len(found_ncs))
         if result in FINISHED:
             month = local_day(evidence["finished_at"])[:7]
-            _bucket(data.by_month, month, Counts).add(result, in_period, channel, len(found_ncs))
+            _bucket(data.by_month, month, Counts).count(result, in_period, channel, len(found_ncs))
         self._steps(evidence)
         self._rows(evidence, result, found_ncs)
 
