@@ -84,8 +84,8 @@ def main() -> None:
     rows.append(("bare requests loop", bare_n, bare_s))
     rows.append(("opencps adapter pages()", ad2_n, ad2_s))
     rows.append(("opencps adapter pages() + map()", map_n, map_s))
-    print(f"| run | dossiers | seconds | dossiers/s | vs bare |")
-    print(f"|---|---:|---:|---:|---:|")
+    print("| run | dossiers | seconds | dossiers/s | vs bare |")
+    print("|---|---:|---:|---:|---:|")
     for label, n, seconds in rows:
         print(f"| {label} | {n} | {seconds:.1f} | {n / seconds:.0f} | {bare_s / seconds * 100:.0f} % |")
     print(f"\npeak Python memory of an adapter pull (tracemalloc): {peak / 1e6:.1f} MB "

@@ -7,6 +7,7 @@ or malformed bodies, 5xx and 429 (whose `Retry-After` is honoured); they stop af
 :class:`HttpError`), name the URL with query secrets masked, and never carry a secret.
 """
 
+from .adapters import CheckResult
 from __future__ import annotations
 
 import base64
@@ -418,3 +419,24 @@ class HttpClient:
 
     def __repr__(self) -> str:
         return f"HttpClient(base_url={redact_url(self.base_url)!r})"
+
+
+def check_reachability(http: HttpClient, probe: Callable[[], Any], **extra: Any) -> CheckResult:
+    """Run a cheap authenticated request and say: reachable, authenticated, permitted, clock skew."""
+    details: dict[str, Any] = {"reachable": False, "authenticated": False, "permissions": False}
+    try:
+        answer = probe()  # False: reached but not allowed; a dict: more details
+        details.update(reachable=True, authenticated=True, permissions=answer is not False)
+        if isinstance(answer, dict):
+            details.update(answer)
+        ok, message = True, "ok"
+    except AuthenticationError as exc:
+        details["reachable"] = True
+        ok, message = False, str(exc)
+    except HttpError as exc:
+        details["reachable"] = exc.status is not None
+        details["authenticated"] = exc.status == 403
+        ok, message = False, str(exc)
+    details["clock_skew_seconds"] = http.clock_skew_seconds()
+    details.update(extra)
+    return CheckResult(ok, message, details)

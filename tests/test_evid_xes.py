@@ -15,7 +15,6 @@ from lxml import etree
 from isobridge.adapters.xes.committed import SinkFileError
 from isobridge.adapters.xes.sink import XesOptions, XesSink
 from isobridge.adapters.xes.xml import attr, timestamp
-from isobridge.core.adapters import EvidenceItem
 from isobridge.core.plugins import load_plugins
 
 from evid_support import XES_XSD, context, evidence, items

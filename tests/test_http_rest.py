@@ -13,7 +13,7 @@ from isobridge.core.adapters import AdapterContext
 from isobridge.core.caselog import RecordError, parse_case
 from isobridge.core.http import HttpUnavailable
 from isobridge.core.privacy import Pseudonymizer
-from fakes.igate import VN, FakeIGate, make_igate_dossiers
+from fakes.igate import FakeIGate, make_igate_dossiers
 
 FAST = {"backoff_seconds": 0.001, "backoff_max_seconds": 0.01, "rate_limit": 0, "max_attempts": 3}
 LOGIN_PROFILE = """

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from isobridge.core import samples
-from isobridge.core.adapters import AdapterOptions, Sink, SinkUnavailable, WriteResult
+from isobridge.core.adapters import Sink, SinkUnavailable, WriteResult
 from isobridge.core.calendar import WorkingCalendar
 from isobridge.core.cli import main
 from isobridge.core.cli import common
@@ -21,7 +21,7 @@ from isobridge.core.ledger import Ledger
 from isobridge.core.plugins import load_plugins
 from isobridge.core.procedures import ProcedureBook
 from isobridge.core.settings import load_settings
-from isobridge.core.sync import SyncJob, merge
+from isobridge.core.sync import merge
 
 AS_OF = "2026-11-01T00:00:00+07:00"
 

@@ -51,7 +51,7 @@ def draft_procedure(process: dict, steps: list[dict], roles: dict[str, str]) -> 
             f"unit = {_q(roles.get(str(step.get('sequenceNo')), ''))}",
             f"limit = {_limit(step.get('durationCount'), process.get('durationUnit'))}",
         ]
-    lines += ["", "# mapping for opencps.toml:", f"# [procedures.\"CODE\".steps]"]
+    lines += ["", "# mapping for opencps.toml:", "# [procedures.\"CODE\".steps]"]
     lines += [f"# {_q(s.get('stepCode'))} = {_q(s.get('stepCode'))}" for s in kept]
     return "\n".join(lines) + "\n"
 

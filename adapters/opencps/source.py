@@ -17,7 +17,7 @@ import orjson
 from pydantic import Field, SecretStr
 
 from isobridge.core.adapters import AdapterContext, AdapterOptions, CheckResult, Page, RawRecord, Source
-from isobridge.core.http import AuthenticationError, BasicAuth, HttpClient, HttpError, HttpOptions
+from isobridge.core.http import BasicAuth, HttpClient, HttpError, HttpOptions, check_reachability
 
 from .mapping import load_mapping
 from .timeline import map_dossier, unmapped
@@ -75,21 +75,12 @@ class OpenCPSSource(Source):
     # -- check --------------------------------------------------------------------------------
     def check(self) -> CheckResult:
         """Reachable, authenticated, allowed to list dossiers, and the server's clock skew."""
-        details: dict[str, Any] = {"reachable": False, "authenticated": False, "permissions": False}
-        try:
+
+        def probe() -> dict | bool:
             body = self.http.get_json("dossiers", {"start": 0, "end": 1}, expected="a dossier list")
-            details.update(reachable=True, authenticated=True, permissions=isinstance(body, dict))
-            details["dossiers_visible"] = body.get("total") if isinstance(body, dict) else None
-            ok, message = True, "ok"
-        except AuthenticationError as exc:
-            details["reachable"] = True
-            ok, message = False, str(exc)
-        except HttpError as exc:
-            details["reachable"] = exc.status is not None
-            details["authenticated"] = exc.status == 403
-            ok, message = False, str(exc)
-        details["clock_skew_seconds"] = self.http.clock_skew_seconds()
-        return CheckResult(ok, message, details)
+            return {"dossiers_visible": body.get("total")} if isinstance(body, dict) else False
+
+        return check_reachability(self.http, probe)
 
     # -- pages --------------------------------------------------------------------------------
     def pages(self, cursor: str | None) -> Iterator[Page]:

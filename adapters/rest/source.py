@@ -12,8 +12,8 @@ from pydantic import Field, SecretStr
 from isobridge.core.adapters import AdapterContext, AdapterOptions, CheckResult, Page, RawRecord, Source
 from isobridge.core.caselog import RecordError
 from isobridge.core.http import (
-    AuthenticationError, BasicAuth, BearerAuth, HttpClient, HttpError, HttpOptions, MalformedResponse, NoAuth,
-    register_secret,
+    AuthenticationError, BasicAuth, BearerAuth, HttpClient, HttpOptions, MalformedResponse, NoAuth,
+    check_reachability, register_secret,
 )
 
 from .profile import Profile, load_profile
@@ -109,21 +109,12 @@ class RestSource(Source):
     # -- check --------------------------------------------------------------------------------
     def check(self) -> CheckResult:
         """Reachable, authenticated, permitted to list records, clock skew."""
-        details: dict[str, Any] = {"reachable": False, "authenticated": False, "permissions": False}
-        try:
+
+        def probe() -> bool:
             self._fetch(self._params(None, 0), None)
-            details.update(reachable=True, authenticated=True, permissions=True)
-            ok, message = True, "ok"
-        except AuthenticationError as exc:
-            details["reachable"] = True
-            ok, message = False, str(exc)
-        except HttpError as exc:
-            details["reachable"] = exc.status is not None
-            details["authenticated"] = exc.status == 403
-            ok, message = False, str(exc)
-        details["clock_skew_seconds"] = self.http.clock_skew_seconds()
-        details["profile_confirmed"] = self.profile.profile.confirmed
-        return CheckResult(ok, message, details)
+            return True
+
+        return check_reachability(self.http, probe, profile_confirmed=self.profile.profile.confirmed)
 
     # -- pages --------------------------------------------------------------------------------
     def pages(self, cursor: str | None) -> Iterator[Page]:
