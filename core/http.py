@@ -7,7 +7,6 @@ or malformed bodies, 5xx and 429 (whose `Retry-After` is honoured); they stop af
 :class:`HttpError`), name the URL with query secrets masked, and never carry a secret.
 """
 
-from .adapters import CheckResult
 from __future__ import annotations
 
 import base64
@@ -27,6 +26,8 @@ import orjson
 import requests
 import tenacity
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from .adapters import CheckResult
 
 log = logging.getLogger("isobridge.http")
 
