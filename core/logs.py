@@ -26,6 +26,7 @@ class RedactSecrets(logging.Filter):
         self.secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Mask secrets in the record's message and traceback; never drops a record."""
         message = record.getMessage()
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
@@ -41,6 +42,7 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message."""
 
     def format(self, record: logging.LogRecord) -> str:
+        """The record as one JSON line."""
         entry = {
             "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),

@@ -11,7 +11,8 @@ from isobridge.core.adapters import RawRecord
 class MappedSource(Protocol):
     """A source whose records can be checked against its mapping."""
 
-    def pages(self, cursor: str | None): ...
+    def pages(self, cursor: str | None):
+        """Pages of raw records, as every source has."""
 
     def unmapped(self, record: RawRecord) -> set[tuple[str, str]]:
         """(category, vendor code) pairs of one record with no mapping."""

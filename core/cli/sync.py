@@ -39,6 +39,7 @@ class Progress:
         self.active = sys.stderr.isatty()
 
     def __call__(self, report: RunReport) -> None:
+        """Show the counts so far, at most twice a second."""
         now = time.perf_counter()
         if not self.active or now - self.shown < 0.5:
             return

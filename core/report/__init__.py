@@ -1,0 +1,1 @@
+"""Documents for people: the quality-objective report and the process control sheet."""

@@ -98,6 +98,7 @@ class HttpSourceContract(SourceContract):
         return FaultInjector(httpserver)
 
     def test_retries_5xx_then_reads_everything(self, options, faults):
+        """Contract: retries 5xx then reads everything."""
         baseline = self.pull(options).counted()
         faults.fail_next(503, times=2)
         assert self.pull(options).counted() == baseline, "a 503 twice changed what was read"
@@ -106,6 +107,7 @@ class HttpSourceContract(SourceContract):
             f"{failed.method} {failed.target} was not retried after a 503")
 
     def test_honours_retry_after_on_429(self, options, faults):
+        """Contract: honours retry after on 429."""
         baseline = self.pull(options).counted()
         faults.fail_next(429, headers={"Retry-After": str(self.retry_after_seconds)})
         faults.stamp_next()
@@ -117,6 +119,7 @@ class HttpSourceContract(SourceContract):
             f"retried {waited:.2f}s after a 429 with Retry-After: {self.retry_after_seconds}")
 
     def test_no_retry_on_4xx(self, options, faults):
+        """Contract: no retry on 4xx."""
         faults.fail_next(400)
         with pytest.raises(Exception) as raised:
             self.pull(options)
@@ -126,6 +129,7 @@ class HttpSourceContract(SourceContract):
         assert not repeats, f"{failed.method} {failed.target} answered 400 was sent again {len(repeats)} time(s)"
 
     def test_gives_up_when_the_server_stays_down(self, options, faults):
+        """Contract: gives up when the server stays down."""
         faults.down(503)
         with pytest.raises(Exception) as raised:
             self.pull(options)
@@ -145,6 +149,7 @@ class HttpSinkContract(SinkContract):
         return FaultInjector(httpserver)
 
     def test_retries_5xx_and_delivers_once(self, options, delivered, faults, ledger_path):
+        """Contract: retries 5xx and delivers once."""
         faults.fail_next(503)
         batch = sample_evidence(3)
         sink = self.open(options, ledger_path=ledger_path)
@@ -156,6 +161,7 @@ class HttpSinkContract(SinkContract):
         self.assert_once(delivered(), [i.key for i in batch])
 
     def test_unavailable_when_the_server_stays_down(self, options, faults, ledger_path):
+        """Contract: unavailable when the server stays down."""
         faults.down(503)
         sink = self.open(options, ledger_path=ledger_path)
         try:

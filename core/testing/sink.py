@@ -95,6 +95,7 @@ class SinkContract:
 
     # -- the checks -------------------------------------------------------------------------------
     def test_check(self, options, ledger_path):
+        """Contract: check."""
         sink = self.open(options, ledger_path=ledger_path)
         try:
             result = sink.check()
@@ -103,6 +104,7 @@ class SinkContract:
         assert isinstance(result, CheckResult) and result.ok, f"check() refused working options: {result}"
 
     def test_batch_acknowledged_item_by_item(self, options, delivered, ledger_path):
+        """Contract: batch acknowledged item by item."""
         batch = sample_evidence(6)
         sink = self.open(options, ledger_path=ledger_path)
         try:
@@ -113,6 +115,7 @@ class SinkContract:
         self.assert_once(delivered(), [i.key for i in batch])
 
     def test_empty_batch(self, options, delivered, ledger_path):
+        """Contract: empty batch."""
         sink = self.open(options, ledger_path=ledger_path)
         try:
             result = self.write(sink, [])
@@ -122,6 +125,7 @@ class SinkContract:
         assert delivered() == [], "an empty batch delivered something"
 
     def test_replayed_batch_delivered_once(self, options, delivered, ledger_path):
+        """Contract: replayed batch delivered once."""
         if not self.dedupes_by_key:
             pytest.skip("exactly-once through its committed state only (dedupes_by_key = False)")
         batch = sample_evidence(5)
@@ -135,6 +139,7 @@ class SinkContract:
         self.assert_once(delivered(), [i.key for i in batch])
 
     def test_replay_after_reopening_delivered_once(self, options, delivered, ledger_path):
+        """Contract: replay after reopening delivered once."""
         if not self.dedupes_by_key:
             pytest.skip("exactly-once through its committed state only (dedupes_by_key = False)")
         batch, state = sample_evidence(5), {}
@@ -149,6 +154,7 @@ class SinkContract:
         self.assert_once(delivered(), [i.key for i in batch])
 
     def test_unacknowledged_batch_after_crash_delivered_once(self, options, delivered, ledger_path):
+        """Contract: unacknowledged batch after crash delivered once."""
         first, second, state = sample_evidence(4), sample_evidence(4, start=4), {}
         sink = self.open(options, state, ledger_path)
         self.write(sink, first)
@@ -163,6 +169,7 @@ class SinkContract:
         self.assert_once(delivered(), [i.key for i in first + second])
 
     def test_new_revision_is_delivered(self, options, delivered, ledger_path):
+        """Contract: new revision is delivered."""
         sink = self.open(options, ledger_path=ledger_path)
         try:
             self.write(sink, sample_evidence(2, revision=1))
@@ -173,6 +180,7 @@ class SinkContract:
         self.assert_once(delivered(), keys)
 
     def test_partial_failure_rejects_with_reason(self, options, delivered, rejectable, ledger_path):
+        """Contract: partial failure rejects with reason."""
         if rejectable is None:
             pytest.skip("no `rejectable` fixture: this sink accepts any evidence")
         good = sample_evidence(3)
@@ -188,6 +196,7 @@ class SinkContract:
         assert rejectable.key not in delivered(), "a rejected item was delivered anyway"
 
     def test_secrets_never_in_logs_or_errors(self, options, secret, ledger_path):
+        """Contract: secrets never in logs or errors."""
         if not any(secret in value for value in option_values(options)):
             pytest.skip("the options carry no secret (put the `secret` fixture's value into them)")
         with transcript() as seen:

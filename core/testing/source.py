@@ -59,10 +59,12 @@ class Pull:
 
     @property
     def quarantined(self) -> dict[str, RecordError]:
+        """Records whose mapping raised RecordError, by key."""
         return {key: out for key, out in self.outcomes.items() if isinstance(out, RecordError)}
 
     @property
     def fragments(self) -> list[dict]:
+        """Every fragment mapped from the pulled records."""
         return [f for out in self.outcomes.values() if not isinstance(out, RecordError) for f in out]
 
     def counted(self) -> Counter:
@@ -187,11 +189,13 @@ class SourceContract:
 
     # -- check ------------------------------------------------------------------------------------
     def test_check_accepts_good_options(self, options):
+        """Contract: check accepts good options."""
         result = self.open(options).check()
         assert isinstance(result, CheckResult), f"check() returned {type(result).__name__}"
         assert result.ok, f"check() refused working options: {result.message}"
 
     def test_check_refuses_bad_options_without_raising(self, bad_options):
+        """Contract: check refuses bad options without raising."""
         if bad_options is None:
             pytest.skip("no `bad_options` fixture")
         source = self.open(bad_options)
@@ -205,6 +209,7 @@ class SourceContract:
 
     # -- mapping shape ----------------------------------------------------------------------------
     def test_fragments_have_case_log_shape(self, options):
+        """Contract: fragments have case log shape."""
         pull = self.pull(options)
         assert pull.fragments, "the sample produced no fragments at all"
         for fragment in pull.fragments:
@@ -219,6 +224,7 @@ class SourceContract:
 
     # -- paging and cursors -----------------------------------------------------------------------
     def test_sample_spans_several_pages(self, options):
+        """Contract: sample spans several pages."""
         pull = self.pull(options)
         full = [page for page in pull.pages if page.records]
         assert len(full) >= self.min_pages, (
@@ -226,6 +232,7 @@ class SourceContract:
             f" at least {self.min_pages} (the resume check needs them)")
 
     def test_paging_terminates_and_cursor_advances(self, options):
+        """Contract: paging terminates and cursor advances."""
         pull = self.pull(options)
         previous = None
         for number, page in enumerate(pull.pages, 1):
@@ -236,6 +243,7 @@ class SourceContract:
                 previous = page.cursor
 
     def test_resume_from_final_cursor_reads_nothing(self, options):
+        """Contract: resume from final cursor reads nothing."""
         first = self.pull(options)
         again = self.pull(options, first.cursor)
         if self.rereads_overlap:
@@ -247,6 +255,7 @@ class SourceContract:
             f"{len(again.records)} record(s) read again after the final cursor, e.g. {again.records[0].key!r}")
 
     def test_resume_page_by_page_loses_and_repeats_nothing(self, options):
+        """Contract: resume page by page loses and repeats nothing."""
         whole = self.pull(options).counted()
         stepped = self.resume_page_by_page(options).counted()
         missing, extra = whole - stepped, stepped - whole
@@ -256,6 +265,7 @@ class SourceContract:
 
     # -- quarantine -------------------------------------------------------------------------------
     def test_malformed_records_are_quarantined_not_dropped(self, options, plant_malformed):
+        """Contract: malformed records are quarantined not dropped."""
         if plant_malformed is None:
             pytest.skip("no `plant_malformed` fixture")
         before = self.pull(options)
@@ -272,6 +282,7 @@ class SourceContract:
 
     # -- secrets and personal data ----------------------------------------------------------------
     def test_secrets_never_in_logs_or_errors(self, options, bad_options, secret):
+        """Contract: secrets never in logs or errors."""
         planted = [KIT_PSEUDONYM_KEY] + ([secret] if any(secret in v for v in option_values(options)) else [])
         with transcript() as seen:
             self._exercise(options, bad_options, seen)
@@ -289,6 +300,7 @@ class SourceContract:
                 seen.error(exc)
 
     def test_personal_data_pseudonymised_before_leaving(self, options, plant_personal):
+        """Contract: personal data pseudonymised before leaving."""
         if plant_personal is None:
             pytest.skip("no `plant_personal` fixture")
         plant_personal(dict(PERSONAL_VALUES))
