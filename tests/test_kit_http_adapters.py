@@ -5,6 +5,8 @@ Skipped until branch h-http is merged; the `rest` source can follow the opencps 
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 pytest.importorskip("isobridge.adapters.restpush", reason="the HTTP adapters (branch h-http) are not merged yet")
@@ -74,3 +76,23 @@ class TestOpenCPSContract(HttpSourceContract):
     @pytest.fixture
     def bad_options(self, options):
         return {**options, "password": "wrong-password"}
+
+    @pytest.fixture
+    def plant_malformed(self, fake):
+        def plant():
+            broken = make_dossiers(1, FIRST + timedelta(days=2), seed=3)[0]
+            broken.id, broken.receive_text = 49001, "31/02/2024 25:61:00"
+            fake.dossiers[broken.id] = broken
+            return 1
+        return plant
+
+    @pytest.fixture
+    def plant_personal(self, fake):
+        def plant(values):
+            person = make_dossiers(1, FIRST + timedelta(days=3), seed=4)[0]
+            person.id = 49002
+            person.applicant, person.id_no = values["applicant_name"], values["applicant_id"]
+            person.phone, person.email, person.address = values["phone"], values["email"], values["address"]
+            person.officer = values["officer"]
+            fake.dossiers[person.id] = person
+        return plant

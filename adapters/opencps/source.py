@@ -138,8 +138,17 @@ class OpenCPSSource(Source):
         for key in PERSONAL:
             if detail.get(key):
                 detail[key] = self.context.pseudonym(str(detail[key]))
+        self._pseudonymise_officers(sequences)
         data = {"dossier": detail, "sequences": sequences, "steps": self._step_table(detail, sequences)}
         return RawRecord(dossier_id, orjson.dumps(data).decode(), data)
+
+    def _pseudonymise_officers(self, sequences: Any) -> None:
+        """Officers' names in the action chain become pseudonyms too (units stay readable)."""
+        phases = sequences.get("data", []) if isinstance(sequences, dict) else []
+        for phase in phases if isinstance(phases, list) else []:
+            for action in phase.get("actions", []) if isinstance(phase, dict) else []:
+                if isinstance(action, dict) and action.get("actionUser"):
+                    action["actionUser"] = self.context.pseudonym(str(action["actionUser"]))
 
     # -- process step tables ------------------------------------------------------------------
     def _step_table(self, detail: dict, sequences: Any) -> dict[str, list[str]]:

@@ -68,6 +68,12 @@ class FakeDossier:
     id_no: str
     actions: list[dict] = field(default_factory=list)
     online: bool = False
+    phone: str = "0912345678"
+    address: str = "Số 1 đường A"
+    email: str = ""
+    officer: str = "Trần Thị B"
+    receive_text: str | None = None
+    """Overrides the receiveDate text (a malformed date for quarantine tests)."""
 
     @property
     def step(self) -> str:
@@ -202,9 +208,9 @@ class FakeOpenCPS:
         status, sub = d.status
         return {"dossierId": d.id, "groupId": self.group_id, "dossierNo": d.no, "serviceCode": d.service,
                 "govAgencyCode": "UBND_HUYEN_A", "processNo": PROCESS["processNo"],
-                "applicantName": d.applicant, "applicantIdNo": d.id_no, "contactTelNo": "0912345678",
-                "address": "Số 1 đường A", "createDate": ddmmyyyy(d.received), "modifiedDate": "",
-                "receiveDate": ddmmyyyy(d.received), "dueDate": ddmmyyyy(d.due),
+                "applicantName": d.applicant, "applicantIdNo": d.id_no, "contactTelNo": d.phone,
+                "contactEmail": d.email, "address": d.address, "createDate": ddmmyyyy(d.received),
+                "modifiedDate": "", "receiveDate": d.receive_text or ddmmyyyy(d.received), "dueDate": ddmmyyyy(d.due),
                 "releaseDate": ddmmyyyy(d.released), "finishDate": "", "dossierStatus": status,
                 "dossierSubStatus": sub, "stepCode": d.step, "stepName": STEPS[d.step][0],
                 "online": "true" if d.online else "false", "originality": 3, "lockState": "",
@@ -226,7 +232,7 @@ class FakeOpenCPS:
                 "userId": 5021, "fromStepCode": action["fromStepCode"], "fromStepName": source[0],
                 "sequenceNo": target[1], "dossierId": d.id, "serviceProcessId": PROCESS["serviceProcessId"],
                 "previousActionId": d.actions[index - 1]["id"] if index else 0, "actionCode": action["actionCode"],
-                "actionName": f"Thao tác {action['actionCode']}", "actionNote": "", "actionUser": "Trần Thị B",
+                "actionName": f"Thao tác {action['actionCode']}", "actionNote": "", "actionUser": d.officer,
                 "actionOverdue": 0, "payload": "{}", "pending": False, "rollbackable": True,
                 "createDate": ms(action["at"]), "modifiedDate": ms(action["at"]), "dueDate": 0,
                 "nextActionId": d.actions[index + 1]["id"] if index + 1 < len(d.actions) else 0,
