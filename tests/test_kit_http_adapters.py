@@ -1,11 +1,11 @@
 """The HTTP adapters under the same contract suites (opencps source, rest push sink).
 
-Skipped until branch h-http is merged; the `rest` source can follow the opencps pattern.
+The opencps and rest sources and the rest push sink, against their fake servers.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -16,9 +16,15 @@ from isobridge.adapters.restpush import RestPushSink  # noqa: E402
 from isobridge.adapters.opencps import OpenCPSSource  # noqa: E402
 from isobridge.core.adapters import EvidenceItem  # noqa: E402
 from isobridge.testing import HttpSinkContract, HttpSourceContract, make_context, make_options, sample_evidence  # noqa: E402
+from fakes.igate import VN, FakeIGate, make_igate_dossiers  # noqa: E402
 from fakes.opencps import FakeOpenCPS, make_dossiers  # noqa: E402
+from isobridge.adapters.rest import RestSource  # noqa: E402
+from test_http_rest import FAST as IGATE_FAST  # noqa: E402
 from test_http_opencps import FAST as OPENCPS_FAST, FIRST, TODAY  # noqa: E402
 from test_http_restpush import FAST, TOKEN, FakeQMS  # noqa: E402
+
+
+IGATE_TOKEN = "igate-T0KEN-abc"
 
 
 class TestRestPushContract(HttpSinkContract):
@@ -95,4 +101,51 @@ class TestOpenCPSContract(HttpSourceContract):
             person.phone, person.email, person.address = values["phone"], values["email"], values["address"]
             person.officer = values["officer"]
             fake.dossiers[person.id] = person
+        return plant
+
+
+class TestRestIGateContract(HttpSourceContract):
+    """The declarative `rest` source with the bundled iGate profile, under the same suite."""
+
+    adapter = RestSource
+    rereads_overlap = True  # the incremental filter reopens an overlap window by design
+
+    @pytest.fixture
+    def fake(self, httpserver):
+        fake = FakeIGate(make_igate_dossiers(25))
+        self.base = fake.install(httpserver)
+        return fake
+
+    @pytest.fixture
+    def secret(self):
+        return IGATE_TOKEN
+
+    @pytest.fixture
+    def options(self, fake):
+        return {"profile": "igate", "base_url": self.base, "token": IGATE_TOKEN, "page_size": 10,
+                "http": IGATE_FAST}
+
+    @pytest.fixture
+    def bad_options(self, options):
+        return {**options, "token": "not-a-valid-token"}
+
+    @pytest.fixture
+    def plant_personal(self, fake):
+        def plant(values):
+            row = make_igate_dossiers(1, datetime(2025, 7, 9, 8, tzinfo=VN))[0]
+            row.update(id="66aPRIV", code="H40.22-250709-9999")
+            row["applicant"]["data"].update(fullname=values["applicant_name"], identityNumber=values["applicant_id"],
+                                            phoneNumber=values["phone"], email=values["email"],
+                                            address=values["address"])
+            row["accepter"] = {"fullname": values["officer"]}
+            fake.dossiers.append(row)
+        return plant
+
+    @pytest.fixture
+    def plant_malformed(self, fake):
+        def plant():
+            row = make_igate_dossiers(1, datetime(2025, 7, 9, 9, tzinfo=VN))[0]
+            row.update(id="66aBAD", code="H40.22-250709-9998", acceptedDate="not a date")
+            fake.dossiers.append(row)
+            return 1
         return plant

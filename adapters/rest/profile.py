@@ -119,6 +119,11 @@ class Profile(_Strict):
     events: EventsSpec | None = None
     steps: dict[str, str] = Field(default_factory=dict)
     procedures: dict[str, dict[str, str]] = Field(default_factory=dict)
+    personal: list[str] = Field(
+        default_factory=list,
+        description="Dotted paths of personal data (a value or a whole object): every text in them"
+                    " becomes a pseudonym before the record leaves the adapter.",
+    )
 
     @model_validator(mode="after")
     def _codes(self) -> "Profile":

@@ -45,6 +45,7 @@ class RestSourceOptions(AdapterOptions):
     password: SecretStr | None = None
     token: SecretStr | None = None
     since: str | None = Field(None, description="Initial value of the incremental filter.")
+    page_size: int | None = Field(None, ge=1, description="Records per page, overriding the profile's.")
     http: HttpOptions = Field(default_factory=HttpOptions)
 
 
@@ -103,6 +104,9 @@ class RestSource(Source):
     def __init__(self, options: RestSourceOptions, context: AdapterContext):
         super().__init__(options, context)
         self.profile = load_profile(options.profile)
+        if options.page_size:
+            paging = self.profile.paging.model_copy(update={"size": options.page_size})
+            self.profile = self.profile.model_copy(update={"paging": paging})
         self.http = HttpClient(options.base_url, options.http, auth=_auth(self.profile, options))
         self.tz = datetime.strptime(self.profile.timezone.replace(":", ""), "%z").tzinfo
 
@@ -168,18 +172,30 @@ class RestSource(Source):
 
     def _record(self, item: Any) -> RawRecord:
         key = str(dig(item, self.profile.fields.key, ""))
-        if isinstance(item, dict) and self.profile.fields.applicant:
+        if isinstance(item, dict) and (self.profile.fields.applicant or self.profile.personal):
             item = self._scrub(item)
         return RawRecord(key, orjson.dumps(item).decode(), item)
 
     def _scrub(self, item: dict) -> dict:
-        """The record with its applicant identifier replaced by a pseudonym (in place on a copy)."""
+        """A copy of the record whose applicant identifier and `personal` paths hold only pseudonyms."""
         item = orjson.loads(orjson.dumps(item))
-        path = self.profile.fields.applicant.split(".")
-        parent = dig(item, ".".join(path[:-1]))
-        if isinstance(parent, dict) and parent.get(path[-1]):
-            parent[path[-1]] = self.context.pseudonym(str(parent[path[-1]]))
+        for dotted in filter(None, [self.profile.fields.applicant, *self.profile.personal]):
+            path = dotted.split(".")
+            parent = dig(item, ".".join(path[:-1])) if len(path) > 1 else item
+            if isinstance(parent, dict) and parent.get(path[-1]) is not None:
+                parent[path[-1]] = self._pseudonymise(parent[path[-1]])
         return item
+
+    def _pseudonymise(self, value: Any) -> Any:
+        """Every text (and number) in `value` as a pseudonym; structure kept, existing pseudonyms kept."""
+        if isinstance(value, dict):
+            return {key: self._pseudonymise(inner) for key, inner in value.items()}
+        if isinstance(value, list):
+            return [self._pseudonymise(inner) for inner in value]
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            text = str(value)
+            return text if text.startswith("p-") else self.context.pseudonym(text)
+        return value
 
     # -- incremental checkpoint ---------------------------------------------------------------
     def _latest(self, latest: str | None, items: list) -> str | None:
