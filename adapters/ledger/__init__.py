@@ -39,7 +39,7 @@ class LedgerSink(Sink):
     def write(self, batch: list[EvidenceItem]) -> WriteResult:
         """Insert the revisions in one transaction."""
         good = [i for i in batch if isinstance(i.evidence.get("verdict"), str)]
-        rejected = {i.key: "evidence has no verdict" for i in batch if i not in good}
+        rejected = {i.key: "evidence has no verdict" for i in batch if not isinstance(i.evidence.get("verdict"), str)}
         rows = [(i.dossier, i.revision, i.evidence["verdict"], i.json()) for i in good]
         try:
             with self.db:
