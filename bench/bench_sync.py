@@ -1,4 +1,8 @@
-"""Benchmark: `isobridge sync` (caselog → jsonl + ledger) against `isobridge evaluate` on the same file.
+"""Benchmark: `isobridge sync` (caselog → ledger + jsonl sink) against `isobridge evaluate` on the same file.
+
+The sync stores every merged dossier and its latest evidence in the SQLite ledger, logs each
+revision, delivers it to the jsonl sink (fsync per batch) and commits checkpoints; `evaluate`
+only reads and writes files.
 
 Usage: python bench/bench_sync.py [DOSSIERS ...]   (default 50000 200000)
 Prints seconds, dossiers/s, the sync's overhead over plain evaluation and the peak RSS of each.
@@ -41,7 +45,7 @@ def measure(count: int) -> None:
     (work / "in" / cases.name).symlink_to(cases)
     (work / "conf.toml").write_text(
         '[ledger]\npath = "ledger.db"\n[sources.cases]\nadapter = "caselog"\nfolder = "in"\n'
-        '[sinks.evidence]\nadapter = "jsonl"\npath = "evidence.jsonl"\n[sinks.history]\nadapter = "ledger"\n')
+        '[sinks.evidence]\nadapter = "jsonl"\npath = "evidence.jsonl"\n')
     evaluate_s, evaluate_mb = run(["isobridge", "evaluate", str(cases), "--as-of", AS_OF, "--out", str(work / "plain.jsonl")])
     sync_s, sync_mb = run(["isobridge", "sync", "--config", str(work / "conf.toml"), "--as-of", AS_OF])
     print(f"| {count:,} | {evaluate_s:.2f} | {count / evaluate_s:,.0f} | {evaluate_mb:.0f} "

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
+import orjson
 from pydantic import BaseModel, ConfigDict
 
 from .privacy import Pseudonymizer
@@ -126,28 +127,36 @@ class Source(ABC):
         """Release connections and files."""
 
 
-@dataclass
 class EvidenceItem:
-    """One evidence revision to deliver."""
+    """One evidence revision to deliver: the evidence as a dict, its JSON, or both (each made on demand)."""
 
-    dossier: str
-    revision: int
-    evidence: dict
-    blob: bytes | None = None
-    """The evidence already serialised as JSON (sinks may reuse it instead of encoding again)."""
+    __slots__ = ("dossier", "revision", "_evidence", "_blob")
+
+    def __init__(self, dossier: str, revision: int, evidence: dict | None = None, blob: bytes | None = None):
+        if evidence is None and blob is None:
+            raise ValueError("an evidence item needs the evidence or its JSON")
+        self.dossier, self.revision, self._evidence, self._blob = dossier, revision, evidence, blob
+
+    @property
+    def evidence(self) -> dict:
+        """The evidence (in the evidence file shape)."""
+        if self._evidence is None:
+            self._evidence = orjson.loads(self._blob)  # type: ignore[arg-type]
+        return self._evidence
 
     def json(self) -> bytes:
         """The evidence as compact JSON bytes."""
-        if self.blob is None:
-            import orjson
-
-            self.blob = orjson.dumps(self.evidence)
-        return self.blob
+        if self._blob is None:
+            self._blob = orjson.dumps(self._evidence)
+        return self._blob
 
     @property
     def key(self) -> str:
         """The idempotency key: the same revision always has the same key."""
         return f"{self.dossier}@{self.revision}"
+
+    def __repr__(self) -> str:
+        return f"EvidenceItem({self.key})"
 
 
 @dataclass

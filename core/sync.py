@@ -97,14 +97,19 @@ PARALLEL_CHUNK = 250
 _WORKER_EVALUATOR: Evaluator | None = None
 
 
-def evaluate_blobs(evaluator: Evaluator, blobs: list[bytes]) -> list[tuple[bool, bytes | list[str]]]:
-    """(True, evidence JSON) or (False, errors) for each merged dossier JSON."""
-    results: list[tuple[bool, bytes | list[str]]] = []
+Outcome = tuple[bool, "bytes | list[str]", str]
+"""(True, evidence JSON, verdict) or (False, errors, "")."""
+
+
+def evaluate_blobs(evaluator: Evaluator, blobs: list[bytes]) -> list[Outcome]:
+    """Evaluate each merged dossier JSON."""
+    results: list[Outcome] = []
     for blob in blobs:
         try:
-            results.append((True, orjson.dumps(evaluator.evaluate_record(orjson.loads(blob)))))
+            evidence = evaluator.evaluate_record(orjson.loads(blob))
+            results.append((True, orjson.dumps(evidence), evidence["verdict"]))
         except RecordError as exc:
-            results.append((False, exc.errors))
+            results.append((False, exc.errors, ""))
     return results
 
 
@@ -113,7 +118,7 @@ def _init_worker(evaluator: Evaluator) -> None:
     _WORKER_EVALUATOR = evaluator
 
 
-def _evaluate_in_worker(blobs: list[bytes]) -> list[tuple[bool, bytes | list[str]]]:
+def _evaluate_in_worker(blobs: list[bytes]) -> list[Outcome]:
     assert _WORKER_EVALUATOR is not None
     return evaluate_blobs(_WORKER_EVALUATOR, blobs)
 
@@ -135,7 +140,7 @@ class PageOutcome:
 
     rows: list[tuple] = field(default_factory=list)
     revisions: list[tuple[str, int]] = field(default_factory=list)
-    evidence: dict[tuple[str, int], tuple[dict, bytes]] = field(default_factory=dict)
+    evidence: dict[tuple[str, int], bytes] = field(default_factory=dict)
     quarantine: list[QuarantineEntry] = field(default_factory=list)
     pending: int = 0
 
@@ -331,7 +336,7 @@ class SyncJob:
             return None
         return _Job(code, blob, digest, revision, items[-1][1])
 
-    def _evaluate_all(self, blobs: list[bytes]) -> list[tuple[bool, bytes | list[str]]]:
+    def _evaluate_all(self, blobs: list[bytes]) -> list[Outcome]:
         """Evaluate merged dossiers, on every core when there are enough of them."""
         if self._pool is None or len(blobs) < 2 * PARALLEL_CHUNK:
             return evaluate_blobs(self.evaluator, blobs)
@@ -339,20 +344,19 @@ class SyncJob:
         return [result for part in self._pool.map(_evaluate_in_worker, chunks) for result in part]
 
     def _record_result(self, name: str, job: "_Job", result, outcome: PageOutcome) -> None:
-        ok, value = result
+        ok, value, verdict = result
         if not ok:
             outcome.quarantine.append(QuarantineEntry(name, job.raw.key, "evaluate", job.raw.payload, value))
             outcome.rows.append((job.code, name, job.blob, job.digest, job.revision, None, None))
             return
         revision = job.revision + 1
         self.report.revisions += 1
-        evidence = orjson.loads(value)
-        outcome.rows.append((job.code, name, job.blob, job.digest, revision, value, evidence["verdict"]))
+        outcome.rows.append((job.code, name, job.blob, job.digest, revision, value, verdict))
         outcome.revisions.append((job.code, revision))
-        outcome.evidence[(job.code, revision)] = (evidence, value)
+        outcome.evidence[(job.code, revision)] = value
 
     # -- delivery -----------------------------------------------------------------------------
-    def deliver(self, sinks: dict[str, Sink], fresh: dict[tuple[str, int], tuple[dict, bytes]] | None = None) -> None:
+    def deliver(self, sinks: dict[str, Sink], fresh: dict[tuple[str, int], bytes] | None = None) -> None:
         """Deliver the revision log beyond each sink's mark, batch by batch.
 
         `fresh` holds evidence just evaluated (saves reading it back). SinkUnavailable stops the run.
@@ -370,14 +374,13 @@ class SyncJob:
         items = []
         for _, dossier, revision in rows:
             if (dossier, revision) in fresh:
-                evidence, blob = fresh[(dossier, revision)]
+                blob = fresh[(dossier, revision)]
             elif stored.get(dossier, (None,))[0] == revision:
                 blob = stored[dossier][1]
-                evidence = orjson.loads(blob)
             else:  # superseded before this sink saw it; the newer revision follows in the log
                 log.warning("revision %s@%s superseded before delivery", dossier, revision)
                 continue
-            items.append(EvidenceItem(dossier, revision, evidence, blob))
+            items.append(EvidenceItem(dossier, revision, blob=blob))
         return items
 
     def _deliver_batch(self, name: str, sink: Sink, items: list[EvidenceItem], mark: int) -> None:
