@@ -22,6 +22,7 @@ import logging
 import multiprocessing
 import os
 import time
+from typing import Any
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -146,6 +147,23 @@ class PageOutcome:
 
 
 @dataclass
+class _Staged:
+    """A page merged and being evaluated, not yet stored."""
+
+    codes: set[str]
+    records: int
+    outcome: PageOutcome
+    jobs: list[_Job]
+    results: Any
+    """The evaluation results, or the pending `AsyncResult` of the workers (then chunked)."""
+
+    @property
+    def chunked(self) -> bool:
+        """True when the results come from the workers, one list per chunk."""
+        return hasattr(self.results, "get")
+
+
+@dataclass
 class SyncJob:
     """One configured deployment: settings, plugins, ledger."""
 
@@ -264,27 +282,53 @@ class SyncJob:
             self.ledger.release(f"source:{name}")
 
     def sync_source(self, name: str, source: Source, sinks: dict[str, Sink]) -> None:
-        """Pull pages after the checkpoint; checkpoint each page once every sink acknowledged it."""
+        """Pull pages after the checkpoint; checkpoint each page once every sink acknowledged it.
+
+        Page N is evaluated (in the workers) while page N-1 is stored and delivered; a page that
+        touches a dossier of the page before waits for that page to be stored first.
+        """
+        pending: tuple[_Staged, str | None] | None = None
+        read = 0
         for page in source.pages(self.ledger.checkpoint(name)):
-            self.process(name, source, page.records, sinks)
-            if not self.dry_run:
-                with self.ledger.transaction() as db:
-                    self.ledger.set_checkpoint(db, name, page.cursor)
-                self.registry.hook.checkpoint_committed(run=self.run_info, source=name, cursor=page.cursor or "")
-            if self.limit is not None and self.report.records >= self.limit:
+            fragments, quarantine = self._map_page(name, source, page.records)
+            if pending and not pending[0].codes.isdisjoint(fragments):
+                self._complete(name, *pending, sinks)
+                pending = None
+            staged = self._stage(name, fragments, quarantine, len(page.records))
+            if pending:
+                self._complete(name, *pending, sinks)
+            pending = (staged, page.cursor)
+            read += len(page.records)
+            if self.limit is not None and read >= self.limit:
                 break
+        if pending:
+            self._complete(name, *pending, sinks)
+
+    def _complete(self, name: str, staged: "_Staged", cursor: str | None, sinks: dict[str, Sink]) -> None:
+        """Store and deliver a staged page, then move the checkpoint past it."""
+        self._store(name, self._collect(name, staged), staged.records, sinks)
+        if not self.dry_run:
+            with self.ledger.transaction() as db:
+                self.ledger.set_checkpoint(db, name, cursor)
+            self.registry.hook.checkpoint_committed(run=self.run_info, source=name, cursor=cursor or "")
 
     def process(self, name: str, source: Source, records: list[RawRecord], sinks: dict[str, Sink]) -> PageOutcome:
         """Map, merge and evaluate raw records, store the results and deliver them."""
-        outcome = self._evaluate_page(name, source, records)
-        self.report.records += len(records)
+        fragments, quarantine = self._map_page(name, source, records)
+        outcome = self._collect(name, self._stage(name, fragments, quarantine, len(records)))
+        self._store(name, outcome, len(records), sinks)
+        return outcome
+
+    def _store(self, name: str, outcome: PageOutcome, records: int, sinks: dict[str, Sink]) -> None:
+        """Count, notify, then (unless a dry run) store the page's results and deliver them."""
+        self.report.records += records
         self.report.quarantined += len(outcome.quarantine)
         for entry in outcome.quarantine:
             self.registry.hook.record_quarantined(run=self.run_info, entry=entry)
         if self.progress:
             self.progress(self.report)
         if self.dry_run:
-            return outcome
+            return
         with self.ledger.transaction() as db:
             db.executemany(
                 "INSERT INTO dossiers (dossier, source, record, record_hash, revision, evidence, verdict, updated_at)"
@@ -298,27 +342,39 @@ class SyncJob:
             for entry in outcome.quarantine:
                 self.ledger.quarantine(db, entry, self.run_info.run_id if self.run_info else None)
         self.deliver(sinks, outcome.evidence)
-        return outcome
 
-    def _evaluate_page(self, name: str, source: Source, records: list[RawRecord]) -> PageOutcome:
-        outcome = PageOutcome()
+    def _map_page(self, name: str, source: Source, records: list[RawRecord]):
+        """Fragments by dossier (each with its raw record) and the records that could not be mapped."""
         fragments: dict[str, list[tuple[dict, RawRecord]]] = {}
+        quarantine: list[QuarantineEntry] = []
         for raw in records:
             try:
                 for fragment in source.map(raw):
                     fragment = self.pseudonymizer.scrub_fragment(check_fragment(fragment))
                     fragments.setdefault(fragment["dossier"], []).append((fragment, raw))
             except RecordError as exc:
-                outcome.quarantine.append(QuarantineEntry(name, raw.key, "map", raw.payload, exc.errors))
+                quarantine.append(QuarantineEntry(name, raw.key, "map", raw.payload, exc.errors))
             except Exception as exc:  # an adapter bug must not lose the record
-                outcome.quarantine.append(
-                    QuarantineEntry(name, raw.key, "map", raw.payload, [f"{type(exc).__name__}: {exc}"]))
+                quarantine.append(QuarantineEntry(name, raw.key, "map", raw.payload, [f"{type(exc).__name__}: {exc}"]))
+        return fragments, quarantine
+
+    def _stage(self, name: str, fragments: dict, quarantine: list[QuarantineEntry], records: int) -> "_Staged":
+        """Merge into the stored dossiers and start evaluating the changed ones."""
+        outcome = PageOutcome(quarantine=quarantine)
         stored = self.ledger.records(fragments)
         jobs = [job for code, items in fragments.items()
                 if (job := self._prepare(name, code, items, stored.get(code), outcome)) is not None]
-        for job, result in zip(jobs, self._evaluate_all([job.blob for job in jobs])):
-            self._record_result(name, job, result, outcome)
-        return outcome
+        return _Staged(set(fragments), records, outcome, jobs, self._evaluate_async([job.blob for job in jobs]))
+
+    def _collect(self, name: str, staged: "_Staged") -> PageOutcome:
+        """Wait for a staged page's evaluation and record its results."""
+        if staged.chunked:
+            flat = [result for part in staged.results.get() for result in part]
+        else:
+            flat = staged.results
+        for job, result in zip(staged.jobs, flat):
+            self._record_result(name, job, result, staged.outcome)
+        return staged.outcome
 
     def _prepare(self, name: str, code: str, items, stored, outcome: PageOutcome) -> "_Job | None":
         """Merge fragments into the stored dossier; a job when it changed and can be evaluated."""
@@ -336,12 +392,12 @@ class SyncJob:
             return None
         return _Job(code, blob, digest, revision, items[-1][1])
 
-    def _evaluate_all(self, blobs: list[bytes]) -> list[Outcome]:
-        """Evaluate merged dossiers, on every core when there are enough of them."""
+    def _evaluate_async(self, blobs: list[bytes]):
+        """Start evaluating merged dossiers: in the workers when there are enough, else right now."""
         if self._pool is None or len(blobs) < 2 * PARALLEL_CHUNK:
             return evaluate_blobs(self.evaluator, blobs)
         chunks = [blobs[i : i + PARALLEL_CHUNK] for i in range(0, len(blobs), PARALLEL_CHUNK)]
-        return [result for part in self._pool.map(_evaluate_in_worker, chunks) for result in part]
+        return self._pool.map_async(_evaluate_in_worker, chunks)
 
     def _record_result(self, name: str, job: "_Job", result, outcome: PageOutcome) -> None:
         ok, value, verdict = result

@@ -214,3 +214,22 @@ def test_secret_files_fill_nested_settings(deployment: Path, tmp_path: Path, mon
     assert settings.privacy.pseudonym_key.get_secret_value() == "from-a-file"
     assert settings.sources["onestop"]["password"].get_secret_value() == "pw-from-a-file"
     assert "pw-from-a-file" not in repr(settings) and "pw-from-a-file" in settings.secrets()
+
+
+def test_pipelined_pages_with_a_dossier_in_consecutive_pages(deployment: Path) -> None:
+    """Big pages go to the evaluation workers while the page before is stored; a dossier seen
+    again in the very next page waits for that page, and gets revision 2, once."""
+    conf = deployment / "conf.toml"
+    conf.write_text(conf.read_text().replace("page_lines = 40", "page_lines = 600"))
+    records = write_cases(deployment / "in/a.jsonl", 1300)
+    again = records[600:650] + records[:100]
+    with open(deployment / "in/a.jsonl", "ab") as out:
+        for record in again:
+            grown = dict(record, events=record["events"] + [
+                {"at": "2026-10-30T09:00:00+07:00", "kind": "apology_issued", "reason": "r"}])
+            out.write(orjson.dumps(grown) + b"\n")
+    assert sync(deployment) == 0
+    keys = [(line["dossier"], line["revision"]) for line in evidence_lines(deployment)]
+    assert len(keys) == len(set(keys)) == 1300 + len(again)
+    twice = {r["dossier"] for r in again}
+    assert {d for d, revision in keys if revision == 2} == twice
