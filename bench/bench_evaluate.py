@@ -119,13 +119,14 @@ def main() -> None:
         path = case_log(size)
         floor_s, dossiers, events = floor(path)
         seconds, pss, rss, summary = evaluate(path, args.workers)
-        print(summary, flush=True)
-        rows.append((dossiers, events, seconds, events / seconds, seconds / floor_s, floor_s, pss, rss))
+        load = os.getloadavg()[0]
+        print(summary, f"(load average {load:.2f})", flush=True)
+        rows.append((dossiers, events, seconds, events / seconds, seconds / floor_s, floor_s, pss, rss, load))
     print()
-    print("| dossiers | events | seconds | events/s | ratio to floor | floor s (json.loads) | peak MB (PSS, all processes) | max RSS MB (largest process) |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for d, e, s, rate, ratio, fs, pss, rss in rows:
-        print(f"| {d:,} | {e:,} | {s:.2f} | {rate:,.0f} | {ratio:.2f}× | {fs:.2f} | {pss:.0f} | {rss:.0f} |")
+    print("| dossiers | events | seconds | events/s | ratio to floor | floor s (json.loads) | peak MB (PSS, all processes) | max RSS MB (largest process) | load average (1 min, after) |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for d, e, s, rate, ratio, fs, pss, rss, load in rows:
+        print(f"| {d:,} | {e:,} | {s:.2f} | {rate:,.0f} | {ratio:.2f}× | {fs:.2f} | {pss:.0f} | {rss:.0f} | {load:.2f} |")
 
 
 if __name__ == "__main__":

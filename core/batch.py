@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import tempfile
+from collections import deque
 from dataclasses import dataclass, field
 from typing import IO, Iterable, Iterator
 
@@ -19,6 +21,8 @@ from .engine import Evaluator
 from .models import IndicatorSummary
 
 CHUNK_LINES = 2000
+RANGE_BYTES = 1 << 20
+"""Bytes of case log one worker reads and evaluates at a time in :func:`evaluate_file`."""
 
 
 @dataclass
@@ -107,6 +111,120 @@ def _init_worker(evaluator: Evaluator) -> None:
 def _work(chunk: list[tuple[int, bytes]]) -> ChunkResult:
     assert _WORKER is not None
     return evaluate_chunk(_WORKER, chunk)
+
+
+def _work_range(path: str, start: int, end: int, spill: str | None) -> tuple[ChunkResult, int, str | None]:
+    """Evaluate the lines in bytes [start, end) of `path`.
+
+    Returns the result (lines numbered from 1 within the range), the number of lines read and,
+    when `spill` names a folder, the file there that holds the evidence (then not in the result).
+    """
+    assert _WORKER is not None
+    with open(path, "rb") as source:
+        source.seek(start)
+        data = source.read(end - start)
+    chunk: list[tuple[int, bytes]] = []
+    append = chunk.append
+    number = position = 0
+    find = data.find
+    while position < len(data):
+        newline = find(b"\n", position)
+        stop = len(data) if newline < 0 else newline + 1
+        number += 1
+        if data[position] in _BLANK and data[position:stop].isspace():
+            position = stop
+            continue
+        append((number, data[position:stop]))
+        position = stop
+    result = evaluate_chunk(_WORKER, chunk)
+    if spill is None:
+        return result, number, None
+    name = os.path.join(spill, str(start))
+    with open(name, "wb") as evidence:
+        evidence.write(result.evidence)
+    result.evidence = b""
+    return result, number, name
+
+
+_BLANK = frozenset(b" \t\n\r\x0b\x0c")
+
+
+def line_ranges(path: str | os.PathLike, size: int = RANGE_BYTES) -> Iterator[tuple[int, int]]:
+    """Split a file into byte ranges of about `size` bytes that end just after a newline (or at EOF)."""
+    with open(path, "rb") as source:
+        total = os.fstat(source.fileno()).st_size
+        start = 0
+        while start < total:
+            source.seek(min(start + size, total) - 1)
+            source.readline()
+            end = min(source.tell(), total)
+            yield start, end
+            start = end
+
+
+def evaluate_file(evaluator: Evaluator, path: str | os.PathLike, out: IO[bytes], rejects: "RejectSink",
+                  workers: int | None = None, range_bytes: int = RANGE_BYTES) -> BatchTotals:
+    """Evaluate a case-log *file* into `out`, workers reading their own byte ranges of it.
+
+    The parent only splits the file at newlines and writes results back in input order, so its
+    own work stays small. Same output, rejects and totals as :func:`evaluate_stream`.
+    """
+    workers = workers if workers is not None else min(os.cpu_count() or 1, 4)
+    if workers <= 1:
+        with open(path, "rb") as lines:
+            return evaluate_stream(evaluator, lines, out, rejects, 1)
+    totals = BatchTotals()
+    name = os.fspath(path)
+    target = _file_descriptor(out)
+    context = multiprocessing.get_context("fork")
+    with tempfile.TemporaryDirectory(prefix="isobridge-") as spill, \
+            context.Pool(workers, initializer=_init_worker, initargs=(evaluator,)) as pool:
+        folder = spill if target is not None else None
+        pending: deque = deque()
+        base = 0
+        for start, end in line_ranges(name, range_bytes):
+            pending.append(pool.apply_async(_work_range, (name, start, end, folder)))
+            if len(pending) >= 2 * workers + 2:
+                base = _take(pending.popleft().get(), base, out, target, rejects, totals)
+        while pending:
+            base = _take(pending.popleft().get(), base, out, target, rejects, totals)
+    return totals
+
+
+def _file_descriptor(out: IO[bytes]) -> int | None:
+    """The OS file descriptor behind `out`, when it has one."""
+    try:
+        return out.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _copy(spilled: str, out: IO[bytes], target: int) -> None:
+    """Append a spilled evidence file to `out`, in the kernel where it can."""
+    out.flush()
+    with open(spilled, "rb") as evidence:
+        size = os.fstat(evidence.fileno()).st_size
+        sent = 0
+        try:
+            while sent < size:
+                sent += os.sendfile(target, evidence.fileno(), sent, size - sent)
+        except OSError:  # a descriptor sendfile cannot write to: copy through user space
+            if sent:
+                raise
+            out.write(evidence.read())
+
+
+def _take(result: tuple[ChunkResult, int, str | None], base: int, out: IO[bytes], target: int | None,
+          rejects: "RejectSink", totals: BatchTotals) -> int:
+    """Write one range's result, its rejects renumbered from the file's start; the next base."""
+    chunk, lines, spilled = result
+    if spilled is not None:
+        _copy(spilled, out, target)  # type: ignore[arg-type]
+        os.unlink(spilled)
+    for reject in chunk.rejects:
+        reject.line += base
+    _drain((chunk,), out, rejects, totals)
+    return base + lines
 
 
 @dataclass

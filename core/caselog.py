@@ -162,6 +162,31 @@ _BY_INSTANT = itemgetter(0)
 
 def parse_case(record: Any) -> Case:
     """Validate a decoded case-log line; raises :class:`RecordError` listing every problem."""
+    if type(record) is dict:  # fast path for the common, well-formed record
+        get = record.get
+        dossier, procedure, status = get("dossier"), get("procedure"), get("status")
+        received_text, due_text, raw_events = get("received_at"), get("due_at"), get("events", _NO_EVENTS)
+        if (type(dossier) is str and dossier and type(procedure) is str and procedure
+                and type(status) is int and 1 <= status <= 10 and type(raw_events) is list
+                and type(received_text) is str and len(received_text) > 16 and received_text[10] == "T"
+                and (due_text is None or type(due_text) is str and len(due_text) > 16 and due_text[10] == "T")):
+            received = _cached_instant(received_text)
+            due = None if due_text is None else _cached_instant(due_text)
+            if received is not None and (due is not None or due_text is None):
+                errors: list[str] = []
+                events = _events(raw_events, errors)
+                if not errors:
+                    events.sort(key=_BY_INSTANT)
+                    return Case(dossier, procedure, get("agency") or "", get("channel") or "direct",
+                                received, received_text, due, status, events)
+    return _parse_case_in_full(record)
+
+
+_NO_EVENTS: list = []
+
+
+def _parse_case_in_full(record: Any) -> Case:
+    """The general path of :func:`parse_case`: every check, every problem reported."""
     if not isinstance(record, dict):
         raise RecordError([f"expected a JSON object, got {type(record).__name__}"])
     errors: list[str] = []

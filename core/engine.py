@@ -52,9 +52,13 @@ class CompiledProcedure:
 
     procedure: Procedure
     limit: Allowance
-    steps: dict[str, tuple[int, Allowance, int]]
-    """Step code → (position, allowance, allowed minutes)."""
+    steps: dict[str, tuple[int, Allowance, int, int | None]]
+    """Step code → (position, allowance, allowed minutes, allowed working seconds or None)."""
     pauses: frozenset[str]
+    first_step: str = ""
+    """The code of the step a `received` event without a step enters."""
+    required: tuple[tuple[str, str], ...] = ()
+    """(code, name) of every non-optional step, in order."""
 
     @classmethod
     def compile(cls, procedure: Procedure, calendar: WorkingCalendar) -> "CompiledProcedure":
@@ -62,19 +66,10 @@ class CompiledProcedure:
         steps = {}
         for index, step in enumerate(procedure.steps):
             allowance = Allowance.of(step.limit, calendar)
-            steps[step.code] = (index, allowance, allowance.minutes())
-        return cls(procedure, Allowance.of(procedure.limit, calendar), steps, frozenset(procedure.pauses))
-
-
-@dataclass(slots=True)
-class _Row:
-    step: str
-    from_unit: str | None
-    unit: str | None
-    start: int
-    text: str
-    end: int | None = None
-    end_text: str | None = None
+            steps[step.code] = (index, allowance, allowance.minutes(), allowance.working)
+        required = tuple((step.code, step.name) for step in procedure.steps if not step.optional)
+        return cls(procedure, Allowance.of(procedure.limit, calendar), steps, frozenset(procedure.pauses),
+                   procedure.steps[0].code, required)
 
 
 @dataclass
@@ -125,32 +120,37 @@ class Evaluator:
     def evaluate_case(self, case: Case, proc: CompiledProcedure) -> dict:
         """Build the evidence dict of one parsed case."""
         cal = self.calendar
-        pauses = self._pauses(case.events, proc.pauses)
-        rows, unknown, out_of_order = self._rows(case, proc)
-        nonconformities: list[dict] = []
-        paused_working = sum(cal.between(start, end) for start, end in pauses)
-        paused_seconds = sum(end - start for start, end in pauses)
-        computed = self._due(case.received, proc.limit)
+        trace = _trace(case.events, proc)
+        pauses = trace.pauses
+        if pauses and pauses[-1][1] is None:  # a pause still open stands until `as_of`
+            opened = pauses[-1][0]
+            pauses[-1] = (opened, max(opened, self.as_of))
+        worked = cal.worked
+        paused_working = paused_seconds = 0
+        for start, end in pauses:
+            paused_working += worked(end) - worked(start)
+            paused_seconds += end - start
+        limit = proc.limit
+        computed = cal.add(case.received, limit.working) if limit.working is not None \
+            else cal.add_calendar_days(case.received, limit.days)  # type: ignore[arg-type]
         due = case.due if case.due is not None else computed
-        if proc.limit.working is not None:
-            effective = cal.instant_at(cal.worked(due) + paused_working) if paused_working else due
+        if limit.working is not None:
+            effective = cal.instant_at(worked(due) + paused_working) if paused_working else due
         else:
             effective = due + paused_seconds
-        finish, finish_text = self._finish(case.events, case.status)
-        verdict = self._verdict(case, finish, effective, pauses)
+        finish, finish_text = trace.finish(case.status)
+        verdict = self._verdict(case, trace, finish, effective, pauses)
         # A refused/withdrawn/stopped dossier is over: a step it never closed is measured up to
         # its last event and left unjudged, not found overdue against `as_of`.
         closed_at = case.events[-1].at if verdict in TERMINAL_VERDICTS and case.events else None
-        steps = [self._step(row, proc, pauses, nonconformities, closed_at) for row in rows]
-
-        self._dossier_nonconformities(
-            case, proc, verdict, effective, computed, rows, nonconformities
-        )
-        for code in unknown:
+        nonconformities: list[dict] = []
+        steps = self._steps(trace.rows, proc, pauses, nonconformities, closed_at)
+        self._dossier_nonconformities(case, proc, verdict, effective, computed, trace, nonconformities)
+        for code in trace.unknown:
             nonconformities.append(
                 {"kind": "unknown_step", "step": code, "detail": f"step {code!r} is not in procedure {case.procedure}"}
             )
-        for code, previous in out_of_order:
+        for code, previous in trace.out_of_order:
             nonconformities.append(
                 {"kind": "out_of_order", "step": code, "detail": f"entered after {previous!r} without sent_back"}
             )
@@ -171,131 +171,63 @@ class Evaluator:
             "calendar": self.calendar_ref,
         }
 
-    def _due(self, start: int, allowance: Allowance) -> int:
-        if allowance.working is not None:
-            return self.calendar.add(start, allowance.working)
-        return self.calendar.add_calendar_days(start, allowance.days)  # type: ignore[arg-type]
-
-    def _pauses(self, events: list[CaseEvent], reasons: frozenset[str]) -> list[tuple[int, int]]:
-        """Intervals during which the clock stood still (an open pause ends at `as_of`)."""
-        intervals: list[tuple[int, int]] = []
-        opened: int | None = None
-        closing = ""
-        for event in events:
-            kind = event.kind
-            if opened is None:
-                if kind == "supplement_requested":
-                    opened, closing = event.at, "supplement_received"
-                elif kind == "paused" and event.reason in reasons:
-                    opened, closing = event.at, "resumed"
-            elif kind == closing:
-                intervals.append((opened, event.at))
-                opened = None
-        if opened is not None:
-            intervals.append((opened, max(opened, self.as_of)))
-        return intervals
-
-    def _rows(self, case: Case, proc: CompiledProcedure):
-        """Split the case log into steps (one row per entry), noting unknown and out-of-order steps."""
-        rows: list[_Row] = []
-        unknown: list[str] = []
-        out_of_order: list[tuple[str, str]] = []
-        current: _Row | None = None
-        resolved: CaseEvent | None = None
-        first_step = proc.procedure.steps[0].code
-        for event in case.events:
-            kind = event.kind
-            if kind in ENTERING:
-                code = event.step or (first_step if kind == "received" else None)
-                if code is None:
-                    continue
-                if current is not None:
-                    current.end, current.end_text = event.at, event.text
-                    self._check_order(current.step, code, kind, proc, out_of_order)
-                if code not in proc.steps and code not in unknown:
-                    unknown.append(code)
-                current = _Row(code, event.from_unit, event.unit, event.at, event.text)
-                rows.append(current)
-            elif kind == "returned" or kind in TERMINAL:
-                if current is not None and current.end is None:
-                    current.end, current.end_text = event.at, event.text
-            elif kind == "resolved":
-                resolved = event
-        if current is not None and current.end is None and resolved is not None and resolved.at >= current.start:
-            current.end, current.end_text = resolved.at, resolved.text
-        return rows, unknown, out_of_order
-
-    @staticmethod
-    def _check_order(previous: str, code: str, kind: str, proc: CompiledProcedure, found: list) -> None:
-        if kind != "handover" or previous not in proc.steps or code not in proc.steps:
-            return
-        if proc.steps[code][0] < proc.steps[previous][0]:
-            found.append((code, previous))
-
-    def _step(self, row: _Row, proc: CompiledProcedure, pauses, nonconformities: list[dict],
-              closed_at: int | None = None) -> dict:
+    def _steps(self, rows: list[list], proc: CompiledProcedure, pauses: list[tuple[int, int]],
+               nonconformities: list[dict], closed_at: int | None) -> list[dict]:
+        """One process-control-sheet row per step entry, noting late steps."""
         cal = self.calendar
-        worked = cal.worked
-        start, finished = row.start, row.end
-        if finished is None:
-            until = self.as_of if closed_at is None else closed_at
-            end = until if until > start else start
-        else:
-            end = finished
-        start_worked = worked(start)
-        paused_working = paused_seconds = 0
-        for low, high in pauses:
-            if low < start:
-                low = start
-            if high > end:
-                high = end
-            if high > low:
-                paused_working += worked(high) - worked(low)
-                paused_seconds += high - low
-        used = (worked(end) - start_worked - paused_working) // 60
-        known = proc.steps.get(row.step)
-        if known is None:
-            return {"step": row.step, "from_unit": row.from_unit, "unit": row.unit, "started_at": row.text,
-                    "finished_at": row.end_text, "due_at": None, "allowed_minutes": None,
-                    "used_minutes": used, "verdict": None}
-        allowance = known[1]
-        if allowance.working is not None:
-            due = cal.instant_at(start_worked + allowance.working + paused_working)
-        else:
-            due = cal.add_calendar_days(start, allowance.days) + paused_seconds  # type: ignore[arg-type]
-        if finished is None:
-            verdict = "open_overdue" if closed_at is None and self.as_of > due else "open"
-        elif finished > due:
-            verdict = "late"
-        elif (finished + _OFFSET) // DAY < (due + _OFFSET) // DAY:
-            verdict = "early"
-        else:
-            verdict = "on_time"
-        due_text = format_instant(due)
-        if verdict == "late" or verdict == "open_overdue":
-            state = "finished" if finished is not None else "still open"
-            nonconformities.append(
-                {"kind": "late_step", "step": row.step, "detail": f"{state} after its due {due_text}"}
-            )
-        return {"step": row.step, "from_unit": row.from_unit, "unit": row.unit, "started_at": row.text,
-                "finished_at": row.end_text, "due_at": due_text, "allowed_minutes": known[2],
-                "used_minutes": used, "verdict": verdict}
+        worked, instant_at = cal.worked, cal.instant_at
+        as_of, known_steps = self.as_of, proc.steps
+        result = []
+        for step, from_unit, unit, start, text, finished, end_text in rows:
+            if finished is None:
+                until = as_of if closed_at is None else closed_at
+                end = until if until > start else start
+            else:
+                end = finished
+            start_worked = worked(start)
+            paused_working = paused_seconds = 0
+            for low, high in pauses:
+                if low < start:
+                    low = start
+                if high > end:
+                    high = end
+                if high > low:
+                    paused_working += worked(high) - worked(low)
+                    paused_seconds += high - low
+            used = (worked(end) - start_worked - paused_working) // 60
+            known = known_steps.get(step)
+            if known is None:
+                result.append({"step": step, "from_unit": from_unit, "unit": unit, "started_at": text,
+                               "finished_at": end_text, "due_at": None, "allowed_minutes": None,
+                               "used_minutes": used, "verdict": None})
+                continue
+            working = known[3]
+            if working is not None:
+                due = instant_at(start_worked + working + paused_working)
+            else:
+                due = cal.add_calendar_days(start, known[1].days) + paused_seconds  # type: ignore[arg-type]
+            if finished is None:
+                verdict = "open_overdue" if closed_at is None and as_of > due else "open"
+            elif finished > due:
+                verdict = "late"
+            elif (finished + _OFFSET) // DAY < (due + _OFFSET) // DAY:
+                verdict = "early"
+            else:
+                verdict = "on_time"
+            due_text = format_instant(due)
+            if verdict == "late" or verdict == "open_overdue":
+                state = "finished" if finished is not None else "still open"
+                nonconformities.append(
+                    {"kind": "late_step", "step": step, "detail": f"{state} after its due {due_text}"}
+                )
+            result.append({"step": step, "from_unit": from_unit, "unit": unit, "started_at": text,
+                           "finished_at": end_text, "due_at": due_text, "allowed_minutes": known[2],
+                           "used_minutes": used, "verdict": verdict})
+        return result
 
-    @staticmethod
-    def _finish(events: list[CaseEvent], status: int) -> tuple[int | None, str | None]:
-        for event in events:
-            if event.kind == "resolved":
-                return event.at, event.text
-        if status in (9, 10):
-            for event in events:
-                if event.kind == "returned":
-                    return event.at, event.text
-        return None, None
-
-    def _verdict(self, case: Case, finish: int | None, due: int, pauses) -> str:
-        for event in case.events:
-            if event.kind in TERMINAL:
-                return TERMINAL[event.kind]
+    def _verdict(self, case: Case, trace: "_Trace", finish: int | None, due: int, pauses) -> str:
+        if trace.terminal is not None:
+            return trace.terminal
         if case.status in TERMINAL_STATUS:
             return TERMINAL_STATUS[case.status]
         if finish is not None:
@@ -305,32 +237,110 @@ class Evaluator:
             return "paused"
         return "open_overdue" if self.as_of > due else "open_on_time"
 
-    def _dossier_nonconformities(self, case, proc, verdict, due, computed, rows, found) -> None:
+    def _dossier_nonconformities(self, case, proc, verdict, due, computed, trace, found) -> None:
         cal = self.calendar
-        if verdict in ("late", "open_overdue"):
+        if verdict == "late" or verdict == "open_overdue":
             found.append({"kind": "late_dossier", "step": None, "detail": f"{verdict} against due {format_instant(due)}"})
-            apologies = [e.at for e in case.events if e.kind == "apology_issued"]
-            if not any(cal.between(at, due) >= cal.day_seconds for at in apologies):
+            if not any(cal.between(at, due) >= cal.day_seconds for at in trace.apologies):
                 found.append({
                     "kind": "late_without_timely_apology",
                     "step": None,
                     "detail": "no apology issued at least one working day before the due",
                 })
-        apology_count = sum(1 for e in case.events if e.kind == "apology_issued")
+        apology_count = len(trace.apologies)
         if apology_count > 1:
             found.append({
                 "kind": "reschedule_limit_exceeded",
                 "step": None,
                 "detail": f"{apology_count} apologies; the appointment may be moved only once",
             })
-        if verdict in ("early", "on_time", "late"):
-            entered = {row.step for row in rows}
-            for step in proc.procedure.steps:
-                if not step.optional and step.code not in entered:
-                    found.append({"kind": "missing_step", "step": step.code, "detail": f"step {step.code!r} ({step.name}) never entered"})
+        if verdict == "early" or verdict == "on_time" or verdict == "late":
+            entered = {row[0] for row in trace.rows}
+            for code, name in proc.required:
+                if code not in entered:
+                    found.append({"kind": "missing_step", "step": code, "detail": f"step {code!r} ({name}) never entered"})
         if case.due is not None and abs(cal.between(computed, case.due)) > 3600:
             found.append({
                 "kind": "due_date_mismatch",
                 "step": None,
                 "detail": f"appointment {format_instant(case.due)} differs from computed due {format_instant(computed)}",
             })
+
+
+@dataclass(slots=True)
+class _Trace:
+    """What one pass over a case log found."""
+
+    rows: list[list]
+    """Step entries: [step, from_unit, unit, start, text, end, end_text]."""
+    pauses: list[tuple[int, int | None]]
+    unknown: list[str]
+    out_of_order: list[tuple[str, str]]
+    apologies: list[int]
+    terminal: str | None
+    resolved: CaseEvent | None
+    returned: CaseEvent | None
+
+    def finish(self, status: int) -> tuple[int | None, str | None]:
+        """The dossier's finish: its first `resolved`, else (status 9/10) its first `returned`."""
+        if self.resolved is not None:
+            return self.resolved.at, self.resolved.text
+        if status in (9, 10) and self.returned is not None:
+            return self.returned.at, self.returned.text
+        return None, None
+
+
+def _trace(events: list[CaseEvent], proc: CompiledProcedure) -> _Trace:
+    """Walk the case log once: step rows, pauses, apologies, the terminal and finishing events."""
+    rows: list[list] = []
+    pauses: list[tuple[int, int | None]] = []
+    unknown: list[str] = []
+    out_of_order: list[tuple[str, str]] = []
+    apologies: list[int] = []
+    known, reasons = proc.steps, proc.pauses
+    current: list | None = None
+    terminal = first_resolved = last_resolved = first_returned = None
+    opened: int | None = None
+    closing = ""
+    for event in events:
+        at, kind = event[0], event[1]
+        if kind in ENTERING:
+            code = event[2] or (proc.first_step if kind == "received" else None)
+            if code is None:
+                continue
+            if current is not None:
+                current[5], current[6] = at, event[6]
+                if kind == "handover" and code in known and current[0] in known \
+                        and known[code][0] < known[current[0]][0]:
+                    out_of_order.append((code, current[0]))
+            if code not in known and code not in unknown:
+                unknown.append(code)
+            current = [code, event[3], event[4], at, event[6], None, None]
+            rows.append(current)
+        elif kind == "returned" or kind in TERMINAL:
+            if current is not None and current[5] is None:
+                current[5], current[6] = at, event[6]
+            if kind == "returned":
+                if first_returned is None:
+                    first_returned = event
+            elif terminal is None:
+                terminal = TERMINAL[kind]
+        elif kind == "resolved":
+            last_resolved = event
+            if first_resolved is None:
+                first_resolved = event
+        elif kind == "apology_issued":
+            apologies.append(at)
+        elif opened is None:
+            if kind == "supplement_requested":
+                opened, closing = at, "supplement_received"
+            elif kind == "paused" and event[5] in reasons:
+                opened, closing = at, "resumed"
+        elif kind == closing:
+            pauses.append((opened, at))
+            opened = None
+    if opened is not None:
+        pauses.append((opened, None))
+    if current is not None and current[5] is None and last_resolved is not None and last_resolved.at >= current[3]:
+        current[5], current[6] = last_resolved.at, last_resolved.text
+    return _Trace(rows, pauses, unknown, out_of_order, apologies, terminal, first_resolved, first_returned)

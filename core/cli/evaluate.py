@@ -8,7 +8,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from ..batch import RejectSink, evaluate_stream
+from ..batch import RejectSink, evaluate_file, evaluate_stream
 from ..calendar import WorkingCalendar
 from ..engine import Evaluator
 from ..procedures import ProcedureBook
@@ -50,14 +50,18 @@ def run(args: argparse.Namespace) -> int:
     if args.as_of is not None:
         evaluator.as_of = args.as_of
     rejects = RejectSink(_rejects_path(args))
-    source = sys.stdin.buffer if args.cases == "-" else open(args.cases, "rb")
+    from_file = args.cases != "-" and Path(args.cases).is_file()
+    source = sys.stdin.buffer if args.cases == "-" else None if from_file else open(args.cases, "rb")
     target = sys.stdout.buffer if args.out == "-" else open(args.out, "wb")
     started = time.perf_counter()
     try:
-        totals = evaluate_stream(evaluator, source, target, rejects, args.workers)
+        if from_file:
+            totals = evaluate_file(evaluator, args.cases, target, rejects, args.workers)
+        else:
+            totals = evaluate_stream(evaluator, source, target, rejects, args.workers)
     finally:
         rejects.close()
-        if source is not sys.stdin.buffer:
+        if source is not None and source is not sys.stdin.buffer:
             source.close()
         if target is not sys.stdout.buffer:
             target.close()

@@ -1,0 +1,92 @@
+"""Batch evaluation: workers reading byte ranges give the same bytes as the one-process stream."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import orjson
+import pytest
+
+from isobridge.core import samples
+from isobridge.core.batch import RejectSink, evaluate_file, evaluate_stream, line_ranges
+from isobridge.core.calendar import WorkingCalendar
+from isobridge.core.engine import Evaluator
+from isobridge.core.generate import CaseLogGenerator
+from isobridge.core.procedures import ProcedureBook
+
+AS_OF = 1_793_466_000  # 2026-11-01T00:00:00+07:00
+
+
+@pytest.fixture(scope="module")
+def sample_evaluator() -> Evaluator:
+    """The bundled sample procedures and calendar."""
+    book = ProcedureBook.from_dir(samples.PROCEDURES)
+    return Evaluator(book, WorkingCalendar.from_file(samples.CALENDAR), AS_OF)
+
+
+def messy_log(evaluator: Evaluator, count: int = 120) -> bytes:
+    """Generated dossiers mixed with bad, blank, CRLF and whitespace lines; no final newline."""
+    records = list(CaseLogGenerator(evaluator.procedures, evaluator.calendar, seed=3).records(count))
+    lines: list[bytes] = []
+    for number, record in enumerate(records):
+        text = orjson.dumps(record)
+        match number % 11:
+            case 1:
+                lines.append(text[:-7])  # truncated JSON
+            case 3:
+                lines += [b"", b"  \t"]
+                lines.append(text)
+            case 5:
+                lines.append(text + b"\r")
+            case 7:
+                record["events"][0]["at"] = "2025-02-30T08:00:00+07:00"
+                lines.append(orjson.dumps({**record, "status": 0}))
+            case 9:
+                lines.append(orjson.dumps({**record, "procedure": "0.000000"}))
+            case _:
+                lines.append(text)
+    return b"\n".join(lines)
+
+
+def run_stream(evaluator: Evaluator, data: bytes, tmp_path) -> tuple[bytes, bytes, object]:
+    out, rejects = io.BytesIO(), RejectSink(tmp_path / "stream.rejects.jsonl")
+    totals = evaluate_stream(evaluator, io.BytesIO(data).readlines(), out, rejects, workers=1)
+    rejects.close()
+    return out.getvalue(), (tmp_path / "stream.rejects.jsonl").read_bytes(), totals
+
+
+@pytest.mark.parametrize("range_bytes", [1, 700, 5000, 1 << 20])
+def test_byte_ranges_match_the_stream(sample_evaluator, tmp_path, range_bytes):
+    data = messy_log(sample_evaluator)
+    cases = tmp_path / "cases.jsonl"
+    cases.write_bytes(data)
+    expected, expected_rejects, expected_totals = run_stream(sample_evaluator, data, tmp_path)
+    for target in (open(tmp_path / "evidence.jsonl", "wb"), io.BytesIO()):  # a real file, then no descriptor
+        rejects = RejectSink(tmp_path / "file.rejects.jsonl")
+        totals = evaluate_file(sample_evaluator, cases, target, rejects, workers=2, range_bytes=range_bytes)
+        rejects.close()
+        if isinstance(target, io.BytesIO):
+            written = target.getvalue()
+        else:
+            target.close()
+            written = (tmp_path / "evidence.jsonl").read_bytes()
+        assert written == expected
+        assert (tmp_path / "file.rejects.jsonl").read_bytes() == expected_rejects
+        assert totals == expected_totals
+    numbers = [json.loads(line)["line"] for line in expected_rejects.splitlines()]
+    assert numbers and numbers == sorted(numbers)
+    assert expected_totals.summary.dossiers + expected_totals.rejects == 120
+
+
+def test_line_ranges_cover_the_file_and_end_after_newlines(tmp_path):
+    path = tmp_path / "lines.txt"
+    data = b"a\nbb\n\nccc\ndddd"
+    path.write_bytes(data)
+    for size in (1, 2, 3, 5, 100):
+        ranges = list(line_ranges(path, size))
+        assert b"".join(data[start:end] for start, end in ranges) == data
+        assert all(data[end - 1:end] == b"\n" for _, end in ranges[:-1])
+    assert list(line_ranges(tmp_path / "lines.txt", 100)) == [(0, len(data))]
+    (tmp_path / "empty.txt").write_bytes(b"")
+    assert list(line_ranges(tmp_path / "empty.txt")) == []
