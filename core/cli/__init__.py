@@ -13,8 +13,8 @@ COMMANDS = [demo, evaluate, sync, ledger, report, sheet, vendor, generate, schem
 """Built-in command modules, in the order `--help` lists them."""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every command registered."""
+def build_parser(plugin_commands: bool = True) -> argparse.ArgumentParser:
+    """The argument parser with every command registered (plugins' too, unless told not to)."""
     parser = argparse.ArgumentParser(
         prog="isobridge",
         description="ISO 9001 conformity evidence from one-stop and e-office case logs.",
@@ -22,15 +22,20 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in COMMANDS:
         module.add_parser(commands)
-    from ..plugins import load_plugins
+    if plugin_commands:
+        from ..plugins import load_plugins
 
-    load_plugins().hook.register_commands(commands=commands)
+        load_plugins().hook.register_commands(commands=commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `isobridge` console script; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(plugin_commands=False)
+    if not argv or argv[0] not in parser._subparsers._group_actions[0].choices:  # type: ignore[union-attr]
+        parser = build_parser()  # a plugin's command, or help: load every plugin
+    args = parser.parse_args(argv)
     try:
         return args.run(args)
     except KeyboardInterrupt:
