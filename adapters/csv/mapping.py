@@ -223,71 +223,94 @@ def _refusal(column: str, field: str, reason: str) -> Callable[[str], str]:
 
 
 class RowPlan:
-    """The mapping compiled for one file header: (field, column index, converter) steps."""
+    """The mapping compiled for one file header into one straight-line function per row.
+
+    Mapping a row is the adapter's hot loop: instead of walking the mapping for every row, the
+    plan generates (once per header) Python source that reads each mapped column by index and
+    converts it, the way `dataclasses` generates `__init__`. Only column indexes and field names
+    (from a fixed set) enter the source; converters, messages and values are passed as names.
+    """
 
     def __init__(self, mapper: RowMapper, header: list[str]):
         m = mapper.m
         index = {name: at for at, name in enumerate(header)}
         self.width = len(header)
         self.missing = [column for column in m.columns.values() if column not in index]
-        self.default_kind = m.default_kind
-        self.has_event = "at" in m.columns
         if self.missing:
             return
-        self.dossier = index[m.columns["dossier"]]
-        self.dossier_empty = f"{m.columns['dossier']!r} (dossier): empty"
-        self.at_empty = f"{m.columns.get('at')!r} (at): empty"
+        code = _Code()
+        dossier = code.name(f"{m.columns['dossier']!r} (dossier): empty")
+        code.add("errors = []", f"dossier = row[{index[m.columns['dossier']]}]",
+                 f"if not dossier: errors.append({dossier})", "fragment = {'dossier': dossier}")
+        for field, column in m.columns.items():
+            if field in HEADER_FIELDS or field in PERSONAL_FIELDS:
+                code.field(mapper, "fragment", field, column, index[column], keep_none=True)
+        if "at" in m.columns:
+            code.add(f"event = {{'kind': {code.name(m.default_kind)}}}")
+            for field, column in m.columns.items():
+                if field in EVENT_FIELDS:
+                    code.field(mapper, "event", field, column, index[column], keep_none=False)
+            code.add(f"if 'at' not in event: errors.append({code.name(repr(m.columns['at']) + ' (at): empty')})",
+                     "events = [event]")
+        else:
+            code.add("events = []")
+        for spec in m.date_events:
+            code.date_event(mapper, spec, index[spec.column])
+        code.add("fragment['events'] = events", "if errors: raise RecordError(errors)", "return fragment")
+        self.source = code.source()
+        self.fragment = code.compile()
 
-        def step(field: str, column: str) -> tuple:
-            convert, reason = mapper.converter(field)
-            return field, index[column], convert, _refusal(column, field, reason)
-        self.header = tuple(step(f, c) for f, c in m.columns.items() if f in HEADER_FIELDS or f in PERSONAL_FIELDS)
-        self.event = tuple(step(f, c) for f, c in m.columns.items() if f in EVENT_FIELDS)
-        self.dates = tuple((spec.kind, spec.step) + step("at", spec.column)[1:] for spec in m.date_events)
-
-    def fragment(self, row: list[str]) -> dict:
+    def fragment(self, row: list[str]) -> dict:  # replaced per instance by the compiled function
         """The fragment of one row (as many fields as the header); raises RecordError naming every problem."""
-        errors: list[str] = []
-        dossier = row[self.dossier]
-        if not dossier:
-            errors.append(self.dossier_empty)
-        fragment: dict = {"dossier": dossier}
-        for field, at, convert, refused in self.header:
-            value = row[at]
-            if value:
-                if convert is not None:
-                    value = convert(value)
-                    if value is INVALID:
-                        errors.append(refused(row[at]))
-                        value = None
-                fragment[field] = value
-        events = [self._event(row, errors)] if self.has_event else []
-        for kind, step, at, convert, refused in self.dates:
-            value = row[at]
-            if value:
-                iso = convert(value)
-                if iso is INVALID:
-                    errors.append(refused(value))
-                    iso = None
-                events.append({"at": iso, "kind": kind, "step": step} if step else {"at": iso, "kind": kind})
-        fragment["events"] = events
-        if errors:
-            raise RecordError(errors)
-        return fragment
+        raise RecordError([f"columns {self.missing} are not in the file's header"])
 
-    def _event(self, row: list[str], errors: list[str]) -> dict:
-        event: dict = {"kind": self.default_kind}
-        for field, at, convert, refused in self.event:
-            value = row[at]
-            if value:
-                if convert is not None:
-                    value = convert(value)
-                    if value is INVALID:
-                        errors.append(refused(row[at]))
-                        continue
-                    if value is None:
-                        continue
-                event[field] = value
-        if "at" not in event:
-            errors.append(self.at_empty)
-        return event
+
+class _Code:
+    """Source lines and the namespace of a generated row function."""
+
+    def __init__(self):
+        self.lines: list[str] = []
+        self.names: dict[str, object] = {"RecordError": RecordError, "INVALID": INVALID}
+
+    def name(self, value: object) -> str:
+        """A name in the namespace bound to `value`."""
+        name = f"_{len(self.names)}"
+        self.names[name] = value
+        return name
+
+    def add(self, *lines: str) -> None:
+        """Append lines of the function body."""
+        self.lines.extend(lines)
+
+    def field(self, mapper: RowMapper, target: str, field: str, column: str, at: int, keep_none: bool) -> None:
+        """Copy or convert one column into `target` (a refused value names column, field and reason)."""
+        convert, reason = mapper.converter(field)
+        self.add(f"value = row[{at}]", "if value:")
+        if convert is None:
+            self.add(f"    {target}[{field!r}] = value")
+            return
+        refuse = self.name(_refusal(column, field, reason))
+        self.add(f"    mapped = {self.name(convert)}(value)",
+                 f"    if mapped is INVALID: errors.append({refuse}(value)); mapped = None")
+        self.add(f"    {target}[{field!r}] = mapped" if keep_none else
+                 f"    if mapped is not None: {target}[{field!r}] = mapped")
+
+    def date_event(self, mapper: RowMapper, spec: "DateEvent", at: int) -> None:
+        """An event from a date column (one-row-per-dossier exports)."""
+        convert, reason = mapper.converter("at")
+        refuse = self.name(_refusal(spec.column, "at", reason))
+        extra = f", 'step': {self.name(spec.step)}" if spec.step else ""
+        self.add(f"value = row[{at}]", "if value:",
+                 f"    mapped = {self.name(convert)}(value)",
+                 f"    if mapped is INVALID: errors.append({refuse}(value)); mapped = None",
+                 f"    events.append({{'at': mapped, 'kind': {self.name(spec.kind)}{extra}}})")
+
+    def source(self) -> str:
+        """The generated function's source."""
+        return "def fragment(row):\n" + "".join(f"    {line}\n" for line in self.lines)
+
+    def compile(self) -> Callable[[list[str]], dict]:
+        """The generated function."""
+        namespace = dict(self.names)
+        exec(compile(self.source(), "<csv row plan>", "exec"), namespace)  # noqa: S102 - our own source
+        return namespace["fragment"]  # type: ignore[return-value]
