@@ -9,7 +9,10 @@ attachments and small status packets) of about `--edxml-mb` MB and a CSV export 
 * bare `csv.reader` over the CSV and the csv adapter (pages + map);
 * the adapters again on a tenth of the data, to show whether peak memory grows with size.
 
-Usage: python bench/bench_documents.py [--edxml-mb 500] [--csv-rows 1000000]
+Each measurement runs `--repeat` times (default 3); the table shows the median time and the
+largest peak memory (the machine is shared, single runs are noisy).
+
+Usage: python bench/bench_documents.py [--edxml-mb 500] [--csv-rows 1000000] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -158,19 +161,27 @@ def measure(name: str, target: str, pattern: str | None) -> dict:
             "peak_rss_mb": peak, **extra}
 
 
-def run(name: str, target: Path, pattern: str | None = None) -> dict:
-    """`measure` in a fresh interpreter (so ru_maxrss is the measurement's own peak)."""
+def run(name: str, target: Path, pattern: str | None = None, repeat: int = 3) -> dict:
+    """`measure` in fresh interpreters (so ru_maxrss is each one's own peak): the median run,
+    with the largest peak memory of all runs."""
     args = [sys.executable, __file__, "--measure", name, "--target", str(target)]
     if pattern:
         args += ["--pattern", pattern]
-    output = subprocess.run(args, check=True, capture_output=True, text=True).stdout
-    return json.loads(output.strip().splitlines()[-1])
+    results = []
+    for _ in range(repeat):
+        output = subprocess.run(args, check=True, capture_output=True, text=True).stdout
+        results.append(json.loads(output.strip().splitlines()[-1]))
+    results.sort(key=lambda r: r["seconds"])
+    median = results[len(results) // 2]
+    return {**median, "peak_rss_mb": max(r["peak_rss_mb"] for r in results),
+            "spread": f"{results[0]['seconds']}–{results[-1]['seconds']}"}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--edxml-mb", type=int, default=500)
     parser.add_argument("--csv-rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--measure")
     parser.add_argument("--target")
     parser.add_argument("--pattern")
@@ -184,13 +195,15 @@ def main() -> None:
     build_csv(big_csv, args.csv_rows)
     build_csv(small_csv, args.csv_rows // 10)
     print(f"built inputs in {time.perf_counter() - started:.0f} s", file=sys.stderr)
-    results = [run("edxml-bare", edxml), run("edxml-adapter", edxml),
-               run("edxml-bare", edxml, "0001/*.xml"), run("edxml-adapter", edxml, "0001/*.xml"),
-               run("csv-bare", big_csv), run("csv-adapter", big_csv), run("csv-adapter", small_csv)]
-    print("| run | input MB | records | seconds | MB/s | records/s | peak RSS MB |")
-    print("|---|---|---|---|---|---|---|")
+    n = args.repeat
+    results = [run("edxml-bare", edxml, None, n), run("edxml-adapter", edxml, None, n),
+               run("edxml-bare", edxml, "0001/*.xml", n), run("edxml-adapter", edxml, "0001/*.xml", n),
+               run("csv-bare", big_csv, None, n), run("csv-adapter", big_csv, None, n),
+               run("csv-adapter", small_csv, None, n)]
+    print("| run | input MB | records | seconds (median) | min–max | MB/s | records/s | peak RSS MB |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in results:
-        print(f"| {r['name']} | {r['mb']} | {r['records']} | {r['seconds']} | {r['mb_s']} | "
+        print(f"| {r['name']} | {r['mb']} | {r['records']} | {r['seconds']} | {r['spread']} | {r['mb_s']} | "
               f"{r['records_s']} | {r['peak_rss_mb']} |")
     for kind in ("edxml", "csv"):
         bare = next(r for r in results if r["name"] == f"{kind}-bare")

@@ -125,10 +125,49 @@ def test_http_endpoint_verifies_tls_and_reads_unchanged_body_once(httpserver):
                                                   "NgayTiepNhan": "20250701080000", "TrangThaiHoSo": "2"}]}
     httpserver.expect_request("/dongbo").respond_with_json(body)
     source = make_source(url=httpserver.url_for("/dongbo"))
-    assert source.options.verify is True
+    assert source.options.http.verify_tls is True
     fragments, _, cursor = run(source)
     assert fragments["response#0"][0]["status"] == 2
     assert run(source, cursor)[0] == {}
+
+
+def test_http_pages_resume_after_themselves_and_a_changed_body_is_read_again(httpserver):
+    rows = [{"MaHoSo": f"X-250701-{n:04d}", "ThoiDiemXuLy": "20250701080000", "PhongBanXuLy": "Một cửa",
+             "TrangThai": "1"} for n in range(5)]
+    httpserver.expect_ordered_request("/tiendo").respond_with_json(rows)
+    httpserver.expect_ordered_request("/tiendo").respond_with_json(rows)
+    httpserver.expect_ordered_request("/tiendo").respond_with_json(rows + [{**rows[0], "MaHoSo": "X-250701-0009"}])
+    source = make_source(url=httpserver.url_for("/tiendo"), page_size=2)
+    first = next(iter(source.pages(None)))
+    assert len(first.records) == 2
+    rest, _, cursor = run(source, first.cursor)
+    assert sorted(k.rsplit("#", 1)[1] for k in rest) == ["2", "3", "4"]
+    changed, _, _ = run(source, cursor)
+    assert len(changed) == 6
+
+
+def test_http_mode_sends_the_bearer_token_and_refuses_both_folder_and_url(httpserver, tmp_path):
+    httpserver.expect_request("/dongbo", headers={"Authorization": "Bearer bi-mat-123"}).respond_with_json([])
+    source = make_source(url=httpserver.url_for("/dongbo"), token="bi-mat-123")
+    assert source.check().ok and "bi-mat-123" not in repr(source.options)
+    with pytest.raises(ValueError, match="exactly one of `folder` and `url`"):
+        make_source(url=httpserver.url_for("/dongbo"), folder=tmp_path)
+
+
+def test_replayed_record_without_decoded_data_maps_from_its_payload(folder):
+    from isobridge.core.adapters import RawRecord
+    source = make_source(folder=folder)
+    for page in source.pages(None):
+        for record in page.records:
+            try:
+                expected = source.map(record)
+            except RecordError as exc:
+                expected = exc.errors
+            try:
+                replayed = source.map(RawRecord(record.key, record.payload))
+            except RecordError as exc:
+                replayed = exc.errors
+            assert replayed == expected, record.key
 
 
 def test_registered_as_plugin():

@@ -174,3 +174,49 @@ def test_foreign_and_broken_documents_are_quarantined(tmp_path):
 def test_registered_as_plugin():
     from isobridge.core.plugins import load_plugins
     assert load_plugins().source("edxml") is EdxmlSource
+
+
+def http_source(url: str, **options) -> EdxmlSource:
+    context = AdapterContext("vpdt", Pseudonymizer(KEY))
+    return EdxmlSource(EdxmlOptions(adapter="edxml", url=url, **options), context)
+
+
+def packet_list(folder: Path) -> list[dict]:
+    paths = sorted(folder.rglob("*.xml"))
+    return [{"id": f"{n:04d}", "edxml": p.read_text(encoding="utf-8")} for n, p in enumerate(paths, 1)]
+
+
+def test_http_endpoint_ignoring_limit_and_after_is_paged_and_stops(packets, httpserver):
+    items = packet_list(packets)
+    httpserver.expect_request("/edxml").respond_with_json(items)  # ignores `after` and `limit`
+    source = http_source(httpserver.url_for("/edxml"), page_size=3)
+    pages = list(source.pages(None))
+    assert [len(p.records) for p in pages] == [3, 3, 2]
+    assert [p.cursor for p in pages] == ["0003", "0006", "0008"]
+    assert list(source.pages("0008")) == []
+    assert [r.key for r in pages[0].records] == ["packet:0001", "packet:0002", "packet:0003"]
+
+
+def test_http_packet_without_text_is_quarantined_and_a_bad_listing_fails_the_run(httpserver):
+    from isobridge.core.http import MalformedResponse
+    httpserver.expect_ordered_request("/edxml").respond_with_json([{"id": "1", "edxml": None}])
+    httpserver.expect_ordered_request("/edxml").respond_with_json({"not": "a list"})
+    fragments, errors, cursor = run(http_source(httpserver.url_for("/edxml"), http={"max_attempts": 1}))
+    assert errors == {"packet:1": ["packet:1: no edxml text"]} and cursor == "1"
+    with pytest.raises(MalformedResponse):
+        list(http_source(httpserver.url_for("/edxml"), http={"max_attempts": 1}).pages(None))
+
+
+def test_replayed_record_without_decoded_data_maps_from_its_payload(packets):
+    from isobridge.core.adapters import RawRecord
+    (packets / "hong.xml").write_text("<edXML:edXML><chua-dong", encoding="utf-8")
+    source = make_source(packets)
+
+    def outcome(record):
+        try:
+            return source.map(record)
+        except RecordError as exc:
+            return exc.errors
+    for page in source.pages(None):
+        for record in page.records:
+            assert outcome(RawRecord(record.key, record.payload)) == outcome(record), record.key

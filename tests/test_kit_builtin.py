@@ -18,9 +18,12 @@ from isobridge.adapters.jsonl import JsonlSink
 from isobridge.adapters.ledger import LedgerSink
 from isobridge.core import samples
 from isobridge.core.adapters import EvidenceItem
-from isobridge.testing import SinkContract, SourceContract
+from isobridge.testing import HttpSourceContract, SinkContract, SourceContract
 
 DOCSRC = Path(__file__).parent / "fixtures" / "docsrc"
+TOKEN = "kit-docsrc-token-5f1c2a"
+FAST = {"backoff_seconds": 0.001, "backoff_max_seconds": 0.01, "rate_limit": 0, "max_attempts": 4,
+        "read_timeout": 2}
 
 
 def copy(name: str, target: Path) -> Path:
@@ -149,6 +152,115 @@ class TestEdxmlContract(SourceContract):
             text = (DOCSRC / "edxml" / "2025-07" / "trangthai-0001-06.xml").read_text(encoding="utf-8")
             text = text.replace("Phạm Quốc Việt", values["officer"])
             (tmp_path / "edxml" / "rieng-tu.xml").write_text(text, encoding="utf-8")
+        return plant
+
+
+class FakeDocumentEndpoint:
+    """A bearer-protected endpoint serving documents (pytest-httpserver handler)."""
+
+    def __init__(self, answer):
+        self.answer = answer
+
+    def __call__(self, request):
+        from werkzeug import Response
+        if request.headers.get("Authorization") != f"Bearer {TOKEN}":
+            return Response('{"error": "invalid token"}', status=401, content_type="application/json")
+        return Response(json.dumps(self.answer(request.args), ensure_ascii=False), content_type="application/json")
+
+
+class FakeEdxmlList:
+    """`GET ?after=<id>&limit=<n>`: the packets after that id (ids sort in order), at most n."""
+
+    def __init__(self):
+        paths = sorted((DOCSRC / "edxml").rglob("*.xml"))
+        self.packets = [(f"{n:06d}", path.read_text(encoding="utf-8")) for n, path in enumerate(paths, 1)]
+
+    def add(self, text: str) -> None:
+        self.packets.append((f"{len(self.packets) + 1:06d}", text))
+
+    def __call__(self, args) -> list[dict]:
+        after, limit = args.get("after", ""), int(args.get("limit", 100))
+        return [{"id": ident, "edxml": text} for ident, text in self.packets if ident > after][:limit]
+
+
+class TestEdxmlHttpContract(HttpSourceContract):
+    adapter = EdxmlSource
+
+    @pytest.fixture
+    def fake(self, httpserver):
+        packets = FakeEdxmlList()
+        httpserver.expect_request("/edxml/received").respond_with_handler(FakeDocumentEndpoint(packets))
+        return packets
+
+    @pytest.fixture
+    def secret(self):
+        return TOKEN
+
+    @pytest.fixture
+    def options(self, fake, httpserver):
+        return {"url": httpserver.url_for("/edxml/received"), "token": TOKEN, "page_size": 3, "http": FAST}
+
+    @pytest.fixture
+    def bad_options(self, options):
+        return {**options, "token": "wrong-token"}
+
+    @pytest.fixture
+    def plant_malformed(self, fake):
+        def plant():
+            fake.add("<edXML:edXML><chua-dong")
+            fake.add((DOCSRC / "edxml-hostile" / "xxe-passwd.xml").read_text(encoding="utf-8"))
+            return 2
+        return plant
+
+    @pytest.fixture
+    def plant_personal(self, fake):
+        def plant(values):
+            text = (DOCSRC / "edxml" / "2025-07" / "trangthai-0001-06.xml").read_text(encoding="utf-8")
+            fake.add(text.replace("Phạm Quốc Việt", values["officer"]))
+        return plant
+
+
+class TestDvcqgHttpContract(HttpSourceContract):
+    adapter = DvcqgSource
+
+    @pytest.fixture
+    def fake(self, httpserver):
+        items = []
+        for name in ("2025-07-01/dongbo-hoso.json", "2025-07-01/tien-do.json", "2025-07-03/tien-do-phe-duyet.json"):
+            body = json.loads((DOCSRC / "dvcqg" / name).read_text(encoding="utf-8"))
+            items += body["data"] if isinstance(body, dict) else body
+        httpserver.expect_request("/dvcqg/payload").respond_with_handler(FakeDocumentEndpoint(lambda args: items))
+        return items
+
+    @pytest.fixture
+    def secret(self):
+        return TOKEN
+
+    @pytest.fixture
+    def options(self, fake, httpserver):
+        return {"url": httpserver.url_for("/dvcqg/payload"), "token": TOKEN, "page_size": 2, "http": FAST}
+
+    @pytest.fixture
+    def bad_options(self, options):
+        return {**options, "token": "wrong-token"}
+
+    @pytest.fixture
+    def plant_malformed(self, fake):
+        def plant():
+            fake.extend([42, {"TenTTHC": "neither a dossier nor a progress row"}])
+            return 2
+        return plant
+
+    @pytest.fixture
+    def plant_personal(self, fake):
+        def plant(values):
+            fake.append({"MaHoSo": "000.00.31.H37-250701-0888", "MaTTHC": "1.001612",
+                         "NgayTiepNhan": "20250701080000", "TrangThaiHoSo": "2",
+                         "ChuHoSo": values["applicant_name"], "SoGiayToChuHoSo": values["applicant_id"],
+                         "Email": values["email"], "SoDienThoai": values["phone"],
+                         "DiaChiChuHoSo": values["address"]})
+            fake.append({"MaHoSo": "000.00.31.H37-250701-0888", "ThoiDiemXuLy": "20250701090000",
+                         "PhongBanXuLy": "Bộ phận Một cửa", "TrangThai": "4", "NguoiXuLy": values["officer"]})
         return plant
 
 

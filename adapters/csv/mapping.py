@@ -82,16 +82,66 @@ def _compile(fmt: str) -> re.Pattern:
     return re.compile(pattern + r"\Z")
 
 
+_WIDTHS = {"%d": 2, "%m": 2, "%Y": 4, "%H": 2, "%M": 2, "%S": 2}
+
+
+def _layout(fmt: str) -> tuple[int, dict[str, int], tuple[tuple[int, str], ...]] | None:
+    """Fixed-width layout of a format (length, code → position, literal characters), if it has one."""
+    codes: dict[str, int] = {}
+    literals: list[tuple[int, str]] = []
+    at = index = 0
+    while index < len(fmt):
+        code = fmt[index:index + 2]
+        if code in _WIDTHS:
+            codes[code[1]] = at
+            at, index = at + _WIDTHS[code], index + 2
+        elif fmt[index] == "%":
+            return None
+        else:
+            literals.append((at, fmt[index]))
+            at, index = at + 1, index + 1
+    return (at, codes, tuple(literals)) if {"Y", "m", "d"} <= codes.keys() else None
+
+
+class _Format:
+    """One date format: a slicing fast path for zero-padded text, the regex for the rest."""
+
+    def __init__(self, fmt: str):
+        self.pattern, self.layout = _compile(fmt), _layout(fmt)
+
+    def iso(self, text: str) -> str | None:
+        """Local ISO text (no offset) of a zero-padded `text` in this layout, else None."""
+        if self.layout is None:
+            return None
+        length, at, literals = self.layout
+        if len(text) != length or any(text[i] != c for i, c in literals):
+            return None
+        parts = [text[at["Y"]:at["Y"] + 4], "-", text[at["m"]:at["m"] + 2], "-", text[at["d"]:at["d"] + 2], "T"]
+        for code in "HMS":
+            parts += [text[at[code]:at[code] + 2] if code in at else "00", ":"]
+        return "".join(parts[:-1])
+
+
 class TimeReader:
-    """Reads local times in the configured formats into ISO 8601 with offset (fast path, no strptime)."""
+    """Reads local times in the configured formats into ISO 8601 with offset.
+
+    Zero-padded text takes a slicing fast path checked by `datetime.fromisoformat` (C); other
+    text (`1/7/2025`) the format's regex; ISO 8601 is always accepted.
+    """
 
     def __init__(self, formats: list[str], offset: str):
-        self.patterns, self.offset = [_compile(fmt) for fmt in formats], offset
+        self.formats, self.offset = [_Format(fmt) for fmt in formats], offset
 
     def __call__(self, text: str) -> str | None:
         """ISO 8601 of `text`, or None when no format fits."""
-        for pattern in self.patterns:
-            match = pattern.match(text)
+        for fmt in self.formats:
+            iso = fmt.iso(text)
+            if iso is not None and iso.isascii():
+                try:
+                    return datetime.fromisoformat(iso).isoformat() + self.offset
+                except ValueError:
+                    pass  # not digits, or not a date: the regex decides, as for any other text
+            match = fmt.pattern.match(text)
             if match:
                 g = match.groupdict()
                 try:
@@ -107,87 +157,160 @@ class TimeReader:
         return moment.isoformat() if moment.tzinfo else moment.isoformat() + self.offset
 
 
+INVALID = object()
+"""What a column converter returns for a value it cannot map (the row is quarantined)."""
+CACHE = 8192
+"""Remembered answers per converter: dates, codes and people recur row after row."""
+
+
 class RowMapper:
-    """Maps one row (a dict column → text) to a case-log fragment."""
+    """Compiles the mapping, once per distinct file header, into a :class:`RowPlan`."""
 
     def __init__(self, mapping: CsvMapping, pseudonym: Callable[[str | None], str | None]):
         self.m = mapping
-        # the same applicants, officers and dates recur row after row: remember recent answers
-        self.pseudonym = lru_cache(maxsize=65536)(pseudonym)
-        self.time = lru_cache(maxsize=65536)(TimeReader(mapping.date_formats, mapping.timezone))
+        self.pseudonym = lru_cache(maxsize=CACHE)(pseudonym)
+        self.time = lru_cache(maxsize=CACHE)(self._time(TimeReader(mapping.date_formats, mapping.timezone)))
         self.kinds = {k.casefold(): v for k, v in mapping.values.kind.items()}
         self.statuses = {k.casefold(): v for k, v in mapping.values.status.items()}
         self.channels = {k.casefold(): v for k, v in mapping.values.channel.items()}
-        self.header = [(f, c) for f, c in mapping.columns.items() if f in HEADER_FIELDS or f in PERSONAL_FIELDS]
-        self.event = [(f, c) for f, c in mapping.columns.items() if f in EVENT_FIELDS]
+        self._plans: dict[tuple[str, ...], RowPlan] = {}
 
-    def fragment(self, row: dict[str, str]) -> dict:
-        """The fragment of one row; raises RecordError naming every problem."""
-        errors: list[str] = []
-        columns = self.m.columns
-        dossier = row.get(columns["dossier"], "")
-        if not dossier:
-            errors.append(f"{columns['dossier']!r} (dossier): empty")
-        fragment: dict = {"dossier": dossier}
-        for field, column in self.header:
-            value = row.get(column, "")
-            if value:
-                fragment[field] = self._value(field, column, value, errors)
-        events = [self._row_event(row, errors)] if "at" in columns else []
-        for spec in self.m.date_events:
-            value = row.get(spec.column, "")
-            if value:
-                at = self._value("at", spec.column, value, errors)
-                events.append({"at": at, "kind": spec.kind} | ({"step": spec.step} if spec.step else {}))
-        fragment["events"] = events
-        if errors:
-            raise RecordError(errors)
-        return fragment
+    def plan(self, header: list[str]) -> "RowPlan":
+        """The compiled plan for files with this header."""
+        key = tuple(header)
+        if key not in self._plans:
+            self._plans[key] = RowPlan(self, header)
+        return self._plans[key]
 
-    def _row_event(self, row: dict[str, str], errors: list[str]) -> dict:
-        event: dict = {"kind": self.m.default_kind}
-        for field, column in self.event:
-            value = row.get(column, "")
-            if value:
-                mapped = self._value(field, column, value, errors)
-                if mapped is not None:
-                    event[field] = mapped
-        if "at" not in event:
-            errors.append(f"{self.m.columns['at']!r} (at): empty")
-        return event
-
-    def _value(self, field: str, column: str, value: str, errors: list[str]):
+    def converter(self, field: str) -> tuple[Callable[[str], object] | None, str]:
+        """(value → mapped value or INVALID, None for as-is; the reason an INVALID value is refused)."""
         if field in TIME_FIELDS:
-            iso = self.time(value)
-            if iso is None:
-                errors.append(f"{column!r} ({field}): {value!r} matches none of {self.m.date_formats}")
-            return iso
+            return self.time, f"matches none of {self.m.date_formats}"
         if field in PERSONAL_FIELDS:
-            return self.pseudonym(value)
+            return self.pseudonym, ""
         if field == "actor":
             policy = self.m.officer_names
-            return None if policy == "drop" else value if policy == "keep" else self.pseudonym(value)
+            return (lambda value: None) if policy == "drop" else None if policy == "keep" else self.pseudonym, ""
         if field == "kind":
-            return self._coded(self.kinds, EVENT_KINDS, field, column, value, errors)
+            return lru_cache(maxsize=CACHE)(self._kind), f"is not in the mapping's values.{field}"
         if field == "status":
-            return self._status(column, value, errors)
+            return lru_cache(maxsize=CACHE)(self._status), "is not a national status code 1–10 or a mapped value"
         if field == "channel":
-            return self.channels.get(value.casefold(), value)
-        return value
+            return lru_cache(maxsize=CACHE)(lambda value: self.channels.get(value.casefold(), value)), ""
+        return None, ""
 
     @staticmethod
-    def _coded(table: dict, allowed, field: str, column: str, value: str, errors: list[str]):
-        if value.casefold() in table:
-            return table[value.casefold()]
-        if value in allowed:
-            return value
-        errors.append(f"{column!r} ({field}): {value!r} is not in the mapping's values.{field}")
-        return None
+    def _time(reader: TimeReader) -> Callable[[str], object]:
+        def convert(value: str) -> object:
+            iso = reader(value)
+            return INVALID if iso is None else iso
+        return convert
 
-    def _status(self, column: str, value: str, errors: list[str]) -> int | None:
+    def _kind(self, value: str) -> object:
+        kind = self.kinds.get(value.casefold())
+        return kind if kind is not None else value if value in EVENT_KINDS else INVALID
+
+    def _status(self, value: str) -> object:
         code = self.statuses.get(value.casefold())
         if code is None and value.isdigit():
             code = int(value)
-        if code is None or not 1 <= code <= 10:
-            errors.append(f"{column!r} (status): {value!r} is not a national status code 1–10 or a mapped value")
-        return code
+        return code if code is not None and 1 <= code <= 10 else INVALID
+
+
+def _refusal(column: str, field: str, reason: str) -> Callable[[str], str]:
+    """The error message of a refused value of `column`."""
+    return lambda value: f"{column!r} ({field}): {value!r} {reason}"
+
+
+class RowPlan:
+    """The mapping compiled for one file header into one straight-line function per row.
+
+    Mapping a row is the adapter's hot loop: instead of walking the mapping for every row, the
+    plan generates (once per header) Python source that reads each mapped column by index and
+    converts it, the way `dataclasses` generates `__init__`. Only column indexes and field names
+    (from a fixed set) enter the source; converters, messages and values are passed as names.
+    """
+
+    def __init__(self, mapper: RowMapper, header: list[str]):
+        m = mapper.m
+        index = {name: at for at, name in enumerate(header)}
+        self.width = len(header)
+        self.missing = [column for column in m.columns.values() if column not in index]
+        if self.missing:
+            return
+        code = _Code()
+        dossier = code.name(f"{m.columns['dossier']!r} (dossier): empty")
+        code.add("errors = []", f"dossier = row[{index[m.columns['dossier']]}]",
+                 f"if not dossier: errors.append({dossier})", "fragment = {'dossier': dossier}")
+        for field, column in m.columns.items():
+            if field in HEADER_FIELDS or field in PERSONAL_FIELDS:
+                code.field(mapper, "fragment", field, column, index[column], keep_none=True)
+        if "at" in m.columns:
+            code.add(f"event = {{'kind': {code.name(m.default_kind)}}}")
+            for field, column in m.columns.items():
+                if field in EVENT_FIELDS:
+                    code.field(mapper, "event", field, column, index[column], keep_none=False)
+            code.add(f"if 'at' not in event: errors.append({code.name(repr(m.columns['at']) + ' (at): empty')})",
+                     "events = [event]")
+        else:
+            code.add("events = []")
+        for spec in m.date_events:
+            code.date_event(mapper, spec, index[spec.column])
+        code.add("fragment['events'] = events", "if errors: raise RecordError(errors)", "return fragment")
+        self.source = code.source()
+        self.fragment = code.compile()
+
+    def fragment(self, row: list[str]) -> dict:  # replaced per instance by the compiled function
+        """The fragment of one row (as many fields as the header); raises RecordError naming every problem."""
+        raise RecordError([f"columns {self.missing} are not in the file's header"])
+
+
+class _Code:
+    """Source lines and the namespace of a generated row function."""
+
+    def __init__(self):
+        self.lines: list[str] = []
+        self.names: dict[str, object] = {"RecordError": RecordError, "INVALID": INVALID}
+
+    def name(self, value: object) -> str:
+        """A name in the namespace bound to `value`."""
+        name = f"_{len(self.names)}"
+        self.names[name] = value
+        return name
+
+    def add(self, *lines: str) -> None:
+        """Append lines of the function body."""
+        self.lines.extend(lines)
+
+    def field(self, mapper: RowMapper, target: str, field: str, column: str, at: int, keep_none: bool) -> None:
+        """Copy or convert one column into `target` (a refused value names column, field and reason)."""
+        convert, reason = mapper.converter(field)
+        self.add(f"value = row[{at}]", "if value:")
+        if convert is None:
+            self.add(f"    {target}[{field!r}] = value")
+            return
+        refuse = self.name(_refusal(column, field, reason))
+        self.add(f"    mapped = {self.name(convert)}(value)",
+                 f"    if mapped is INVALID: errors.append({refuse}(value)); mapped = None")
+        self.add(f"    {target}[{field!r}] = mapped" if keep_none else
+                 f"    if mapped is not None: {target}[{field!r}] = mapped")
+
+    def date_event(self, mapper: RowMapper, spec: "DateEvent", at: int) -> None:
+        """An event from a date column (one-row-per-dossier exports)."""
+        convert, reason = mapper.converter("at")
+        refuse = self.name(_refusal(spec.column, "at", reason))
+        extra = f", 'step': {self.name(spec.step)}" if spec.step else ""
+        self.add(f"value = row[{at}]", "if value:",
+                 f"    mapped = {self.name(convert)}(value)",
+                 f"    if mapped is INVALID: errors.append({refuse}(value)); mapped = None",
+                 f"    events.append({{'at': mapped, 'kind': {self.name(spec.kind)}{extra}}})")
+
+    def source(self) -> str:
+        """The generated function's source."""
+        return "def fragment(row):\n" + "".join(f"    {line}\n" for line in self.lines)
+
+    def compile(self) -> Callable[[list[str]], dict]:
+        """The generated function."""
+        namespace = dict(self.names)
+        exec(compile(self.source(), "<csv row plan>", "exec"), namespace)  # noqa: S102 - our own source
+        return namespace["fragment"]  # type: ignore[return-value]

@@ -2,6 +2,8 @@
 
 Files are read line by line from where the last run stopped (a grown file is read from where it
 was), so a field may not contain a line break: such a row is quarantined with that reason.
+A page of lines is decoded at once; each row is split when mapped, by a plan compiled from the
+mapping once per file header (see :class:`~isobridge.adapters.csv.mapping.RowPlan`).
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ from pydantic import PositiveInt
 
 from isobridge.core.adapters import AdapterOptions, CheckResult, Page, RawRecord, Source
 from isobridge.core.caselog import RecordError
-from isobridge.core.files import Line, files_in, read_lines
+from isobridge.core.files import LineBlock, files_in, read_line_blocks
 
-from .mapping import CsvMapping, RowMapper
+from .mapping import CsvMapping, RowMapper, RowPlan
 
 BOM = b"\xef\xbb\xbf"
 
@@ -48,6 +50,29 @@ def decode(raw: bytes, encoding: str) -> str:
     return text if text.isascii() else unicodedata.normalize("NFC", text)
 
 
+def decode_lines(lines: list[bytes], encoding: str) -> list[str]:
+    """Texts of raw lines (line breaks dropped), as :func:`decode` gives them, decoding the page at once."""
+    if not lines:
+        return []
+    try:
+        text = b"".join(lines).decode("utf-8" if encoding == "auto" else encoding,
+                                      "strict" if encoding == "auto" else "replace")
+    except UnicodeDecodeError:  # a Windows-1258 line somewhere: decide line by line
+        return [decode(line.rstrip(b"\r\n"), encoding) for line in lines]
+    if not text.isascii():
+        text = unicodedata.normalize("NFC", text)
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+    texts = text.split("\n")
+    if lines[-1].endswith(b"\n"):
+        texts.pop()
+    if "\r" in text:
+        texts = [t.rstrip("\r") for t in texts]
+    if "\ufeff" in text and encoding != "cp1258":
+        texts = [t[1:] if t.startswith("\ufeff") else t for t in texts]
+    return texts
+
+
 class CsvSource(Source):
     """Reads rows of CSV exports into case-log fragments through a declarative column mapping."""
 
@@ -56,14 +81,15 @@ class CsvSource(Source):
 
     def __init__(self, options: CsvOptions, context):
         super().__init__(options, context)
-        self.mapping = CsvMapping.load(options.mapping)
+        self.folder = context.resolve(options.folder)
+        self.mapping = CsvMapping.load(context.resolve(options.mapping) if options.mapping else None)
         self.mapper = RowMapper(self.mapping, context.pseudonym)
-        self._headers: dict[str, tuple[int, list[str]]] = {}
+        self._plans: dict[str, tuple[int, RowPlan]] = {}
 
     def check(self) -> CheckResult:
         """The folder exists; reports how many files match."""
         try:
-            count = len(files_in(self.options.folder, self.options.pattern))
+            count = len(files_in(self.folder, self.options.pattern))
         except FileNotFoundError as exc:
             return CheckResult(False, str(exc))
         return CheckResult(True, f"{count} files", {"files": count})
@@ -71,50 +97,55 @@ class CsvSource(Source):
     def pages(self, cursor: str | None) -> Iterator[Page]:
         """Pages of rows not read before; the header line of each file is not a row."""
         o = self.options
-        for lines, after in read_lines(o.folder, o.pattern, cursor, o.page_lines, o.settle_seconds):
-            if lines:
-                yield Page(self._records(lines), after)
-            else:
-                yield Page([], after)
+        for block, after in read_line_blocks(self.folder, o.pattern, cursor, o.page_lines, o.settle_seconds):
+            yield Page(self._records(block), after)
 
-    def _header(self, rel: str) -> list[str]:
-        path = self.options.folder / rel
+    def _plan(self, rel: str) -> RowPlan:
+        """The mapping plan for a file's header (read again when the file changed)."""
+        path = self.folder / rel
         mtime = path.stat().st_mtime_ns
-        cached = self._headers.get(rel)
+        cached = self._plans.get(rel)
         if cached is None or cached[0] != mtime:
             with open(path, "rb") as handle:
                 first = handle.readline().rstrip(b"\r\n")
             names = next(csv.reader([decode(first, self.mapping.encoding)], delimiter=self.mapping.delimiter), [])
-            cached = self._headers[rel] = (mtime, [name.strip() for name in names])
+            cached = self._plans[rel] = (mtime, self.mapper.plan([name.strip() for name in names]))
         return cached[1]
 
-    def _records(self, lines: list[Line]) -> list[RawRecord]:
-        encoding, delimiter = self.mapping.encoding, self.mapping.delimiter
-        headers = {path: self._header(path) for path in {line.path for line in lines}}
-        records = []
-        for line in lines:
-            if line.offset == 0:
-                continue
-            text = decode(line.text, encoding)
-            data: object
-            if '"' not in text:
-                data = (headers[line.path], text.split(delimiter))
-            else:
-                try:
-                    data = (headers[line.path], next(csv.reader((text,), delimiter=delimiter, strict=True)))
-                except csv.Error as exc:
-                    data = f"not a CSV row ({exc}); line breaks inside fields are not supported"
-            records.append(RawRecord(line.key, text, data))
-        return records
+    def _records(self, block: LineBlock) -> list[RawRecord]:
+        offsets, lines = block.offsets, block.lines
+        if offsets and offsets[0] == 0:  # the header line
+            offsets, lines = offsets[1:], lines[1:]
+        if not lines:
+            return []
+        plan, path = self._plan(block.path), block.path
+        texts = decode_lines(lines, self.mapping.encoding)
+        return [RawRecord(f"{path}:{offset}", text, plan) for offset, text in zip(offsets, texts)]
 
     def map(self, record: RawRecord) -> list[dict]:
-        """The fragment of one row; a row that does not fit the mapping is quarantined."""
-        if isinstance(record.data, str):
-            raise RecordError([f"{record.key}: {record.data}"])
-        header, row = record.data
-        if len(row) != len(header):
-            raise RecordError([f"{record.key}: {len(row)} fields, the header has {len(header)}"])
-        missing = [c for c in self.mapping.columns.values() if c not in header]
-        if missing:
-            raise RecordError([f"{record.key}: columns {missing} are not in the file's header"])
-        return [self.mapper.fragment(dict(zip(header, row)))]
+        """The fragment of one row; a row that does not fit the mapping is quarantined.
+
+        A record replayed from the quarantine (no plan attached) finds its file's header again.
+        """
+        plan = record.data if record.data is not None else self._replayed_plan(record.key)
+        text, delimiter = record.payload, self.mapping.delimiter
+        if '"' not in text:
+            row = text.split(delimiter)
+        else:
+            try:
+                row = next(csv.reader((text,), delimiter=delimiter, strict=True))
+            except csv.Error as exc:
+                raise RecordError([f"{record.key}: not a CSV row ({exc}); line breaks inside fields"
+                                   " are not supported"]) from None
+        if len(row) != plan.width:
+            raise RecordError([f"{record.key}: {len(row)} fields, the header has {plan.width}"])
+        if plan.missing:
+            raise RecordError([f"{record.key}: columns {plan.missing} are not in the file's header"])
+        return [plan.fragment(row)]
+
+    def _replayed_plan(self, key: str) -> RowPlan:
+        rel = key.rpartition(":")[0]
+        try:
+            return self._plan(rel)
+        except OSError as exc:
+            raise RecordError([f"{key}: cannot read the header of {rel} ({exc.strerror or type(exc).__name__})"]) from None

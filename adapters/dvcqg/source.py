@@ -1,4 +1,10 @@
-"""The `dvcqg` source: national-portal sync payloads from JSON files (or an HTTP endpoint)."""
+"""The `dvcqg` source: national-portal sync payloads from JSON files (or an HTTP endpoint).
+
+HTTP mode: one ``GET url`` answers such a payload. The cursor names the answer (a SHA-256 of
+its canonical JSON) and how many of its items were read, so each page resumes after itself, an
+unchanged answer is not read twice, and a changed one is read from its start (the ledger
+de-duplicates the items it repeats).
+"""
 
 from __future__ import annotations
 
@@ -7,40 +13,36 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
-from pydantic import HttpUrl, PositiveInt, SecretStr
+from pydantic import PositiveInt
 
-from isobridge.core.adapters import AdapterOptions, CheckResult, Page, RawRecord, Source
+from isobridge.core.adapters import CheckResult, Page, RawRecord, Source
 from isobridge.core.caselog import RecordError
-from isobridge.core.files import changed_documents, files_in
+from isobridge.core.documents import DocumentSourceOptions, check_folder, document_client, document_folder
+from isobridge.core.files import changed_documents
+from isobridge.core.http import check_reachability
 
-from .http import fetch_payload
 from .mapping import DvcqgMapping, PayloadMapper
 
 DOSSIER, PROGRESS = "DongBoHoSoMC", "CapNhatTienDoHoSoMC"
 SERVICES = {DOSSIER: DOSSIER, "DongBoTrangThaiHoSo": DOSSIER, PROGRESS: PROGRESS,
             "DongBoTienTrinh": PROGRESS}
+PAYLOAD = "a DongBoHoSoMC / CapNhatTienDoHoSoMC payload"
 
 
-class DvcqgOptions(AdapterOptions):
-    """Options of `[sources.NAME]` with `adapter = "dvcqg"`."""
+class DvcqgOptions(DocumentSourceOptions):
+    """Options of `[sources.NAME]` with `adapter = "dvcqg"` (`page_size`: payload items per page)."""
 
-    folder: Path | None = None
-    """Folder of JSON payload files."""
     pattern: str = "**/*.json"
-    mapping: Path | None = None
-    """Mapping file; None: the bundled `dvcqg.toml`."""
-    url: HttpUrl | None = None
-    """HTTP endpoint answering with a payload instead of a folder."""
-    token: SecretStr | None = None
-    verify: bool | str = True
-    timeout: float = 30.0
-    max_bytes: PositiveInt = 64 * 1024 * 1024
     page_size: PositiveInt = 1000
 
 
 def payload_items(body: bytes) -> list[tuple[str, object]]:
     """(service, item) pairs of a payload: a request body with `service`/`data`, a list, or one object."""
-    document = orjson.loads(body)
+    return document_items(orjson.loads(body))
+
+
+def document_items(document: object) -> list[tuple[str, object]]:
+    """(service, item) pairs of a decoded payload."""
     service = ""
     if isinstance(document, dict) and "data" in document:
         service = SERVICES.get(str(document.get("service", "")), "")
@@ -58,6 +60,18 @@ def _guess(item: object) -> str:
     return ""
 
 
+def _items_read(cursor: str | None, digest: str) -> int:
+    """How many items of the answer named `digest` the cursor says were read (0: another answer)."""
+    if not cursor:
+        return 0
+    if cursor.startswith("sha256:"):  # cursor of earlier versions: a whole answer
+        return 1 << 62 if cursor == "sha256:" + digest else 0
+    state = orjson.loads(cursor)
+    if not isinstance(state, dict):
+        raise ValueError(f"not a dvcqg cursor: {cursor[:80]!r}")
+    return int(state.get("read", 0)) if state.get("sha256") == digest else 0
+
+
 class DvcqgSource(Source):
     """Reads DongBoHoSoMC dossiers and CapNhatTienDoHoSoMC progress rows."""
 
@@ -66,61 +80,63 @@ class DvcqgSource(Source):
 
     def __init__(self, options: DvcqgOptions, context):
         super().__init__(options, context)
-        if (options.folder is None) == (options.url is None):
-            raise ValueError("dvcqg source: set exactly one of `folder` and `url`")
-        self.mapper = PayloadMapper(DvcqgMapping.load(options.mapping), context.pseudonym)
+        self.folder = document_folder(options, context)
+        self.http = document_client(options)
+        mapping = context.resolve(options.mapping) if options.mapping else None
+        self.mapper = PayloadMapper(DvcqgMapping.load(mapping), context.pseudonym)
 
     def check(self) -> CheckResult:
-        """The folder exists (or the endpoint answers)."""
-        o = self.options
-        try:
-            if o.folder is not None:
-                count = len(files_in(o.folder, o.pattern))
-                return CheckResult(True, f"{count} payload files", {"files": count})
-            fetch_payload(str(o.url), o.token, o.verify, o.timeout, o.max_bytes)
-            return CheckResult(True, "endpoint reachable", {"reachable": True})
-        except Exception as exc:
-            return CheckResult(False, f"{type(exc).__name__}: {exc}")
+        """The folder exists (or the endpoint answers with JSON)."""
+        if self.http is None:
+            return check_folder(self.folder, self.options.pattern, "payload")
+        return check_reachability(self.http, lambda: self._fetch() is not None)
 
     def pages(self, cursor: str | None) -> Iterator[Page]:
         """Pages of payload items from files not read before (a changed file is read again)."""
-        if self.options.folder is None:
+        if self.http is not None:
             yield from self._http_pages(cursor)
             return
-        folder = self.options.folder
+        folder = self.folder
         for paths, after in changed_documents(folder, self.options.pattern, cursor, self.options.page_size):
             yield Page([r for path in paths for r in self._records(path.relative_to(folder).as_posix(), path)], after)
 
+    def _fetch(self) -> object:
+        return self.http.get_json(str(self.options.url), expected=PAYLOAD)
+
     def _http_pages(self, cursor: str | None) -> Iterator[Page]:
-        o = self.options
-        body = fetch_payload(str(o.url), o.token, o.verify, o.timeout, o.max_bytes)
-        digest = "sha256:" + hashlib.sha256(body).hexdigest()
-        if digest == cursor:
-            return
-        records = self._decode("response", body)
-        for start in range(0, len(records), o.page_size):
-            end = start + o.page_size
-            yield Page(records[start:end], digest if end >= len(records) else cursor)
+        document = self._fetch()
+        digest = hashlib.sha256(orjson.dumps(document, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        records = self._records_of("response", document_items(document))
+        size = self.options.page_size
+        for start in range(_items_read(cursor, digest), len(records), size):
+            end = min(start + size, len(records))
+            yield Page(records[start:end], orjson.dumps({"read": end, "sha256": digest}).decode())
 
     def _records(self, key: str, path: Path) -> list[RawRecord]:
         size = path.stat().st_size
         if size > self.options.max_bytes:
             return [RawRecord(key, "", f"file is {size} bytes, larger than the limit of {self.options.max_bytes}")]
-        return self._decode(key, path.read_bytes())
-
-    def _decode(self, key: str, body: bytes) -> list[RawRecord]:
+        body = path.read_bytes()
         try:
             items = payload_items(body)
         except orjson.JSONDecodeError as exc:
             return [RawRecord(key, body[:65536].decode("utf-8", "replace"), f"not valid JSON: {exc}")]
+        return self._records_of(key, items)
+
+    @staticmethod
+    def _records_of(key: str, items: list[tuple[str, object]]) -> list[RawRecord]:
         return [RawRecord(f"{key}#{index}", orjson.dumps(item).decode(), (service, item))
                 for index, (service, item) in enumerate(items)]
 
     def map(self, record: RawRecord) -> list[dict]:
-        """Fragments of one dossier or progress row; a bad item is quarantined with every reason."""
-        if isinstance(record.data, str):
-            raise RecordError([f"{record.key}: {record.data}"])
-        service, item = record.data
+        """Fragments of one dossier or progress row; a bad item is quarantined with every reason.
+
+        A record replayed from the quarantine (no decoded data) is decoded from its payload.
+        """
+        data = record.data if record.data is not None else _from_payload(record.payload)
+        if isinstance(data, str):
+            raise RecordError([f"{record.key}: {data}"])
+        service, item = data
         if not isinstance(item, dict):
             raise RecordError([f"{record.key}: expected a JSON object, got {type(item).__name__}"])
         if service == DOSSIER:
@@ -128,3 +144,17 @@ class DvcqgSource(Source):
         if service == PROGRESS:
             return self.mapper.progress(item)
         raise RecordError([f"{record.key}: neither a dossier (DongBoHoSoMC) nor a progress row (CapNhatTienDoHoSoMC)"])
+
+    def close(self) -> None:
+        """Close the HTTP session."""
+        if self.http is not None:
+            self.http.close()
+
+
+def _from_payload(payload: str) -> tuple[str, object] | str:
+    """(service, item) of a stored item payload, or why it cannot be read."""
+    try:
+        item = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        return f"not valid JSON: {exc}"
+    return _guess(item), item

@@ -1,40 +1,38 @@
-"""The `edxml` source: edXML packets from a folder (or an HTTP endpoint) as case-log fragments."""
+"""The `edxml` source: edXML packets from a folder (or an HTTP endpoint) as case-log fragments.
+
+HTTP mode: ``GET url?after=<last id>&limit=<page_size>`` answers a JSON list of
+``{"id": ..., "edxml": "<xml>"}`` in id order (the packets after that id); the cursor of each
+page is the id of its last packet. An endpoint that ignores `limit` still works (its answer is
+cut into pages); one that ignores `after` is stopped when an answer brings nothing new.
+"""
 
 from __future__ import annotations
 
 import io
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
-from pydantic import HttpUrl, PositiveInt, SecretStr
+from pydantic import Field, PositiveInt
 
-from isobridge.core.adapters import AdapterOptions, CheckResult, Page, RawRecord, Source
+from isobridge.core.adapters import CheckResult, Page, RawRecord, Source
 from isobridge.core.caselog import RecordError
-from isobridge.core.files import changed_documents, files_in
+from isobridge.core.documents import DocumentSourceOptions, check_folder, document_client, document_folder
+from isobridge.core.files import changed_documents
+from isobridge.core.http import MalformedResponse, check_reachability
 from isobridge.core.xmlsafe import XmlLimits, XmlRejected
 
-from .http import fetch_packets
 from .mapping import EdxmlMapping, PacketMapper
 from .packet import Packet, read_packet
 
+LISTING = 'a JSON list of {"id", "edxml"} packets'
 
-class EdxmlOptions(AdapterOptions):
-    """Options of `[sources.NAME]` with `adapter = "edxml"`."""
 
-    folder: Path | None = None
-    """Folder of packets (one packet per file)."""
+class EdxmlOptions(DocumentSourceOptions):
+    """Options of `[sources.NAME]` with `adapter = "edxml"` (one packet per file or list item)."""
+
     pattern: str = "**/*.xml"
-    mapping: Path | None = None
-    """Mapping file; None: the bundled `edxml.toml`."""
-    url: HttpUrl | None = None
-    """HTTP endpoint listing packets instead of a folder."""
-    token: SecretStr | None = None
-    verify: bool | str = True
-    timeout: float = 30.0
     max_bytes: PositiveInt = 100 * 1024 * 1024
-    max_depth: PositiveInt = 64
-    page_size: PositiveInt = 200
+    max_depth: PositiveInt = Field(64, description="Deeper XML nesting is quarantined.")
 
 
 class EdxmlSource(Source):
@@ -45,39 +43,52 @@ class EdxmlSource(Source):
 
     def __init__(self, options: EdxmlOptions, context):
         super().__init__(options, context)
-        if (options.folder is None) == (options.url is None):
-            raise ValueError("edxml source: set exactly one of `folder` and `url`")
+        self.folder = document_folder(options, context)
+        self.http = document_client(options)
         self.limits = XmlLimits(options.max_bytes, options.max_depth)
-        self.mapper = PacketMapper(EdxmlMapping.load(options.mapping), context.pseudonym)
+        mapping = context.resolve(options.mapping) if options.mapping else None
+        self.mapper = PacketMapper(EdxmlMapping.load(mapping), context.pseudonym)
 
     def check(self) -> CheckResult:
-        """The folder exists and holds packets (or the endpoint answers)."""
-        try:
-            if self.options.folder is not None:
-                count = len(files_in(self.options.folder, self.options.pattern))
-                return CheckResult(True, f"{count} packet files", {"files": count})
-            fetch_packets(str(self.options.url), None, self.options.token, self.options.verify,
-                          self.options.timeout)
-            return CheckResult(True, "endpoint reachable", {"reachable": True})
-        except Exception as exc:
-            return CheckResult(False, f"{type(exc).__name__}: {exc}")
+        """The folder exists and holds packets (or the endpoint answers with a packet list)."""
+        if self.http is None:
+            return check_folder(self.folder, self.options.pattern, "packet")
+        return check_reachability(self.http, lambda: isinstance(self._list(None, 1), list))
 
     def pages(self, cursor: str | None) -> Iterator[Page]:
         """Pages of packets not read before (a changed file is read again)."""
-        if self.options.folder is None:
+        if self.http is not None:
             yield from self._http_pages(cursor)
             return
-        folder = self.options.folder
+        folder = self.folder
         for paths, after in changed_documents(folder, self.options.pattern, cursor, self.options.page_size):
             yield Page([self._record(path.relative_to(folder).as_posix(), path) for path in paths], after)
 
+    def _list(self, after: str | None, limit: int) -> list:
+        params = {"limit": limit} | ({"after": after} if after else {})
+        items = self.http.get_json(str(self.options.url), params, expected=LISTING)
+        if not isinstance(items, list) or not all(isinstance(i, dict) and "id" in i for i in items):
+            raise MalformedResponse(f"GET {self.http.url(str(self.options.url))}: expected {LISTING}")
+        return items
+
     def _http_pages(self, cursor: str | None) -> Iterator[Page]:
-        o = self.options
-        packets = fetch_packets(str(o.url), cursor, o.token, o.verify, o.timeout)
-        for start in range(0, len(packets), o.page_size):
-            chunk = packets[start:start + o.page_size]
-            records = [self._record(f"packet:{ident}", io.BytesIO(data)) for ident, data in chunk]
-            yield Page(records, chunk[-1][0])
+        size = self.options.page_size
+        while True:
+            items = self._list(cursor, size)
+            if not items or str(items[-1]["id"]) == cursor:
+                return  # nothing after the cursor (or an endpoint ignoring `after`)
+            for start in range(0, len(items), size):
+                chunk = items[start:start + size]
+                cursor = str(chunk[-1]["id"])
+                yield Page([self._http_record(item) for item in chunk], cursor)
+            if len(items) < size:
+                return
+
+    def _http_record(self, item: dict) -> RawRecord:
+        key, text = f"packet:{item['id']}", item.get("edxml")
+        if not isinstance(text, str):
+            return RawRecord(key, json.dumps({"packet": key, "rejected": "no edxml text"}), "no edxml text")
+        return self._record(key, io.BytesIO(text.encode("utf-8")))
 
     def _record(self, key: str, source) -> RawRecord:
         """Read one packet's header; a rejected packet carries its reason (map quarantines it)."""
@@ -95,7 +106,29 @@ class EdxmlSource(Source):
         return RawRecord(key, json.dumps(summary, ensure_ascii=False), packet)
 
     def map(self, record: RawRecord) -> list[dict]:
-        """Fragments of one packet; a rejected packet is quarantined with its reason."""
-        if isinstance(record.data, str):
-            raise RecordError([f"{record.key}: {record.data}"])
-        return self.mapper.fragments(record.data)
+        """Fragments of one packet; a rejected packet is quarantined with its reason.
+
+        A record replayed from the quarantine (no decoded data) is read back from its payload.
+        """
+        data = record.data if record.data is not None else _from_payload(record.payload)
+        if isinstance(data, str):
+            raise RecordError([f"{record.key}: {data}"])
+        return self.mapper.fragments(data)
+
+    def close(self) -> None:
+        """Close the HTTP session."""
+        if self.http is not None:
+            self.http.close()
+
+
+def _from_payload(payload: str) -> Packet | str:
+    """The packet header (or the rejection reason) of a stored payload."""
+    try:
+        summary = json.loads(payload)
+    except ValueError:
+        return "the stored payload is not a packet summary"
+    if isinstance(summary, dict) and isinstance(summary.get("header"), dict):
+        return Packet({str(k): [str(v) for v in vs] for k, vs in summary["header"].items() if isinstance(vs, list)})
+    if isinstance(summary, dict) and isinstance(summary.get("rejected"), str):
+        return summary["rejected"]
+    return "the stored payload is not a packet summary"
