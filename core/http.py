@@ -10,6 +10,7 @@ or malformed bodies, 5xx and 429 (whose `Retry-After` is honoured); they stop af
 from __future__ import annotations
 
 import base64
+import os
 import logging
 import re
 import threading
@@ -245,6 +246,19 @@ def server_reason(response: requests.Response) -> str:
     return response.reason or ""
 
 
+class _Shown:
+    """The request URL as shown in messages (query secrets masked), built only when needed."""
+
+    def __init__(self, client: "HttpClient", method: str, url: str, params: dict | None):
+        self.client, self.method, self.url, self.params, self.text = client, method, url, params, ""
+
+    def __call__(self) -> str:
+        if not self.text:
+            full = requests.Request(self.method, self.url, params=self.params).prepare().url or self.url
+            self.text = redact_url(self.client.redact(full))
+        return self.text
+
+
 @dataclass
 class HttpClient:
     """A requests session with retries, rate limit and redaction, for one base URL."""
@@ -264,10 +278,22 @@ class HttpClient:
         if not self.base_url.endswith("/"):
             self.base_url += "/"
         self.session = requests.Session()
-        self.session.trust_env = self.options.trust_env
+        self.env_ca_bundle: str | None = None
+        if self.options.trust_env:  # read proxies (NO_PROXY honoured) and the CA bundle once, not per request
+            self.session.proxies.update(requests.utils.get_environ_proxies(self.base_url))
+            self.env_ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        self.session.trust_env = False
         self.session.headers.update({"User-Agent": self.options.user_agent, "Accept": "application/json"})
         self.session.headers.update(self.headers)
         self.limiter = RateLimiter(self.options.rate_limit)
+        opts = self.options
+        self._retry_policy = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(opts.max_attempts) | tenacity.stop_after_delay(opts.max_retry_seconds),
+            wait=self._wait,
+            retry=tenacity.retry_if_exception_type(_Retry),
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
         _LOG_SECRETS.update(s for s in [*self.auth.secrets(), *self.extra_secrets] if s and len(s) >= 3)
 
     # -- redaction ----------------------------------------------------------------------------
@@ -314,16 +340,8 @@ class HttpClient:
                 log.info("credentials refreshed for %s; retrying", redact_url(self.redact(url)))
 
     def _retrying(self, method, url, params, body, headers, ok, authenticate, expected):
-        opts = self.options
-        retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(opts.max_attempts) | tenacity.stop_after_delay(opts.max_retry_seconds),
-            wait=self._wait,
-            retry=tenacity.retry_if_exception_type(_Retry),
-            before_sleep=self._log_retry,
-            reraise=True,
-        )
         try:
-            return retrying(self._once, method, url, params, body, headers, ok, authenticate, expected)
+            return self._retry_policy(self._once, method, url, params, body, headers, ok, authenticate, expected)
         except _Retry as final:
             raise final.error from None
 
@@ -342,12 +360,13 @@ class HttpClient:
 
     def _once(self, method, url, params, body, headers, ok, authenticate, expected):
         self.limiter.wait()
-        full = requests.Request(method, url, params=params).prepare().url or url
-        shown = redact_url(self.redact(full))
+        shown = _Shown(self, method, url, params)
         send_headers = dict(headers or {})
         if authenticate:
             send_headers.update(self.auth.headers(self))
         verify: bool | str = str(self.options.ca_bundle) if self.options.ca_bundle else self.options.verify_tls
+        if verify is True and self.env_ca_bundle:
+            verify = self.env_ca_bundle
         try:
             response = self.session.request(
                 method, url, params=params, json=body[0], data=body[1], headers=send_headers, verify=verify,
@@ -355,10 +374,10 @@ class HttpClient:
             )
             content = response.content  # read fully here: a broken body is a transient error
         except requests.exceptions.SSLError as exc:
-            raise HttpError(f"{method} {shown}: TLS verification failed ({type(exc).__name__}); "
-                            "set http.ca_bundle to the provincial CA", shown) from None
+            raise HttpError(f"{method} {shown()}: TLS verification failed ({type(exc).__name__}); "
+                            "set http.ca_bundle to the provincial CA", shown()) from None
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
-            raise _Retry(HttpUnavailable(f"{method} {shown}: {self._describe(exc)}", shown)) from None
+            raise _Retry(HttpUnavailable(f"{method} {shown()}: {self._describe(exc)}", shown())) from None
         self._note_date(response)
         return self._judge(method, shown, response, content, ok, expected)
 
@@ -366,14 +385,14 @@ class HttpClient:
         status = response.status_code
         if status in self.auth_statuses:
             raise AuthenticationError(
-                f"{method} {shown}: HTTP {status}: not authenticated (check the credentials)", shown, status)
+                f"{method} {shown()}: HTTP {status}: not authenticated (check the credentials)", shown(), status)
         if status == 429 or status >= 500:
             reason = self.redact(server_reason(response))
-            error = HttpUnavailable(f"{method} {shown}: HTTP {status} {reason}".rstrip(), shown, status, reason)
+            error = HttpUnavailable(f"{method} {shown()}: HTTP {status} {reason}".rstrip(), shown(), status, reason)
             raise _Retry(error, parse_retry_after(response.headers.get("Retry-After")))
         if not (ok(status) if ok else 200 <= status < 300):
             reason = self.redact(server_reason(response))
-            raise HttpError(f"{method} {shown}: HTTP {status} {reason}".rstrip(), shown, status, reason)
+            raise HttpError(f"{method} {shown()}: HTTP {status} {reason}".rstrip(), shown(), status, reason)
         if expected is None:
             return response
         try:
@@ -381,9 +400,9 @@ class HttpClient:
         except orjson.JSONDecodeError as exc:
             kind = "an empty body" if not content.strip() else f"a body that is not JSON ({exc})"
             raise _Retry(MalformedResponse(
-                f"{method} {shown}: expected {expected}, got {kind} "
+                f"{method} {shown()}: expected {expected}, got {kind} "
                 f"({len(content)} bytes, {response.headers.get('Content-Type', 'no content type')})",
-                shown, status)) from None
+                shown(), status)) from None
 
     def _describe(self, exc: Exception) -> str:
         name = type(exc).__name__

@@ -167,4 +167,15 @@ def test_ca_bundle_and_verify_are_passed(httpserver, tmp_path, monkeypatch):
     httpserver.expect_request("/api/x").respond_with_data("{}")
     http.get_json("x")
     assert seen["verify"] == str(tmp_path / "ca.pem")
-    assert HttpOptions().verify_tls is True and http.session.trust_env is True
+    assert HttpOptions().verify_tls is True and HttpOptions().trust_env is True
+
+
+def test_proxies_and_ca_bundle_come_from_the_environment_once(monkeypatch, tmp_path):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.tinh.gov.vn:3128")
+    monkeypatch.setenv("NO_PROXY", "lgsp.internal")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "provincial-ca.pem"))
+    proxied = HttpClient("https://dvc.example.gov.vn/api", HttpOptions())
+    assert proxied.session.proxies.get("https") == "http://proxy.tinh.gov.vn:3128"
+    assert proxied.env_ca_bundle == str(tmp_path / "provincial-ca.pem")
+    assert HttpClient("https://lgsp.internal/api", HttpOptions()).session.proxies.get("https") is None
+    assert HttpClient("https://dvc.example.gov.vn/api", HttpOptions(trust_env=False)).session.proxies == {}
