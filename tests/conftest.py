@@ -12,6 +12,21 @@ from isobridge.core.models import Procedure
 from isobridge.core.procedures import ProcedureBook
 
 
+def pull_and_map(source, cursor=None):
+    """Read every page after `cursor` and map each record: (fragments by key, errors by key, last cursor)."""
+    from isobridge.core.caselog import RecordError
+
+    fragments, errors = {}, {}
+    for page in source.pages(cursor):
+        for record in page.records:
+            try:
+                fragments[record.key] = source.map(record)
+            except RecordError as exc:
+                errors[record.key] = exc.errors
+        cursor = page.cursor
+    return fragments, errors, cursor
+
+
 def at(text: str) -> int:
     """Epoch seconds of a Vietnam-local 'YYYY-MM-DD HH:MM' (the tests' shorthand)."""
     return int(datetime.fromisoformat(text).replace(tzinfo=VN_TZ).timestamp())

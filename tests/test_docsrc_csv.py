@@ -7,10 +7,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import pull_and_map as run
 
 from isobridge.adapters.csv import CsvOptions, CsvSource
 from isobridge.core.adapters import AdapterContext
-from isobridge.core.caselog import RecordError
 from isobridge.core.privacy import Pseudonymizer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "docsrc" / "csv"
@@ -24,16 +24,6 @@ def make_source(folder: Path, **options) -> CsvSource:
                      AdapterContext("xuat-excel", Pseudonymizer(KEY)))
 
 
-def run(source, cursor=None):
-    fragments, errors = {}, {}
-    for page in source.pages(cursor):
-        for record in page.records:
-            try:
-                fragments[record.key] = source.map(record)
-            except RecordError as exc:
-                errors[record.key] = exc.errors
-        cursor = page.cursor
-    return fragments, errors, cursor
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import pull_and_map as run
 
 from isobridge.adapters.dvcqg import DvcqgOptions, DvcqgSource
 from isobridge.core.adapters import AdapterContext
@@ -22,16 +23,6 @@ def make_source(**options) -> DvcqgSource:
     return DvcqgSource(DvcqgOptions(adapter="dvcqg", **options), AdapterContext("dvc", Pseudonymizer(KEY)))
 
 
-def run(source, cursor=None):
-    fragments, errors = {}, {}
-    for page in source.pages(cursor):
-        for record in page.records:
-            try:
-                fragments[record.key] = source.map(record)
-            except RecordError as exc:
-                errors[record.key] = exc.errors
-        cursor = page.cursor
-    return fragments, errors, cursor
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import pull_and_map as run
 
 from isobridge.adapters.edxml import EdxmlOptions, EdxmlSource
 from isobridge.core.adapters import AdapterContext
@@ -21,17 +22,6 @@ def make_source(folder: Path, **options) -> EdxmlSource:
     return EdxmlSource(EdxmlOptions(adapter="edxml", folder=folder, **options), context)
 
 
-def run(source: EdxmlSource, cursor=None):
-    """Map every record of every page: (fragments by record key, errors by record key, cursor)."""
-    fragments, errors = {}, {}
-    for page in source.pages(cursor):
-        for record in page.records:
-            try:
-                fragments[record.key] = source.map(record)
-            except RecordError as exc:
-                errors[record.key] = exc.errors
-        cursor = page.cursor
-    return fragments, errors, cursor
 
 
 @pytest.fixture
