@@ -1,4 +1,5 @@
-"""The `csv` source: spreadsheet exports (UTF-8 with/without BOM, Windows-1258) with a column mapping.
+"""The `csv` source: spreadsheet exports (CSV in UTF-8 with/without BOM or Windows-1258, and XLSX)
+with a column mapping.
 
 Files are read line by line from where the last run stopped (a grown file is read from where it
 was), so a field may not contain a line break: such a row is quarantined with that reason.
@@ -17,9 +18,10 @@ from pydantic import PositiveInt
 
 from isobridge.core.adapters import AdapterOptions, CheckResult, Page, RawRecord, Source
 from isobridge.core.caselog import RecordError
-from isobridge.core.files import LineBlock, files_in, read_line_blocks
+from isobridge.core.files import LineBlock, dump_cursor, files_in, load_cursor, read_line_blocks
 
 from .mapping import CsvMapping, RowMapper, RowPlan
+from .xlsx import XlsxError, row_line, sheet_rows
 
 BOM = b"\xef\xbb\xbf"
 
@@ -34,6 +36,10 @@ class CsvOptions(AdapterOptions):
     page_lines: PositiveInt = 5000
     settle_seconds: float = 60.0
     """A last line without its newline is read only once the file is this old."""
+    xlsx_pattern: str | None = "**/*.xlsx"
+    """XLSX workbooks read with the same mapping (None: none)."""
+    xlsx_sheet: str | None = None
+    """Sheet to read; None: the first one."""
 
 
 def decode(raw: bytes, encoding: str) -> str:
@@ -95,16 +101,58 @@ class CsvSource(Source):
         return CheckResult(True, f"{count} files", {"files": count})
 
     def pages(self, cursor: str | None) -> Iterator[Page]:
-        """Pages of rows not read before; the header line of each file is not a row."""
+        """Pages of rows not read before (CSV lines, then XLSX rows); a header is not a row."""
         o = self.options
-        for block, after in read_line_blocks(self.folder, o.pattern, cursor, o.page_lines, o.settle_seconds):
-            yield Page(self._records(block), after)
+        for block, cursor in read_line_blocks(self.folder, o.pattern, cursor, o.page_lines, o.settle_seconds):
+            yield Page(self._records(block), cursor)
+        if o.xlsx_pattern:
+            yield from self._workbook_pages(cursor)
+
+    def _workbook_pages(self, cursor: str | None) -> Iterator[Page]:
+        """Rows of new or changed workbooks, resuming after the last row a committed page held."""
+        state = load_cursor(cursor)
+        for path in files_in(self.folder, self.options.xlsx_pattern):
+            rel = path.relative_to(self.folder).as_posix()
+            stat = path.stat()
+            mark = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+            seen = state.get(rel, {})
+            same = all(seen.get(key) == value for key, value in mark.items())
+            if same and seen.get("complete"):
+                continue
+            yield from self._workbook(path, rel, seen.get("rows", 0) if same else 0, mark, state)
+
+    def _workbook(self, path: Path, rel: str, done: int, mark: dict, state: dict) -> Iterator[Page]:
+        page: list[RawRecord] = []
+        last = done
+        try:
+            rows = sheet_rows(path, self.options.xlsx_sheet)
+            plan = self._workbook_plan(rel, next(rows, []), mark["mtime_ns"])
+            for number, cells in enumerate(rows, start=2):  # spreadsheet row numbers; 1 is the header
+                if number - 1 <= done:
+                    continue
+                page.append(RawRecord(f"{rel}:{number}", row_line(cells, self.mapping.delimiter), plan))
+                last = number - 1
+                if len(page) >= self.options.page_lines:
+                    state[rel] = {**mark, "rows": last}
+                    yield Page(page, dump_cursor(state))
+                    page = []
+        except XlsxError as exc:
+            page.append(RawRecord(f"{rel}:0", f"{rel} ({mark['size']} bytes of XLSX)", exc))
+        state[rel] = {**mark, "rows": last, "complete": True}
+        yield Page(page, dump_cursor(state))
+
+    def _workbook_plan(self, rel: str, header: list[str], mtime: int) -> RowPlan:
+        plan = self.mapper.plan([name.strip() for name in header])
+        self._plans[rel] = (mtime, plan)
+        return plan
 
     def _plan(self, rel: str) -> RowPlan:
         """The mapping plan for a file's header (read again when the file changed)."""
         path = self.folder / rel
         mtime = path.stat().st_mtime_ns
         cached = self._plans.get(rel)
+        if (cached is None or cached[0] != mtime) and rel.lower().endswith(".xlsx"):
+            return self._workbook_plan(rel, next(sheet_rows(path, self.options.xlsx_sheet), []), mtime)
         if cached is None or cached[0] != mtime:
             with open(path, "rb") as handle:
                 first = handle.readline().rstrip(b"\r\n")
@@ -127,6 +175,8 @@ class CsvSource(Source):
 
         A record replayed from the quarantine (no plan attached) finds its file's header again.
         """
+        if isinstance(record.data, XlsxError):
+            raise RecordError([f"{record.key}: {record.data}"])
         plan = record.data if record.data is not None else self._replayed_plan(record.key)
         text, delimiter = record.payload, self.mapping.delimiter
         if '"' not in text:
@@ -149,3 +199,5 @@ class CsvSource(Source):
             return self._plan(rel)
         except OSError as exc:
             raise RecordError([f"{key}: cannot read the header of {rel} ({exc.strerror or type(exc).__name__})"]) from None
+        except XlsxError as exc:
+            raise RecordError([f"{key}: {exc}"]) from None
