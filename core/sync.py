@@ -186,10 +186,7 @@ class SyncJob:
         if self.as_of is not None:
             self.evaluator.as_of = self.as_of
         self._pool = None
-        workers = self.settings.sync.workers or os.cpu_count() or 1
-        if workers > 1:
-            context = multiprocessing.get_context("fork")
-            self._pool = context.Pool(workers, initializer=_init_worker, initargs=(self.evaluator,))
+        self._workers = self.settings.sync.workers or os.cpu_count() or 1
         self.run_info: RunInfo | None = None
         self.report = RunReport(outcome="ok")
 
@@ -394,8 +391,11 @@ class SyncJob:
 
     def _evaluate_async(self, blobs: list[bytes]):
         """Start evaluating merged dossiers: in the workers when there are enough, else right now."""
-        if self._pool is None or len(blobs) < 2 * PARALLEL_CHUNK:
+        if self._workers < 2 or len(blobs) < 2 * PARALLEL_CHUNK:
             return evaluate_blobs(self.evaluator, blobs)
+        if self._pool is None:  # started on first need: small runs and `check` never fork
+            context = multiprocessing.get_context("fork")
+            self._pool = context.Pool(self._workers, initializer=_init_worker, initargs=(self.evaluator,))
         chunks = [blobs[i : i + PARALLEL_CHUNK] for i in range(0, len(blobs), PARALLEL_CHUNK)]
         return self._pool.map_async(_evaluate_in_worker, chunks)
 

@@ -83,3 +83,16 @@ def test_procedures_import_writes_valid_drafts(deployment, tmp_path, capsys) -> 
     assert drafts
     for path in drafts:
         Procedure.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
+
+
+def test_a_source_that_stays_down_fails_the_run_cleanly(deployment, capsys) -> None:
+    folder, fake = deployment
+    fake.fail("/dossiers", times=100, status=503)
+    assert run(folder, "sync") == 1
+    err = capsys.readouterr().err
+    assert "isobridge sync: failed: HttpUnavailable" in err and fake.password not in err
+    assert run(folder, "state", "show") == 0
+    out = capsys.readouterr().out
+    assert "onegate" not in out  # no checkpoint was committed
+    assert run(folder, "runs") == 0
+    assert "\tfailed\t" in capsys.readouterr().out

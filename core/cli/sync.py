@@ -69,6 +69,9 @@ def run_sync(args: argparse.Namespace) -> int:
     except (ConfigurationError, PluginError) as exc:
         print(f"isobridge sync: configuration: {redact(str(exc))}", file=sys.stderr)
         return EXIT_FAILED
+    except Exception as exc:  # a source that fails: the run is recorded as failed, the checkpoint stays
+        print(f"isobridge sync: failed: {type(exc).__name__}: {redact(str(exc))}", file=sys.stderr)
+        return EXIT_FAILED
     finally:
         progress.done()
         ledger.close()
