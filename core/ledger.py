@@ -109,21 +109,41 @@ class Ledger:
         return self.meta("pseudonym_key")  # type: ignore[return-value]
 
     # -- locks --------------------------------------------------------------------------------
-    def acquire(self, name: str) -> None:
-        """Take the lock `name`, or raise LockHeld naming the holder; a dead holder's lock is taken over."""
+    def acquire(self, name: str, lease_seconds: float = 1800) -> None:
+        """Take the lock `name`, or raise LockHeld naming the holder.
+
+        A holder on this host whose process is gone, or one on another host (a pod, a VM) whose
+        lease ran out without a heartbeat, is taken over.
+        """
         host = socket.gethostname()
         with self.transaction() as db:
             row = db.execute("SELECT pid, host, acquired_at FROM locks WHERE name = ?", (name,)).fetchone()
-            if row and (row[1] != host or _pid_alive(row[0])) and row[0] != os.getpid():
+            if row and row[0] != os.getpid() and self._alive(row, host, lease_seconds):
                 raise LockHeld(
-                    f"another sync of {name!r} is running (pid {row[0]} on {row[1]} since {row[2]});"
-                    " wait for it to finish"
+                    f"another sync is running (pid {row[0]} on {row[1]}, last seen {row[2]}); wait for it,"
+                    " or run `isobridge state unlock` if it is known to be dead"
                 )
             db.execute("INSERT OR REPLACE INTO locks VALUES (?, ?, ?, ?)", (name, os.getpid(), host, now_text()))
+
+    @staticmethod
+    def _alive(row: tuple, host: str, lease_seconds: float) -> bool:
+        if row[1] == host:
+            return _pid_alive(row[0])
+        seen = datetime.fromisoformat(row[2])
+        return (datetime.now(timezone.utc) - seen).total_seconds() < lease_seconds
+
+    def heartbeat(self, name: str) -> None:
+        """Renew this process's lease on the lock `name`."""
+        self.db.execute("UPDATE locks SET acquired_at = ? WHERE name = ? AND pid = ?", (now_text(), name, os.getpid()))
 
     def release(self, name: str) -> None:
         """Release the lock `name` if this process holds it."""
         self.db.execute("DELETE FROM locks WHERE name = ? AND pid = ?", (name, os.getpid()))
+
+    def unlock(self) -> int:
+        """Remove every lock (an operator's decision that the holder is dead); returns how many."""
+        with self.transaction() as db:
+            return db.execute("DELETE FROM locks").rowcount
 
     # -- checkpoints --------------------------------------------------------------------------
     def checkpoint(self, source: str) -> str | None:

@@ -45,6 +45,8 @@ from .settings import Settings
 log = logging.getLogger("isobridge.sync")
 HEADER_FIELDS = ("procedure", "agency", "channel", "received_at", "due_at", "status")
 REQUIRED_FIELDS = ("procedure", "received_at", "status")
+LOCK = "sync"
+"""One sync (or replay) per deployment at a time: sinks are shared by every source."""
 
 
 class ConfigurationError(ValueError):
@@ -241,6 +243,7 @@ class SyncJob:
         for name in names:
             if name not in self.settings.sources:
                 raise ConfigurationError(f"no source {name!r} in the configuration")
+        self.ledger.acquire(LOCK, self.settings.sync.lock_lease_minutes * 60)
         run_id, started = self.ledger.start_run(names)
         self.run_info = RunInfo(run_id, started, names, list(self.settings.sinks), self.dry_run)
         self.registry.hook.run_started(run=self.run_info)
@@ -266,17 +269,16 @@ class SyncJob:
             if self.report.outcome == "ok" and self.report.quarantined:
                 self.report.outcome = "quarantined"
             self.ledger.finish_run(run_id, self.report)
+            self.ledger.release(LOCK)
             self.registry.hook.run_finished(run=self.run_info, report=self.report)
         return self.report
 
     def _sync_locked(self, name: str, sinks: dict[str, Sink]) -> None:
-        self.ledger.acquire(f"source:{name}")
         source = self.open_source(name)
         try:
             self.sync_source(name, source, sinks)
         finally:
             source.close()
-            self.ledger.release(f"source:{name}")
 
     def sync_source(self, name: str, source: Source, sinks: dict[str, Sink]) -> None:
         """Pull pages after the checkpoint; checkpoint each page once every sink acknowledged it.
@@ -307,6 +309,7 @@ class SyncJob:
         if not self.dry_run:
             with self.ledger.transaction() as db:
                 self.ledger.set_checkpoint(db, name, cursor)
+            self.ledger.heartbeat(LOCK)
             self.registry.hook.checkpoint_committed(run=self.run_info, source=name, cursor=cursor or "")
 
     def process(self, name: str, source: Source, records: list[RawRecord], sinks: dict[str, Sink]) -> PageOutcome:
@@ -460,6 +463,7 @@ class SyncJob:
 
         Returns the errors that remain (empty: replayed and removed from the quarantine).
         """
+        self.ledger.acquire(LOCK, self.settings.sync.lock_lease_minutes * 60)
         run_id, started = self.ledger.start_run([f"replay:{entry.id}"])
         self.run_info = RunInfo(run_id, started, [entry.source], list(self.settings.sinks))
         sinks = {name: self.open_sink(name) for name in self.settings.sinks}
@@ -470,6 +474,7 @@ class SyncJob:
                 sink.close()
             self.report.outcome = "ok" if not errors else "quarantined"
             self.ledger.finish_run(run_id, self.report)
+            self.ledger.release(LOCK)
         if not errors:
             self.ledger.discard(entry.id)  # type: ignore[arg-type]
         return errors
@@ -484,11 +489,9 @@ class SyncJob:
                 db.execute("UPDATE sinks SET state = ? WHERE sink = ?",
                            (orjson.dumps(sink.context.state).decode(), sink.context.name))
             return [] if item.key in result.accepted else [result.rejected.get(item.key, "not acknowledged")]
-        self.ledger.acquire(f"source:{entry.source}")
         source = self.open_source(entry.source)
         try:
             outcome = self.process(entry.source, source, [RawRecord(entry.key, entry.payload)], sinks)
         finally:
             source.close()
-            self.ledger.release(f"source:{entry.source}")
         return [error for q in outcome.quarantine if q.key == entry.key for error in q.errors]

@@ -12,9 +12,9 @@ from .common import EXIT_FAILED, EXIT_OK, add_config_arguments, base_dir, open_d
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     """Register `state`, `runs` and `quarantine`."""
-    state = commands.add_parser("state", help="show or reset source checkpoints")
+    state = commands.add_parser("state", help="show or reset source checkpoints, or remove a dead sync's lock")
     add_config_arguments(state)
-    state.add_argument("action", choices=["show", "reset"])
+    state.add_argument("action", choices=["show", "reset", "unlock"])
     state.add_argument("source", nargs="?", help="source to reset")
     state.set_defaults(run=run_state)
     runs = commands.add_parser("runs", help="list recent sync runs")
@@ -31,6 +31,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def run_state(args: argparse.Namespace) -> int:
     """Show checkpoints, or reset one source's."""
     _, _, ledger = open_deployment(args)
+    if args.action == "unlock":
+        print(f"removed {ledger.unlock()} lock(s); make sure no sync is running")
+        return EXIT_OK
     if args.action == "reset":
         if not args.source:
             print("isobridge state reset: name the source to reset", file=sys.stderr)
