@@ -69,9 +69,13 @@ def evaluate_chunk(evaluator: Evaluator, chunk: list[tuple[int, bytes]]) -> Chun
         try:
             try:
                 record = loads(text)
+                evidence = evaluate(record)
             except orjson.JSONDecodeError as exc:
                 raise RecordError([f"invalid JSON: {exc}"]) from None
-            evidence = evaluate(record)
+            except RecordError:
+                raise
+            except Exception as exc:  # a defect must cost one line, never the run
+                raise RecordError([f"cannot be evaluated: {type(exc).__name__}: {exc}"]) from None
         except RecordError as exc:
             rejects.append(Reject(number, text.decode("utf-8", "replace").rstrip("\r\n"), exc.errors))
             continue

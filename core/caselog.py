@@ -118,6 +118,10 @@ def _text(record: dict, key: str, errors: list[str], required: bool = True) -> s
     return ""
 
 
+TEXT_FIELDS = ("step", "from_unit", "unit", "reason", "actor")
+"""Event fields that must be text when given."""
+
+
 def _event(raw: Any, index: int, errors: list[str]) -> CaseEvent | None:
     where = f"events[{index}]"
     if not isinstance(raw, dict):
@@ -131,6 +135,11 @@ def _event(raw: Any, index: int, errors: list[str]) -> CaseEvent | None:
         return None
     if "new_due_at" in raw and raw["new_due_at"] is not None:
         parse_instant(raw["new_due_at"], f"{where}.new_due_at", errors)
+    bad = [name for name in TEXT_FIELDS if raw.get(name) is not None and type(raw.get(name)) is not str]
+    for name in bad:
+        errors.append(f"{where}.{name}: expected text, got {type(raw[name]).__name__}")
+    if bad:
+        return None
     return CaseEvent(
         at, kind, raw.get("step"), raw.get("from_unit"), raw.get("unit"), raw.get("reason"), raw["at"]
     )
@@ -148,9 +157,11 @@ def _events(raw_events: list, errors: list[str]) -> list[CaseEvent]:
                 hour, tail = hours.get(text[:13]), tails.get(text[13:])
                 if hour is not None and tail is not None and text[10] == "T" and len(text) > 16:
                     get = raw.get
-                    append(make(CaseEvent, (hour + tail, kind, get("step"), get("from_unit"),
-                                            get("unit"), get("reason"), text)))
-                    continue
+                    step, source, unit, reason = get("step"), get("from_unit"), get("unit"), get("reason")
+                    if ((step is None or type(step) is str) and (source is None or type(source) is str)
+                            and (unit is None or type(unit) is str) and (reason is None or type(reason) is str)):
+                        append(make(CaseEvent, (hour + tail, kind, step, source, unit, reason, text)))
+                        continue
         event = _event(raw, index, errors)
         if event is not None:
             append(event)

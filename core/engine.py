@@ -106,10 +106,14 @@ class Evaluator:
             compiled = self.compiled(case)
         except ProcedureError as exc:
             raise RecordError([f"procedure: {exc}"]) from None
+        except (OverflowError, ValueError) as exc:  # a date far outside any calendar
+            raise RecordError([f"received_at: {exc}"]) from None
         try:
             return self.evaluate_case(case, compiled)
-        except ValueError as exc:  # calendar range and similar
+        except (ValueError, OverflowError) as exc:  # calendar range and similar
             raise RecordError([f"evaluation: {exc}"]) from None
+        except Exception as exc:  # an engine defect must cost one record, never the run
+            raise RecordError([f"evaluation failed: {type(exc).__name__}: {exc}"]) from None
 
     def evaluate(self, dossier: Dossier) -> Evidence:
         """Typed API: evaluate a :class:`Dossier` into :class:`Evidence`."""

@@ -33,7 +33,7 @@ from pydantic import ValidationError
 
 from .adapters import AdapterContext, EvidenceItem, RawRecord, Sink, SinkUnavailable, Source, WriteResult
 from .calendar import WorkingCalendar
-from .caselog import RecordError
+from .caselog import TEXT_FIELDS, RecordError
 from .engine import Evaluator
 from .ledger import Ledger
 from .plugins import Registry
@@ -91,6 +91,16 @@ def check_fragment(fragment: object) -> dict:
     events = fragment.get("events", [])
     if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
         errors.append("events: expected a list of objects")
+    else:
+        for index, event in enumerate(events):
+            for name in ("at", "kind", *TEXT_FIELDS):
+                value = event.get(name)
+                if value is not None and type(value) is not str:
+                    errors.append(f"events[{index}].{name}: expected text, got {type(value).__name__}")
+    for name in ("procedure", "agency", "channel", "received_at", "due_at"):
+        value = fragment.get(name)
+        if value is not None and type(value) is not str:
+            errors.append(f"{name}: expected text, got {type(value).__name__}")
     if errors:
         raise RecordError(errors)
     return fragment
@@ -113,6 +123,8 @@ def evaluate_blobs(evaluator: Evaluator, blobs: list[bytes]) -> list[Outcome]:
             results.append((True, orjson.dumps(evidence), evidence["verdict"]))
         except RecordError as exc:
             results.append((False, exc.errors, ""))
+        except Exception as exc:  # a defect must cost one dossier, never the run
+            results.append((False, [f"cannot be evaluated: {type(exc).__name__}: {exc}"], ""))
     return results
 
 

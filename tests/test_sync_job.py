@@ -249,3 +249,17 @@ def test_pipelined_pages_with_a_dossier_in_consecutive_pages(deployment: Path) -
     assert len(keys) == len(set(keys)) == 1300 + len(again)
     twice = {r["dossier"] for r in again}
     assert {d for d, revision in keys if revision == 2} == twice
+
+
+def test_malformed_event_fields_are_quarantined_and_the_run_goes_on(deployment: Path) -> None:
+    records = write_cases(deployment / "in/a.jsonl", 6)
+    bad = dict(records[0], dossier="BAD-1", events=[dict(records[0]["events"][0], step=["TN"])])
+    far = dict(records[1], dossier="BAD-2", received_at="9999-12-31T23:59:59-07:00")
+    with open(deployment / "in/a.jsonl", "ab") as out:
+        out.write(orjson.dumps(bad) + b"\n" + orjson.dumps(far) + b"\n")
+    write_cases(deployment / "in/b.jsonl", 4, seed=5)
+    assert sync(deployment) == 3
+    entries = {e.key.split(":")[0] + e.stage: e for e in Ledger(deployment / "ledger.db").quarantined()}
+    assert "events[0].step: expected text, got list" in entries["a.jsonlmap"].errors[0]
+    assert "received_at" in entries["a.jsonlevaluate"].errors[0]
+    assert len(evidence_lines(deployment)) == 10  # every good dossier delivered, before and after
