@@ -416,9 +416,9 @@ class SyncJob:
 
     def _record_result(self, name: str, job: "_Job", result, outcome: PageOutcome) -> None:
         ok, value, verdict = result
-        if not ok:
+        if not ok:  # keep the record and the last good evidence; an empty hash makes it evaluate again
             outcome.quarantine.append(QuarantineEntry(name, job.raw.key, "evaluate", job.raw.payload, value))
-            outcome.rows.append((job.code, name, job.blob, job.digest, job.revision, None, None))
+            outcome.rows.append((job.code, name, job.blob, "", job.revision, None, None))
             return
         revision = job.revision + 1
         self.report.revisions += 1

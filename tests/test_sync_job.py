@@ -263,3 +263,24 @@ def test_malformed_event_fields_are_quarantined_and_the_run_goes_on(deployment: 
     assert "events[0].step: expected text, got list" in entries["a.jsonlmap"].errors[0]
     assert "received_at" in entries["a.jsonlevaluate"].errors[0]
     assert len(evidence_lines(deployment)) == 10  # every good dossier delivered, before and after
+
+
+def test_replay_reevaluates_a_dossier_that_had_evidence_before(deployment: Path, tmp_path: Path, capsys) -> None:
+    records = write_cases(deployment / "in/a.jsonl", 3)
+    assert sync(deployment) == 0
+    changed = dict(records[0], procedure="9.999999",
+                   events=records[0]["events"] + [{"at": "2026-10-30T09:00:00+07:00", "kind": "apology_issued"}])
+    with open(deployment / "in/a.jsonl", "ab") as out:
+        out.write(orjson.dumps(changed) + b"\n")
+    assert sync(deployment) == 3
+    procedures = tmp_path / "procedures"
+    procedures.mkdir()
+    for path in samples.PROCEDURES.glob("*.toml"):
+        (procedures / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    text = (samples.PROCEDURES / "2.000908.toml").read_text(encoding="utf-8")
+    (procedures / "9.999999.toml").write_text(text.replace('"2.000908"', '"9.999999"'), encoding="utf-8")
+    with open(deployment / "conf.toml", "a") as conf:
+        conf.write(f'[procedures]\ndir = "{procedures}"\n')
+    assert main(["quarantine", "replay", "all", "--config", str(deployment / "conf.toml")]) == 0
+    last = evidence_lines(deployment)[-1]
+    assert (last["dossier"], last["revision"], last["procedure"]) == (records[0]["dossier"], 2, "9.999999")
