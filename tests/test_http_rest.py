@@ -11,7 +11,7 @@ import pytest
 from isobridge.adapters.rest import ProfileError, RestSource, RestSourceOptions, load_profile, unmapped_codes
 from isobridge.core.adapters import AdapterContext
 from isobridge.core.caselog import RecordError, parse_case
-from isobridge.core.http import HttpUnavailable
+from isobridge.core.http import HttpUnavailable, MalformedResponse
 from isobridge.core.privacy import Pseudonymizer
 from fakes.igate import FakeIGate, make_igate_dossiers
 
@@ -176,3 +176,63 @@ def test_check_reports_unconfirmed_profile(httpserver):
     assert result.ok and result.details["authenticated"] and result.details["profile_confirmed"] is False
     bad = igate(fake.install(httpserver), token="nope-token").check()
     assert not bad.ok and bad.details["reachable"] and not bad.details["authenticated"]
+
+
+SIMPLE_PROFILE = """
+[profile]
+name = "simple"
+[auth]
+type = "bearer"
+[records]
+path = "items"
+items = "items"
+[paging]
+style = "{style}"
+size = 2
+next_path = "next"
+[fields]
+key = "id"
+dossier = "code"
+procedure = "procedure"
+received_at = "received"
+status = "status"
+[status]
+"4" = 4
+"""
+
+
+def simple_source(tmp_path, base: str, style: str) -> RestSource:
+    profile = tmp_path / "simple.toml"
+    profile.write_text(SIMPLE_PROFILE.replace("{style}", style), encoding="utf-8")
+    options = {"adapter": "rest", "profile": str(profile), "base_url": base, "token": "s3cr3t-token-value",
+               "http": FAST}
+    return RestSource(RestSourceOptions.model_validate(options), context())
+
+
+def rows(*ids):
+    return [{"id": i, "code": f"D-{i}", "procedure": "1.001612", "received": "2025-07-01T08:00:00+07:00",
+             "status": 4} for i in ids]
+
+
+def test_next_link_to_another_server_is_refused_and_gets_no_token(httpserver, tmp_path):
+    from pytest_httpserver import HTTPServer
+
+    other = HTTPServer()
+    other.start()
+    try:
+        other.expect_request("/steal").respond_with_json({"items": []})
+        httpserver.expect_request("/items").respond_with_json({"items": rows(1, 2), "next": other.url_for("/steal")})
+        src = simple_source(tmp_path, httpserver.url_for("/"), "next_link")
+        with pytest.raises(MalformedResponse, match="another server"):
+            list(src.pages(None))
+        assert not other.log  # the other server never saw a request, let alone the token
+    finally:
+        other.clear()
+        other.stop()
+
+
+def test_a_server_that_ignores_the_page_parameter_stops_the_pull(httpserver, tmp_path):
+    httpserver.expect_request("/items").respond_with_json({"items": rows(1, 2)})
+    src = simple_source(tmp_path, httpserver.url_for("/"), "page")
+    with pytest.raises(MalformedResponse, match="repeats the page before it"):
+        list(src.pages(None))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
+from urllib.parse import urljoin, urlsplit
 
 import orjson
 from pydantic import Field, SecretStr
@@ -124,6 +125,7 @@ class RestSource(Source):
     def pages(self, cursor: str | None) -> Iterator[Page]:
         """Pages after the cursor: `{"since", "page", "next", "latest"}` as JSON."""
         state = orjson.loads(cursor) if cursor else {"since": self.options.since, "page": 0, "latest": None}
+        previous: list[str] = []
         while True:
             url = state.get("next")
             body = self._fetch(self._params(state["since"], state["page"]), url)
@@ -132,13 +134,30 @@ class RestSource(Source):
                 raise MalformedResponse(f"{self.profile.records.path}: expected a list at "
                                         f"{self.profile.records.items or 'the top'!r}")
             records = [self._record(item) for item in items]
+            keys = [record.key for record in records]
+            if keys and keys == previous:
+                raise MalformedResponse(f"{self.profile.records.path}: page {state['page']} repeats the page"
+                                        " before it; does the server take the profile's paging parameters?")
+            previous = keys
             state["latest"] = self._latest(state.get("latest"), items)
             if self._last(body, items, state["page"]):
                 yield Page(records, self._dump({"since": self._next_since(state), "page": 0, "latest": None}))
                 return
             state["page"] += 1
-            state["next"] = dig(body, self.profile.paging.next_path) if self.profile.paging.style == "next_link" else None
+            state["next"] = self._next_link(body) if self.profile.paging.style == "next_link" else None
             yield Page(records, self._dump(state))
+
+    def _next_link(self, body: Any) -> str | None:
+        """The next page's URL, only on the configured server: credentials never go elsewhere."""
+        link = dig(body, self.profile.paging.next_path)
+        if not link:
+            return None
+        url = urljoin(self.http.base_url, str(link))
+        base, target = urlsplit(self.http.base_url), urlsplit(url)
+        if (target.scheme, target.netloc) != (base.scheme, base.netloc):
+            raise MalformedResponse(f"{self.profile.records.path}: the next-page link leads to another server"
+                                    f" ({target.scheme}://{target.netloc}); refused, the credentials stay here")
+        return url
 
     def _fetch(self, params: dict, url: str | None) -> Any:
         path = url or self.profile.records.path
