@@ -9,6 +9,7 @@ ago), so a half-written line is never read as a record.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Iterator
@@ -53,6 +54,34 @@ def files_in(folder: Path, pattern: str) -> list[Path]:
     return sorted(path for path in folder.glob(pattern) if path.is_file())
 
 
+HEAD_BYTES = 256
+"""Bytes at the start of a file whose hash tells a grown file from a replaced one."""
+
+
+def _head(path: Path, length: int) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.blake2b(handle.read(length), digest_size=8).hexdigest()
+
+
+def resume_offset(path: Path, stat, seen: dict) -> int:
+    """Where to go on reading a line file: where the last run stopped, or 0 when the file was
+    replaced (another inode, other first bytes) or shrank (rotated, rewritten)."""
+    offset = seen.get("offset", 0)
+    if stat.st_size < offset or ("ino" in seen and seen["ino"] != stat.st_ino):
+        return 0
+    length = seen.get("head_len", 0)
+    if length and _head(path, length) != seen.get("head"):
+        return 0
+    return offset
+
+
+def mark(path: Path, stat, offset: int) -> dict:
+    """The cursor entry of a line file read up to `offset`."""
+    length = min(HEAD_BYTES, offset)
+    return {"offset": offset, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "ino": stat.st_ino,
+            "head_len": length, "head": _head(path, length) if length else ""}
+
+
 def read_lines(folder: Path, pattern: str, cursor: str | None, page_lines: int = 1000,
                settle_seconds: float = 60.0) -> Iterator[tuple[list[Line], str]]:
     """Pages of new lines in the folder's files, each with the cursor to resume after it.
@@ -63,10 +92,7 @@ def read_lines(folder: Path, pattern: str, cursor: str | None, page_lines: int =
     for path in files_in(folder, pattern):
         rel = path.relative_to(folder).as_posix()
         stat = path.stat()
-        seen = state.get(rel, {})
-        offset = seen.get("offset", 0)
-        if stat.st_size < offset:
-            offset = 0
+        offset = resume_offset(path, stat, state.get(rel, {}))
         if stat.st_size == offset:
             continue
         settled = time.time() - stat.st_mtime >= settle_seconds
@@ -79,16 +105,16 @@ def _pages(path: Path, rel: str, offset: int, stat, settled: bool, state: dict,
     with open(path, "rb") as handle:
         handle.seek(offset)
         for raw in handle:
-            if not raw.endswith(b"\n") and not settled:
-                break
+            if offset + len(raw) > stat.st_size or (not raw.endswith(b"\n") and not settled):
+                break  # written after this run looked at the file, or still being written
             if raw.strip():
                 page.append(Line(rel, offset, raw.rstrip(b"\r\n")))
             offset += len(raw)
             if len(page) >= page_lines:
-                state[rel] = {"offset": offset, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+                state[rel] = mark(path, stat, offset)
                 yield page, dump_cursor(state)
                 page = []
-    state[rel] = {"offset": offset, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    state[rel] = mark(path, stat, offset)
     yield page, dump_cursor(state)
 
 
@@ -110,9 +136,7 @@ def read_line_blocks(folder: Path, pattern: str, cursor: str | None, page_lines:
     for path in files_in(folder, pattern):
         rel = path.relative_to(folder).as_posix()
         stat = path.stat()
-        offset = state.get(rel, {}).get("offset", 0)
-        if stat.st_size < offset:
-            offset = 0
+        offset = resume_offset(path, stat, state.get(rel, {}))
         if stat.st_size == offset:
             continue
         settled = time.time() - stat.st_mtime >= settle_seconds
@@ -129,6 +153,9 @@ def _blocks(path: Path, rel: str, offset: int, stat, settled: bool, state: dict,
             if not lines and offset > start:
                 return  # the file ended exactly with the last page
             full = len(lines) == page_lines
+            if offset + sum(map(len, lines)) > stat.st_size:  # appended after this run looked: next run
+                lines = _within(lines, stat.st_size - offset)
+                full = False
             if lines and not lines[-1].endswith(b"\n"):
                 full = False
                 if not settled:
@@ -138,10 +165,20 @@ def _blocks(path: Path, rel: str, offset: int, stat, settled: bool, state: dict,
             if any(map(bytes.isspace, lines)):
                 kept = [(at, line) for at, line in zip(offsets, lines) if not line.isspace()]
                 offsets, lines = [at for at, _ in kept], [line for _, line in kept]
-            state[rel] = {"offset": offset, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+            state[rel] = mark(path, stat, offset)
             yield LineBlock(rel, offsets, lines), dump_cursor(state)
             if not full:
                 return
+
+
+def _within(lines: list[bytes], budget: int) -> list[bytes]:
+    kept = []
+    for line in lines:
+        budget -= len(line)
+        if budget < 0:
+            break
+        kept.append(line)
+    return kept
 
 
 def changed_documents(folder: Path, pattern: str, cursor: str | None,
