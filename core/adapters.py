@@ -123,6 +123,11 @@ class Source(ABC):
     def map(self, record: RawRecord) -> list[dict]:
         """Case-log fragments of one raw record; raise RecordError to quarantine it."""
 
+    def quarantine_payload(self, record: RawRecord) -> str:
+        """The payload kept in the quarantine: the original, with personal data pseudonymised
+        where the adapter can (override it when `payload` can hold citizens' data in clear)."""
+        return record.payload
+
     def close(self) -> None:
         """Release connections and files."""
 

@@ -200,6 +200,7 @@ class SyncJob:
         if self.as_of is not None:
             self.evaluator.as_of = self.as_of
         self._pool = None
+        self._sources: dict[str, Source] = {}
         self._workers = self.settings.sync.workers or os.cpu_count() or 1
         self.run_info: RunInfo | None = None
         self.report = RunReport(outcome="ok")
@@ -357,6 +358,7 @@ class SyncJob:
 
     def _map_page(self, name: str, source: Source, records: list[RawRecord]):
         """Fragments by dossier (each with its raw record) and the records that could not be mapped."""
+        self._sources[name] = source
         fragments: dict[str, list[tuple[dict, RawRecord]]] = {}
         quarantine: list[QuarantineEntry] = []
         for raw in records:
@@ -365,9 +367,10 @@ class SyncJob:
                     fragment = self.pseudonymizer.scrub_fragment(check_fragment(fragment))
                     fragments.setdefault(fragment["dossier"], []).append((fragment, raw))
             except RecordError as exc:
-                quarantine.append(QuarantineEntry(name, raw.key, "map", raw.payload, exc.errors))
+                quarantine.append(QuarantineEntry(name, raw.key, "map", source.quarantine_payload(raw), exc.errors))
             except Exception as exc:  # an adapter bug must not lose the record
-                quarantine.append(QuarantineEntry(name, raw.key, "map", raw.payload, [f"{type(exc).__name__}: {exc}"]))
+                quarantine.append(QuarantineEntry(name, raw.key, "map", source.quarantine_payload(raw),
+                                                  [f"{type(exc).__name__}: {exc}"]))
         return fragments, quarantine
 
     def _stage(self, name: str, fragments: dict, quarantine: list[QuarantineEntry], records: int) -> "_Staged":
@@ -417,7 +420,8 @@ class SyncJob:
     def _record_result(self, name: str, job: "_Job", result, outcome: PageOutcome) -> None:
         ok, value, verdict = result
         if not ok:  # keep the record and the last good evidence; an empty hash makes it evaluate again
-            outcome.quarantine.append(QuarantineEntry(name, job.raw.key, "evaluate", job.raw.payload, value))
+            payload = self._sources[name].quarantine_payload(job.raw)
+            outcome.quarantine.append(QuarantineEntry(name, job.raw.key, "evaluate", payload, value))
             outcome.rows.append((job.code, name, job.blob, "", job.revision, None, None))
             return
         revision = job.revision + 1

@@ -284,3 +284,15 @@ def test_replay_reevaluates_a_dossier_that_had_evidence_before(deployment: Path,
     assert main(["quarantine", "replay", "all", "--config", str(deployment / "conf.toml")]) == 0
     last = evidence_lines(deployment)[-1]
     assert (last["dossier"], last["revision"], last["procedure"]) == (records[0]["dossier"], 2, "9.999999")
+
+
+def test_quarantined_payloads_hold_no_personal_data_in_clear(deployment: Path) -> None:
+    records = write_cases(deployment / "in/a.jsonl", 2)
+    person = dict(records[0], dossier="P-1", procedure="9.999999", applicant_name="Nguyễn Văn Công",
+                  id_number="079199012345")
+    with open(deployment / "in/a.jsonl", "ab") as out:
+        out.write(orjson.dumps(person) + b"\n")
+    assert sync(deployment) == 3
+    (entry,) = Ledger(deployment / "ledger.db").quarantined()
+    assert "Nguyễn Văn Công" not in entry.payload and "079199012345" not in entry.payload
+    assert '"procedure":"9.999999"' in entry.payload  # the rest of the original is kept for replay

@@ -62,6 +62,16 @@ class CaselogSource(Source):
             raise RecordError([f"expected a JSON object, got {type(data).__name__}"])
         return [self.context.pseudonymizer.scrub_fragment(data)]
 
+    def quarantine_payload(self, record: RawRecord) -> str:
+        """The line with its personal fields pseudonymised (a line that is not JSON stays as it is)."""
+        try:
+            data = orjson.loads(record.payload)
+        except orjson.JSONDecodeError:
+            return record.payload
+        if not isinstance(data, dict):
+            return record.payload
+        return orjson.dumps(self.context.pseudonymizer.scrub_fragment(data)).decode()
+
 
 @hookimpl
 def register_sources(register) -> None:
