@@ -8,6 +8,7 @@ and nobody without the key can reverse it or test a guess.
 from __future__ import annotations
 
 import functools
+import re
 import hmac
 import unicodedata
 
@@ -16,6 +17,8 @@ PERSONAL_FIELDS = frozenset({
 })
 """Field names (in canonical records) that hold personal data and are pseudonymised."""
 EVENT_PERSONAL_FIELDS = frozenset({"actor"})
+PSEUDONYM = re.compile(r"p-[0-9a-f]{25}")
+"""What a pseudonym looks like."""
 """Event fields naming a person (the officer who recorded it), pseudonymised too."""
 
 
@@ -45,6 +48,8 @@ class Pseudonymizer:
     def _pseudonym(self, value: str) -> str | None:
         if not value.strip():
             return None
+        if PSEUDONYM.fullmatch(value):
+            return value  # already a pseudonym (a replayed record): idempotent
         return "p-" + hmac.digest(self._key, normalise(value).encode(), "sha256").hex()[:25]
 
     def scrub(self, record: dict) -> dict:

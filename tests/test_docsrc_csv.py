@@ -11,6 +11,7 @@ from conftest import pull_and_map as run
 
 from isobridge.adapters.csv import CsvOptions, CsvSource
 from isobridge.core.adapters import AdapterContext
+from isobridge.core.caselog import RecordError
 from isobridge.core.privacy import Pseudonymizer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "docsrc" / "csv"
@@ -75,6 +76,27 @@ def test_bad_rows_are_quarantined_with_reasons(folder):
     assert any("line breaks inside fields are not supported" in v for v in flat.values())
     assert len(errors) == 3
     assert "048190009876" not in json.dumps(errors)
+
+
+def test_quarantined_rows_hold_identifiers_only_as_pseudonyms(folder):
+    source = make_source(folder)
+    checked = 0
+    for page in source.pages(None):
+        for record in page.records:
+            try:
+                source.map(record)
+            except RecordError:
+                kept = source.quarantine_payload(record)
+                if "31/06/2025" in record.payload:
+                    assert "048190009876" not in kept and P("048190009876") in kept
+                    assert "Trần Thị Bích" not in kept and "31/06/2025 10:00" in kept
+                    checked += 1
+    assert checked == 1
+
+
+def test_a_pseudonym_is_not_pseudonymised_again():
+    once = P("048190009876")
+    assert Pseudonymizer(KEY).pseudonym(once) == once
 
 
 def test_personal_data_never_in_fragments(folder):

@@ -236,6 +236,9 @@ class RowPlan:
         index = {name: at for at, name in enumerate(header)}
         self.width = len(header)
         self.missing = [column for column in m.columns.values() if column not in index]
+        self.personal = sorted(index[column] for field, column in m.columns.items()
+                               if (field in PERSONAL_FIELDS or field == "actor") and column in index)
+        """Indexes of the columns holding names or identifiers (pseudonymised in quarantined rows)."""
         if self.missing:
             return
         code = _Code()

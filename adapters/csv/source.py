@@ -193,6 +193,24 @@ class CsvSource(Source):
             raise RecordError([f"{record.key}: columns {plan.missing} are not in the file's header"])
         return [plan.fragment(row)]
 
+    def quarantine_payload(self, record: RawRecord) -> str:
+        """The row with its personal columns pseudonymised (a row that does not parse stays as it is)."""
+        plan = record.data if isinstance(record.data, RowPlan) else None
+        if plan is None and not isinstance(record.data, XlsxError):
+            try:
+                plan = self._replayed_plan(record.key)
+            except RecordError:
+                return record.payload
+        delimiter = self.mapping.delimiter
+        try:
+            row = next(csv.reader((record.payload,), delimiter=delimiter, strict=True))
+        except (csv.Error, StopIteration):
+            return record.payload
+        for at in (plan.personal if plan is not None else []):
+            if at < len(row) and row[at] and not row[at].startswith("p-"):
+                row[at] = self.context.pseudonym(row[at]) or ""
+        return row_line(row, delimiter)
+
     def _replayed_plan(self, key: str) -> RowPlan:
         rel = key.rpartition(":")[0]
         try:
