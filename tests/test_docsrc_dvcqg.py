@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import orjson
 import pytest
 from conftest import pull_and_map as run
 
@@ -164,3 +165,16 @@ def test_replayed_record_without_decoded_data_maps_from_its_payload(folder):
 def test_registered_as_plugin():
     from isobridge.core.plugins import load_plugins
     assert load_plugins().source("dvcqg") is DvcqgSource
+
+
+def test_quarantined_items_hold_personal_data_only_as_pseudonyms(tmp_path):
+    from isobridge.core.adapters import RawRecord
+
+    source = make_source(folder=tmp_path)
+    item = {"MaHoSo": "X-1", "ChuHoSo": "Nguyễn Văn Công", "SoGiayToChuHoSo": "079199012345",
+            "DanhSachHoSoBoSung": [{"NguoiYeuCauBoSung": "Lê Thị Cán Bộ", "NoiDungBoSung": "Bản sao CCCD"}],
+            "NgayTiepNhan": "not a date"}
+    kept = source.quarantine_payload(RawRecord("f.json#0", orjson.dumps(item).decode()))
+    for clear in ("Nguyễn Văn Công", "079199012345", "Lê Thị Cán Bộ"):
+        assert clear not in kept
+    assert Pseudonymizer(KEY).pseudonym("079199012345") in kept and "Bản sao CCCD" in kept

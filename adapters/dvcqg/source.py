@@ -29,6 +29,13 @@ SERVICES = {DOSSIER: DOSSIER, "DongBoTrangThaiHoSo": DOSSIER, PROGRESS: PROGRESS
 PAYLOAD = "a DongBoHoSoMC / CapNhatTienDoHoSoMC payload"
 
 
+PERSONAL_KEYS = frozenset({
+    "ChuHoSo", "SoGiayToChuHoSo", "SoDinhDanh", "SoDienThoai", "Email", "Fax", "DiaChi", "DiaChiChuHoSo",
+    "NguoiXuLy", "NguoiYeuCauBoSung", "NguoiTiepNhanBoSung",
+})
+"""Payload keys holding a person's name, identifier or contact (pseudonymised in the quarantine)."""
+
+
 class DvcqgOptions(DocumentSourceOptions):
     """Options of `[sources.NAME]` with `adapter = "dvcqg"` (`page_size`: payload items per page)."""
 
@@ -127,6 +134,22 @@ class DvcqgSource(Source):
     def _records_of(key: str, items: list[tuple[str, object]]) -> list[RawRecord]:
         return [RawRecord(f"{key}#{index}", orjson.dumps(item).decode(), (service, item))
                 for index, (service, item) in enumerate(items)]
+
+    def quarantine_payload(self, record: RawRecord) -> str:
+        """The payload item with names, identifiers and contacts pseudonymised (other text as it is)."""
+        try:
+            data = orjson.loads(record.payload)
+        except orjson.JSONDecodeError:
+            return record.payload
+        return orjson.dumps(self._scrub(data)).decode()
+
+    def _scrub(self, value: object) -> object:
+        if isinstance(value, dict):
+            return {key: (self.context.pseudonym(str(inner)) if key in PERSONAL_KEYS and inner not in (None, "")
+                          else self._scrub(inner)) for key, inner in value.items()}
+        if isinstance(value, list):
+            return [self._scrub(inner) for inner in value]
+        return value
 
     def map(self, record: RawRecord) -> list[dict]:
         """Fragments of one dossier or progress row; a bad item is quarantined with every reason.
