@@ -84,38 +84,11 @@ def mark(path: Path, stat, offset: int) -> dict:
 
 def read_lines(folder: Path, pattern: str, cursor: str | None, page_lines: int = 1000,
                settle_seconds: float = 60.0) -> Iterator[tuple[list[Line], str]]:
-    """Pages of new lines in the folder's files, each with the cursor to resume after it.
-
-    A file that shrank (rewritten, rotated) is read again from the start.
-    """
-    state = load_cursor(cursor)
-    for path in files_in(folder, pattern):
-        rel = path.relative_to(folder).as_posix()
-        stat = path.stat()
-        offset = resume_offset(path, stat, state.get(rel, {}))
-        if stat.st_size == offset:
-            continue
-        settled = time.time() - stat.st_mtime >= settle_seconds
-        yield from _pages(path, rel, offset, stat, settled, state, page_lines)
-
-
-def _pages(path: Path, rel: str, offset: int, stat, settled: bool, state: dict,
-           page_lines: int) -> Iterator[tuple[list[Line], str]]:
-    page: list[Line] = []
-    with open(path, "rb") as handle:
-        handle.seek(offset)
-        for raw in handle:
-            if offset + len(raw) > stat.st_size or (not raw.endswith(b"\n") and not settled):
-                break  # written after this run looked at the file, or still being written
-            if raw.strip():
-                page.append(Line(rel, offset, raw.rstrip(b"\r\n")))
-            offset += len(raw)
-            if len(page) >= page_lines:
-                state[rel] = mark(path, stat, offset)
-                yield page, dump_cursor(state)
-                page = []
-    state[rel] = mark(path, stat, offset)
-    yield page, dump_cursor(state)
+    """Pages of new lines (blank ones left out) in the folder's files, each with the cursor to
+    resume after it; see :func:`read_line_blocks` for how files are followed."""
+    for block, after in read_line_blocks(folder, pattern, cursor, page_lines, settle_seconds):
+        lines = [Line(block.path, at, line.rstrip(b"\r\n")) for at, line in zip(block.offsets, block.lines)]
+        yield lines, after
 
 
 @dataclass
@@ -130,8 +103,12 @@ class LineBlock:
 
 def read_line_blocks(folder: Path, pattern: str, cursor: str | None, page_lines: int = 1000,
                      settle_seconds: float = 60.0) -> Iterator[tuple[LineBlock, str]]:
-    """Like :func:`read_lines`, but each page is one :class:`LineBlock` of at most `page_lines`
-    lines (blank ones included in the count) of one file, read without a Python step per line."""
+    """Pages of new lines, each one :class:`LineBlock` of at most `page_lines` lines (blank ones
+    included in the count) of one file, read without a Python step per line.
+
+    A grown file is read from where the last run stopped; a replaced, rewritten or shrunk one
+    from the start; a last line without its newline waits until the file settles.
+    """
     state = load_cursor(cursor)
     for path in files_in(folder, pattern):
         rel = path.relative_to(folder).as_posix()
