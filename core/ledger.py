@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     source TEXT PRIMARY KEY, cursor TEXT, updated_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS dossiers (
     dossier TEXT PRIMARY KEY, source TEXT NOT NULL, record BLOB NOT NULL, record_hash TEXT NOT NULL,
-    revision INTEGER NOT NULL DEFAULT 0, evidence BLOB, verdict TEXT, updated_at TEXT NOT NULL);
+    revision INTEGER NOT NULL DEFAULT 0, evidence BLOB, verdict TEXT, updated_at TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'evaluated');
 CREATE TABLE IF NOT EXISTS revisions (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, dossier TEXT NOT NULL, revision INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS sinks (
@@ -192,7 +193,7 @@ class Ledger:
 
     def pending_count(self) -> int:
         """Dossiers stored but not yet evaluable (header still missing)."""
-        return self.db.execute("SELECT count(*) FROM dossiers WHERE evidence IS NULL").fetchone()[0]
+        return self.db.execute("SELECT count(*) FROM dossiers WHERE state = 'pending'").fetchone()[0]
 
     # -- revision log and deliveries ----------------------------------------------------------
     def last_seq(self) -> int:

@@ -344,11 +344,12 @@ class SyncJob:
             return
         with self.ledger.transaction() as db:
             db.executemany(
-                "INSERT INTO dossiers (dossier, source, record, record_hash, revision, evidence, verdict, updated_at)"
-                " VALUES (?,?,?,?,?,?,?,datetime('now')) ON CONFLICT (dossier) DO UPDATE SET"
+                "INSERT INTO dossiers (dossier, source, record, record_hash, revision, evidence, verdict, state, updated_at)"
+                " VALUES (?,?,?,?,?,?,?,?,datetime('now')) ON CONFLICT (dossier) DO UPDATE SET"
                 " source=excluded.source, record=excluded.record, record_hash=excluded.record_hash,"
                 " revision=excluded.revision, evidence=coalesce(excluded.evidence, dossiers.evidence),"
-                " verdict=coalesce(excluded.verdict, dossiers.verdict), updated_at=excluded.updated_at",
+                " verdict=coalesce(excluded.verdict, dossiers.verdict), state=excluded.state,"
+                " updated_at=excluded.updated_at",
                 outcome.rows,
             )
             db.executemany("INSERT INTO revisions (dossier, revision) VALUES (?, ?)", outcome.revisions)
@@ -403,7 +404,7 @@ class SyncJob:
         self.report.dossiers += 1
         if any(record.get(key) is None for key in REQUIRED_FIELDS):
             outcome.pending += 1
-            outcome.rows.append((code, name, blob, digest, revision, None, None))
+            outcome.rows.append((code, name, blob, digest, revision, None, None, "pending"))
             return None
         return _Job(code, blob, digest, revision, items[-1][1])
 
@@ -422,11 +423,11 @@ class SyncJob:
         if not ok:  # keep the record and the last good evidence; an empty hash makes it evaluate again
             payload = self._sources[name].quarantine_payload(job.raw)
             outcome.quarantine.append(QuarantineEntry(name, job.raw.key, "evaluate", payload, value))
-            outcome.rows.append((job.code, name, job.blob, "", job.revision, None, None))
+            outcome.rows.append((job.code, name, job.blob, "", job.revision, None, None, "failed"))
             return
         revision = job.revision + 1
         self.report.revisions += 1
-        outcome.rows.append((job.code, name, job.blob, job.digest, revision, value, verdict))
+        outcome.rows.append((job.code, name, job.blob, job.digest, revision, value, verdict, "evaluated"))
         outcome.revisions.append((job.code, revision))
         outcome.evidence[(job.code, revision)] = value
 

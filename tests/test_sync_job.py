@@ -296,3 +296,20 @@ def test_quarantined_payloads_hold_no_personal_data_in_clear(deployment: Path) -
     (entry,) = Ledger(deployment / "ledger.db").quarantined()
     assert "Nguyễn Văn Công" not in entry.payload and "079199012345" not in entry.payload
     assert '"procedure":"9.999999"' in entry.payload  # the rest of the original is kept for replay
+
+
+def test_pending_counts_only_dossiers_still_missing_their_header(deployment: Path) -> None:
+    events_only = {"dossier": "E-1", "events": [{"at": "2025-08-01T08:00:00+07:00", "kind": "handover",
+                                                 "step": "TD", "unit": "Sở Xây dựng"}]}
+    unknown = {"dossier": "U-1", "procedure": "9.999999", "received_at": "2025-08-01T08:00:00+07:00",
+               "status": 4, "events": []}
+    (deployment / "in/a.jsonl").write_bytes(orjson.dumps(events_only) + b"\n" + orjson.dumps(unknown) + b"\n")
+    assert sync(deployment) == 3
+    ledger = Ledger(deployment / "ledger.db")
+    assert ledger.pending_count() == 1  # E-1 waits for its header; U-1 is quarantined, not pending
+    header = {"dossier": "E-1", "procedure": "2.000908", "received_at": "2025-08-01T07:45:00+07:00", "status": 4}
+    with open(deployment / "in/a.jsonl", "ab") as out:
+        out.write(orjson.dumps(header) + b"\n")
+    assert sync(deployment) == 0
+    assert ledger.pending_count() == 0
+    assert [line["dossier"] for line in evidence_lines(deployment)] == ["E-1"]
