@@ -92,3 +92,12 @@ def test_a_broken_workbook_is_quarantined_with_its_reason(tmp_path: Path) -> Non
     fragments, errors, _ = run(make_source(tmp_path))
     assert fragments == {}
     assert "not a readable XLSX workbook" in errors["hong.xlsx:0"][0]
+
+
+def test_a_zip_bomb_is_refused_without_unpacking(tmp_path: Path, monkeypatch) -> None:
+    import isobridge.adapters.csv.xlsx as xlsx
+
+    write_workbook(tmp_path / "bom.xlsx", csv_rows())
+    monkeypatch.setattr(xlsx, "MAX_UNPACKED", 1000)  # stands for a workbook that unpacks to gigabytes
+    fragments, errors, _ = run(make_source(tmp_path))
+    assert fragments == {} and "unpacks to" in errors["bom.xlsx:0"][0]

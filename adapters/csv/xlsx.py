@@ -20,6 +20,8 @@ import openpyxl
 
 MAX_BYTES = 200 * 1024 * 1024
 """Largest workbook accepted (compressed size)."""
+MAX_UNPACKED = 2 * 1024 * 1024 * 1024
+"""Largest total size of the workbook's parts once unpacked (a zip bomb is refused unopened)."""
 
 
 class XlsxError(ValueError):
@@ -45,6 +47,10 @@ def sheet_rows(path: Path, sheet: str | None = None, max_bytes: int = MAX_BYTES)
     if size > max_bytes:
         raise XlsxError(f"workbook is {size} bytes, above the limit of {max_bytes}")
     try:
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(entry.file_size for entry in archive.infolist())
+        if unpacked > MAX_UNPACKED:
+            raise XlsxError(f"workbook unpacks to {unpacked} bytes, above the limit of {MAX_UNPACKED}")
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
         raise XlsxError(f"not a readable XLSX workbook ({type(exc).__name__})") from None
