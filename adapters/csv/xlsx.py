@@ -52,6 +52,8 @@ def sheet_rows(path: Path, sheet: str | None = None, max_bytes: int = MAX_BYTES)
         if unpacked > MAX_UNPACKED:
             raise XlsxError(f"workbook unpacks to {unpacked} bytes, above the limit of {MAX_UNPACKED}")
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except XlsxError:
+        raise
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
         raise XlsxError(f"not a readable XLSX workbook ({type(exc).__name__})") from None
     try:
