@@ -49,6 +49,18 @@ def deployment(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def add_procedure(deployment: Path, tmp_path: Path, code: str) -> None:
+    """The operator's fix: the sample procedures plus `code` (a copy of 2.000908), configured."""
+    procedures = tmp_path / "procedures"
+    procedures.mkdir()
+    for path in samples.PROCEDURES.glob("*.toml"):
+        (procedures / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    text = (samples.PROCEDURES / "2.000908.toml").read_text(encoding="utf-8")
+    (procedures / f"{code}.toml").write_text(text.replace('"2.000908"', f'"{code}"'), encoding="utf-8")
+    with open(deployment / "conf.toml", "a") as conf:
+        conf.write(f'[procedures]\ndir = "{procedures}"\n')
+
+
 def sync(folder: Path, *extra: str) -> int:
     return main(["sync", "--config", str(folder / "conf.toml"), "--as-of", AS_OF, *extra])
 
@@ -92,14 +104,7 @@ def test_bad_records_are_quarantined_then_replayed(deployment: Path, tmp_path: P
     assert entries[1].stage == "evaluate" and "unknown procedure '9.999999'" in entries[1].errors[0]
     assert len(evidence_lines(deployment)) == 10
     # the operator adds the missing procedure and replays
-    procedures = tmp_path / "procedures"
-    procedures.mkdir()
-    for path in samples.PROCEDURES.glob("*.toml"):
-        (procedures / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
-    text = (samples.PROCEDURES / "2.000908.toml").read_text(encoding="utf-8")
-    (procedures / "9.999999.toml").write_text(text.replace('"2.000908"', '"9.999999"'), encoding="utf-8")
-    with open(deployment / "conf.toml", "a") as conf:
-        conf.write(f'[procedures]\ndir = "{procedures}"\n')
+    add_procedure(deployment, tmp_path, "9.999999")
     capsys.readouterr()
     assert main(["quarantine", "replay", str(entries[1].id), "--config", str(deployment / "conf.toml")]) == 0
     assert "replayed" in capsys.readouterr().out
@@ -273,14 +278,7 @@ def test_replay_reevaluates_a_dossier_that_had_evidence_before(deployment: Path,
     with open(deployment / "in/a.jsonl", "ab") as out:
         out.write(orjson.dumps(changed) + b"\n")
     assert sync(deployment) == 3
-    procedures = tmp_path / "procedures"
-    procedures.mkdir()
-    for path in samples.PROCEDURES.glob("*.toml"):
-        (procedures / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
-    text = (samples.PROCEDURES / "2.000908.toml").read_text(encoding="utf-8")
-    (procedures / "9.999999.toml").write_text(text.replace('"2.000908"', '"9.999999"'), encoding="utf-8")
-    with open(deployment / "conf.toml", "a") as conf:
-        conf.write(f'[procedures]\ndir = "{procedures}"\n')
+    add_procedure(deployment, tmp_path, "9.999999")
     assert main(["quarantine", "replay", "all", "--config", str(deployment / "conf.toml")]) == 0
     last = evidence_lines(deployment)[-1]
     assert (last["dossier"], last["revision"], last["procedure"]) == (records[0]["dossier"], 2, "9.999999")
