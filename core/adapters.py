@@ -106,6 +106,10 @@ class Source(ABC):
     name: ClassVar[str]
     """Adapter name used in `adapter = "…"`."""
     Options: ClassVar[type[AdapterOptions]] = AdapterOptions
+    parallel_map: ClassVar[bool] = False
+    """True when `map` depends only on the record, the options and the context (no state kept by
+    `pages`, no connections): the sync then maps in its worker processes, next to evaluation.
+    There a record whose `data` is set arrives without its `payload` (left empty): map from `data`."""
 
     def __init__(self, options: AdapterOptions, context: AdapterContext):
         self.options = options

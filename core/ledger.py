@@ -51,6 +51,25 @@ CREATE TABLE IF NOT EXISTS locks (
 """
 
 
+StoredDossier = tuple[bytes, str, int, bool]
+"""A stored dossier: (merged record JSON, its hash, revision, evaluated)."""
+
+
+def stored_dossiers(db: sqlite3.Connection, codes: Iterable[str]) -> dict[str, StoredDossier]:
+    """Stored (record, hash, revision, evaluated) of the given dossiers, on any connection."""
+    found: dict[str, StoredDossier] = {}
+    codes = list(codes)
+    for start in range(0, len(codes), 500):
+        part = codes[start : start + 500]
+        marks = ",".join("?" * len(part))
+        for row in db.execute(
+            f"SELECT dossier, record, record_hash, revision, evidence IS NOT NULL FROM dossiers"
+            f" WHERE dossier IN ({marks})", part
+        ):
+            found[row[0]] = (row[1], row[2], row[3], bool(row[4]))
+    return found
+
+
 class LockHeld(RuntimeError):
     """Another sync of the same source is running."""
 
@@ -166,19 +185,9 @@ class Ledger:
             db.execute("DELETE FROM checkpoints WHERE source = ?", (source,))
 
     # -- dossiers -----------------------------------------------------------------------------
-    def records(self, dossiers: Iterable[str]) -> dict[str, tuple[bytes, str, int, bool]]:
+    def records(self, dossiers: Iterable[str]) -> dict[str, StoredDossier]:
         """Stored (record, hash, revision, evaluated) of the given dossiers."""
-        found: dict[str, tuple[bytes, str, int, bool]] = {}
-        codes = list(dossiers)
-        for start in range(0, len(codes), 500):
-            part = codes[start : start + 500]
-            marks = ",".join("?" * len(part))
-            for row in self.db.execute(
-                f"SELECT dossier, record, record_hash, revision, evidence IS NOT NULL FROM dossiers"
-                f" WHERE dossier IN ({marks})", part
-            ):
-                found[row[0]] = (row[1], row[2], row[3], bool(row[4]))
-        return found
+        return stored_dossiers(self.db, dossiers)
 
     def evidence(self, dossier: str) -> dict | None:
         """The latest evidence of a dossier."""

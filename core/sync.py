@@ -17,15 +17,13 @@ offset), so every sink holds each revision exactly once.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import multiprocessing
 import os
 import time
 from typing import Any
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import orjson
@@ -33,120 +31,32 @@ from pydantic import ValidationError
 
 from .adapters import AdapterContext, EvidenceItem, RawRecord, Sink, SinkUnavailable, Source, WriteResult
 from .calendar import WorkingCalendar
-from .caselog import TEXT_FIELDS, RecordError
 from .engine import Evaluator
 from .ledger import Ledger
+from .merge import HEADER_FIELDS, REQUIRED_FIELDS, check_fragment, merge  # noqa: F401  (public here too)
 from .plugins import Registry
 from .privacy import Pseudonymizer
 from .procedures import ProcedureBook
 from .runs import QuarantineEntry, RunInfo, RunReport
 from .settings import Settings
+from .staging import (ChunkResult, LedgerReader, Stager, init_worker, stage_fragments_in_worker,
+                      stage_records_in_worker, transport)
 
 log = logging.getLogger("isobridge.sync")
-HEADER_FIELDS = ("procedure", "agency", "channel", "received_at", "due_at", "status")
-REQUIRED_FIELDS = ("procedure", "received_at", "status")
 LOCK = "sync"
 """One sync (or replay) per deployment at a time: sinks are shared by every source."""
+
+
+def _chunks(items: list) -> list[list]:
+    return [items[i : i + PARALLEL_CHUNK] for i in range(0, len(items), PARALLEL_CHUNK)]
 
 
 class ConfigurationError(ValueError):
     """The settings name an unknown adapter or give it invalid options."""
 
 
-def _event_key(event: dict) -> tuple:
-    return (event.get("at"), event.get("kind"), event.get("step"), event.get("unit"))
-
-
-def _event_order(event: dict) -> tuple:
-    try:
-        instant = datetime.fromisoformat(event["at"]).timestamp()
-    except (KeyError, TypeError, ValueError):
-        instant = 0.0
-    return (instant, *(str(part) for part in _event_key(event)))
-
-
-def merge(stored: dict | None, fragments: list[dict]) -> dict:
-    """Merge case-log fragments into a dossier: header fields latest-wins, events de-duplicated."""
-    if stored is None and len(fragments) == 1:
-        return fragments[0]
-    merged: dict = dict(stored) if stored else {}
-    events: dict[tuple, dict] = {_event_key(e): e for e in merged.get("events", [])}
-    for fragment in fragments:
-        for name, value in fragment.items():
-            if name != "events" and value is not None:
-                merged[name] = value
-        for event in fragment.get("events", []):
-            events.setdefault(_event_key(event), event)
-    merged["events"] = sorted(events.values(), key=_event_order)
-    return merged
-
-
-def check_fragment(fragment: object) -> dict:
-    """Structural check of one fragment returned by a source's `map`."""
-    if not isinstance(fragment, dict):
-        raise RecordError([f"mapping produced {type(fragment).__name__}, not an object"])
-    errors = []
-    if not isinstance(fragment.get("dossier"), str) or not fragment["dossier"]:
-        errors.append("dossier: missing dossier code")
-    events = fragment.get("events", [])
-    if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
-        errors.append("events: expected a list of objects")
-    else:
-        for index, event in enumerate(events):
-            for name in ("at", "kind", *TEXT_FIELDS):
-                value = event.get(name)
-                if value is not None and type(value) is not str:
-                    errors.append(f"events[{index}].{name}: expected text, got {type(value).__name__}")
-    for name in ("procedure", "agency", "channel", "received_at", "due_at"):
-        value = fragment.get(name)
-        if value is not None and type(value) is not str:
-            errors.append(f"{name}: expected text, got {type(value).__name__}")
-    if errors:
-        raise RecordError(errors)
-    return fragment
-
-
 PARALLEL_CHUNK = 250
-_WORKER_EVALUATOR: Evaluator | None = None
-
-
-Outcome = tuple[bool, "bytes | list[str]", str]
-"""(True, evidence JSON, verdict) or (False, errors, "")."""
-
-
-def evaluate_blobs(evaluator: Evaluator, blobs: list[bytes]) -> list[Outcome]:
-    """Evaluate each merged dossier JSON."""
-    results: list[Outcome] = []
-    for blob in blobs:
-        try:
-            evidence = evaluator.evaluate_record(orjson.loads(blob))
-            results.append((True, orjson.dumps(evidence), evidence["verdict"]))
-        except RecordError as exc:
-            results.append((False, exc.errors, ""))
-        except Exception as exc:  # a defect must cost one dossier, never the run
-            results.append((False, [f"cannot be evaluated: {type(exc).__name__}: {exc}"], ""))
-    return results
-
-
-def _init_worker(evaluator: Evaluator) -> None:
-    global _WORKER_EVALUATOR
-    _WORKER_EVALUATOR = evaluator
-
-
-def _evaluate_in_worker(blobs: list[bytes]) -> list[Outcome]:
-    assert _WORKER_EVALUATOR is not None
-    return evaluate_blobs(_WORKER_EVALUATOR, blobs)
-
-
-@dataclass
-class _Job:
-    """A changed dossier waiting for evaluation."""
-
-    code: str
-    blob: bytes
-    digest: str
-    revision: int
-    raw: RawRecord
+"""Records (or dossiers) per worker task; a page smaller than two chunks is staged inline."""
 
 
 @dataclass
@@ -161,20 +71,18 @@ class PageOutcome:
 
 
 @dataclass
-class _Staged:
-    """A page merged and being evaluated, not yet stored."""
+class _Flight:
+    """A page being staged (in the workers or already inline), not yet stored."""
 
-    codes: set[str]
-    records: int
-    outcome: PageOutcome
-    jobs: list[_Job]
+    records: list[RawRecord]
     results: Any
-    """The evaluation results, or the pending `AsyncResult` of the workers (then chunked)."""
+    """The chunk results, or the workers' pending `AsyncResult` of them."""
+    failures: list[tuple[int, list[str]]] = field(default_factory=list)
+    """Records the main process could not map."""
 
-    @property
-    def chunked(self) -> bool:
-        """True when the results come from the workers, one list per chunk."""
-        return hasattr(self.results, "get")
+    def collect(self) -> list[ChunkResult]:
+        """Wait for the chunk results."""
+        return self.results.get() if hasattr(self.results, "get") else self.results
 
 
 @dataclass
@@ -200,6 +108,7 @@ class SyncJob:
         if self.as_of is not None:
             self.evaluator.as_of = self.as_of
         self._pool = None
+        self._pool_stager: Stager | None = None
         self._sources: dict[str, Source] = {}
         self._workers = self.settings.sync.workers or os.cpu_count() or 1
         self.run_info: RunInfo | None = None
@@ -296,39 +205,45 @@ class SyncJob:
     def sync_source(self, name: str, source: Source, sinks: dict[str, Sink]) -> None:
         """Pull pages after the checkpoint; checkpoint each page once every sink acknowledged it.
 
-        Page N is evaluated (in the workers) while page N-1 is stored and delivered; a page that
-        touches a dossier of the page before waits for that page to be stored first.
+        Page N is staged (mapped, merged, evaluated in the workers) while page N-1 is stored and
+        delivered; dossiers both pages touch are staged again once page N-1 is stored.
         """
-        pending: tuple[_Staged, str | None] | None = None
+        stager = self.stager(name, source)
+        pending: tuple[_Flight, str | None] | None = None
+        previous: set[str] = set()
         read = 0
         for page in source.pages(self.ledger.checkpoint(name)):
-            fragments, quarantine = self._map_page(name, source, page.records)
-            if pending and not pending[0].codes.isdisjoint(fragments):
-                self._complete(name, *pending, sinks)
-                pending = None
-            staged = self._stage(name, fragments, quarantine, len(page.records))
+            flight = self._launch(stager, page.records)
             if pending:
-                self._complete(name, *pending, sinks)
-            pending = (staged, page.cursor)
+                previous = self._complete(stager, *pending, previous, sinks)
+            pending = (flight, page.cursor)
             read += len(page.records)
             if self.limit is not None and read >= self.limit:
                 break
         if pending:
-            self._complete(name, *pending, sinks)
+            self._complete(stager, *pending, previous, sinks)
 
-    def _complete(self, name: str, staged: "_Staged", cursor: str | None, sinks: dict[str, Sink]) -> None:
-        """Store and deliver a staged page, then move the checkpoint past it."""
-        self._store(name, self._collect(name, staged), staged.records, sinks)
+    def stager(self, name: str, source: Source) -> Stager:
+        """The stager of source `name`, looking dossiers up on the main ledger connection."""
+        self._sources[name] = source
+        return Stager(name, source, self.evaluator, self.pseudonymizer, self.ledger.records)
+
+    def _complete(self, stager: Stager, flight: _Flight, cursor: str | None, previous: set[str],
+                  sinks: dict[str, Sink]) -> set[str]:
+        """Store and deliver a staged page, then move the checkpoint past it; returns its dossiers."""
+        outcome, touched = self._land(stager, flight, previous)
+        self._store(stager.source_name, outcome, len(flight.records), sinks)
         if not self.dry_run:
             with self.ledger.transaction() as db:
-                self.ledger.set_checkpoint(db, name, cursor)
+                self.ledger.set_checkpoint(db, stager.source_name, cursor)
             self.ledger.heartbeat(LOCK)
-            self.registry.hook.checkpoint_committed(run=self.run_info, source=name, cursor=cursor or "")
+            self.registry.hook.checkpoint_committed(run=self.run_info, source=stager.source_name, cursor=cursor or "")
+        return touched
 
     def process(self, name: str, source: Source, records: list[RawRecord], sinks: dict[str, Sink]) -> PageOutcome:
         """Map, merge and evaluate raw records, store the results and deliver them."""
-        fragments, quarantine = self._map_page(name, source, records)
-        outcome = self._collect(name, self._stage(name, fragments, quarantine, len(records)))
+        stager = self.stager(name, source)
+        outcome, _ = self._land(stager, self._launch(stager, records), set())
         self._store(name, outcome, len(records), sinks)
         return outcome
 
@@ -357,79 +272,76 @@ class SyncJob:
                 self.ledger.quarantine(db, entry, self.run_info.run_id if self.run_info else None)
         self.deliver(sinks, outcome.evidence)
 
-    def _map_page(self, name: str, source: Source, records: list[RawRecord]):
-        """Fragments by dossier (each with its raw record) and the records that could not be mapped."""
-        self._sources[name] = source
-        fragments: dict[str, list[tuple[dict, RawRecord]]] = {}
-        quarantine: list[QuarantineEntry] = []
-        for raw in records:
-            try:
-                for fragment in source.map(raw):
-                    fragment = self.pseudonymizer.scrub_fragment(check_fragment(fragment))
-                    fragments.setdefault(fragment["dossier"], []).append((fragment, raw))
-            except RecordError as exc:
-                quarantine.append(QuarantineEntry(name, raw.key, "map", source.quarantine_payload(raw), exc.errors))
-            except Exception as exc:  # an adapter bug must not lose the record
-                quarantine.append(QuarantineEntry(name, raw.key, "map", source.quarantine_payload(raw),
-                                                  [f"{type(exc).__name__}: {exc}"]))
-        return fragments, quarantine
+    # -- staging ------------------------------------------------------------------------------
+    def _launch(self, stager: Stager, records: list[RawRecord]) -> _Flight:
+        """Start staging a page: in the workers when it is big enough, else right now."""
+        indexed = list(enumerate(records))
+        if stager.source.parallel_map:
+            if not self._parallel(len(indexed)):
+                return _Flight(records, [stager.stage_records(indexed)])
+            return _Flight(records, self._pool_for(stager).map_async(stage_records_in_worker, _chunks(transport(records))))
+        fragments, failures = stager.map_records(indexed)
+        if not self._parallel(len(fragments)):
+            return _Flight(records, [stager.stage(fragments)], failures)
+        chunks = [dict(chunk) for chunk in _chunks(list(fragments.items()))]
+        return _Flight(records, self._pool_for(stager).map_async(stage_fragments_in_worker, chunks), failures)
 
-    def _stage(self, name: str, fragments: dict, quarantine: list[QuarantineEntry], records: int) -> "_Staged":
-        """Merge into the stored dossiers and start evaluating the changed ones."""
-        outcome = PageOutcome(quarantine=quarantine)
-        stored = self.ledger.records(fragments)
-        jobs = [job for code, items in fragments.items()
-                if (job := self._prepare(name, code, items, stored.get(code), outcome)) is not None]
-        return _Staged(set(fragments), records, outcome, jobs, self._evaluate_async([job.blob for job in jobs]))
+    def _parallel(self, count: int) -> bool:
+        return self._workers >= 2 and count >= 2 * PARALLEL_CHUNK
 
-    def _collect(self, name: str, staged: "_Staged") -> PageOutcome:
-        """Wait for a staged page's evaluation and record its results."""
-        if staged.chunked:
-            flat = [result for part in staged.results.get() for result in part]
-        else:
-            flat = staged.results
-        for job, result in zip(staged.jobs, flat):
-            self._record_result(name, job, result, staged.outcome)
-        return staged.outcome
-
-    def _prepare(self, name: str, code: str, items, stored, outcome: PageOutcome) -> "_Job | None":
-        """Merge fragments into the stored dossier; a job when it changed and can be evaluated."""
-        previous = orjson.loads(stored[0]) if stored else None
-        record = merge(previous, [fragment for fragment, _ in items])
-        blob = orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
-        digest = hashlib.blake2b(blob, digest_size=16).hexdigest()
-        if stored and stored[1] == digest and stored[3]:
-            return None  # unchanged and already evaluated: no new revision
-        revision = stored[2] if stored else 0
-        self.report.dossiers += 1
-        if any(record.get(key) is None for key in REQUIRED_FIELDS):
-            outcome.pending += 1
-            outcome.rows.append((code, name, blob, digest, revision, None, None, "pending"))
-            return None
-        return _Job(code, blob, digest, revision, items[-1][1])
-
-    def _evaluate_async(self, blobs: list[bytes]):
-        """Start evaluating merged dossiers: in the workers when there are enough, else right now."""
-        if self._workers < 2 or len(blobs) < 2 * PARALLEL_CHUNK:
-            return evaluate_blobs(self.evaluator, blobs)
-        if self._pool is None:  # started on first need: small runs and `check` never fork
+    def _pool_for(self, stager: Stager):
+        """The worker pool of this stager, forked on first need (small runs and `check` never fork)."""
+        if self._pool is not None and self._pool_stager is not stager:
+            self.close()
+        if self._pool is None:
+            reader = replace(stager, lookup=LedgerReader(self.ledger.path))
             context = multiprocessing.get_context("fork")
-            self._pool = context.Pool(self._workers, initializer=_init_worker, initargs=(self.evaluator,))
-        chunks = [blobs[i : i + PARALLEL_CHUNK] for i in range(0, len(blobs), PARALLEL_CHUNK)]
-        return self._pool.map_async(_evaluate_in_worker, chunks)
+            self._pool = context.Pool(self._workers, initializer=init_worker, initargs=(reader,))
+            self._pool_stager = stager
+        return self._pool
 
-    def _record_result(self, name: str, job: "_Job", result, outcome: PageOutcome) -> None:
-        ok, value, verdict = result
-        if not ok:  # keep the record and the last good evidence; an empty hash makes it evaluate again
-            payload = self._sources[name].quarantine_payload(job.raw)
-            outcome.quarantine.append(QuarantineEntry(name, job.raw.key, "evaluate", payload, value))
-            outcome.rows.append((job.code, name, job.blob, "", job.revision, None, None, "failed"))
-            return
-        revision = job.revision + 1
-        self.report.revisions += 1
-        outcome.rows.append((job.code, name, job.blob, job.digest, revision, value, verdict, "evaluated"))
-        outcome.revisions.append((job.code, revision))
-        outcome.evidence[(job.code, revision)] = value
+    def _land(self, stager: Stager, flight: _Flight, previous: set[str]) -> tuple[PageOutcome, set[str]]:
+        """Collect a staged page; dossiers staged against a stale ledger are staged again here."""
+        results = flight.collect()
+        touched: dict[str, list[int]] = {}
+        redo = set()
+        for result in results:
+            for code, indexes in result.touched.items():
+                if code in touched:  # records of one dossier in two chunks
+                    redo.add(code)
+                    touched[code] = touched[code] + indexes
+                else:
+                    touched[code] = indexes
+        redo.update(previous.intersection(touched))
+        outcome = PageOutcome()
+        source, name = stager.source, stager.source_name
+        for index, errors in [*flight.failures, *(failure for result in results for failure in result.failures)]:
+            raw = flight.records[index]
+            outcome.quarantine.append(QuarantineEntry(name, raw.key, "map", source.quarantine_payload(raw), errors))
+        staged = [result.without(redo) for result in results] if redo else results
+        if redo:
+            indexes = sorted({index for code in redo for index in touched[code]})
+            fragments, _ = stager.map_records((index, flight.records[index]) for index in indexes)
+            staged.append(stager.stage({code: items for code, items in fragments.items() if code in redo}))
+        for result in staged:
+            for row in result.rows:
+                self._record(row, outcome)
+            for code, errors in result.errors.items():
+                raw = flight.records[touched[code][-1]]
+                outcome.quarantine.append(QuarantineEntry(name, raw.key, "evaluate", source.quarantine_payload(raw), errors))
+        return outcome, set(touched)
+
+    def _record(self, row: tuple, outcome: PageOutcome) -> None:
+        """Account for one changed dossier's row."""
+        self.report.dossiers += 1
+        outcome.rows.append(row)
+        state = row[7]
+        if state == "pending":
+            outcome.pending += 1
+        elif state == "evaluated":
+            self.report.revisions += 1
+            outcome.revisions.append((row[0], row[4]))
+            outcome.evidence[(row[0], row[4])] = row[5]
 
     # -- delivery -----------------------------------------------------------------------------
     def deliver(self, sinks: dict[str, Sink], fresh: dict[tuple[str, int], bytes] | None = None) -> None:

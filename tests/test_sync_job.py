@@ -311,3 +311,41 @@ def test_pending_counts_only_dossiers_still_missing_their_header(deployment: Pat
     assert sync(deployment) == 0
     assert ledger.pending_count() == 0
     assert [line["dossier"] for line in evidence_lines(deployment)] == ["E-1"]
+
+
+
+def _grown(record: dict) -> dict:
+    return dict(record, events=record["events"] + [
+        {"at": "2026-10-30T09:00:00+07:00", "kind": "apology_issued", "reason": "r"}])
+
+
+def _synced_with(folder: Path, workers: int, lines: list[dict]) -> tuple[list[str], list[tuple]]:
+    """Sync `lines` with `workers` workers; the evidence lines (sorted) and the ledger's dossiers."""
+    (folder / "in").mkdir(parents=True)
+    (folder / "in/a.jsonl").write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in lines))
+    (folder / "conf.toml").write_text(
+        f'[ledger]\npath = "ledger.db"\n[sync]\nworkers = {workers}\n[privacy]\npseudonym_key = "k"\n'
+        '[sources.onestop]\nadapter = "caselog"\nfolder = "in"\npage_lines = 1000\n'
+        '[sinks.evidence]\nadapter = "jsonl"\npath = "out/evidence.jsonl"\n', encoding="utf-8")
+    assert sync(folder) == 0
+    db = sqlite3.connect(folder / "ledger.db")
+    rows = db.execute("SELECT dossier, record, record_hash, revision, evidence, verdict, state FROM dossiers"
+                      " ORDER BY dossier").fetchall()
+    db.close()
+    return sorted((folder / "out/evidence.jsonl").read_text().splitlines()), rows
+
+
+def test_dossier_split_across_worker_chunks_and_pages(tmp_path: Path) -> None:
+    """Workers stage chunks of a page against the ledger as it was: a dossier whose lines fall in
+    two chunks of one page, or in two consecutive pages, is staged again in the main process, and
+    the outcome is exactly what one process gives."""
+    records = write_cases(tmp_path / "gen.jsonl", 1900)
+    lines = records[:700] + [_grown(records[100])] + records[700:1900] + [_grown(r) for r in records[950:990]]
+    alone, alone_rows = _synced_with(tmp_path / "one", 1, lines)
+    pooled, pooled_rows = _synced_with(tmp_path / "two", 2, lines)
+    assert pooled == alone and pooled_rows == alone_rows
+    keys = [(line["dossier"], line["revision"]) for line in map(json.loads, pooled)]
+    assert len(keys) == len(set(keys)) == 1900 + 40
+    assert {d for d, revision in keys if revision == 2} == {r["dossier"] for r in records[950:990]}
+    merged = {row[0]: orjson.loads(row[1]) for row in pooled_rows}[records[100]["dossier"]]
+    assert merged["events"][-1]["kind"] == "apology_issued"  # both lines of the first page, merged

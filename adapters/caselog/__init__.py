@@ -31,6 +31,7 @@ class CaselogSource(Source):
 
     name = "caselog"
     Options = CaselogOptions
+    parallel_map = True  # a line maps on its own
     options: CaselogOptions
 
     @property

@@ -33,7 +33,7 @@ import pytest
 
 from isobridge.core.adapters import CheckResult, Page, RawRecord, Source
 from isobridge.core.caselog import EVENT_KINDS, RecordError
-from isobridge.core.sync import check_fragment
+from isobridge.core.merge import check_fragment
 
 from ._support import KIT_PSEUDONYM_KEY, Transcript, canonical, leaks, make_context, make_options, option_values, transcript
 

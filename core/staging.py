@@ -1,0 +1,175 @@
+"""Staging a sync page: map, merge with the stored dossier, hash, evaluate.
+
+This is everything a sync does per dossier, so it runs in the evaluation workers (forked
+processes, each reading the ledger on a read-only connection of its own) while the main process
+stores and delivers the page before. Small pages and `workers = 1` stage inline.
+
+A worker may read a dossier that the page before changes but has not stored yet; the main
+process sees that (the dossier codes of both pages meet) and stages such dossiers again, inline,
+once the page before is stored. The same holds for a dossier whose records fell into two chunks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import orjson
+
+from .adapters import RawRecord, Source
+from .caselog import RecordError
+from .engine import Evaluator
+from .ledger import StoredDossier, stored_dossiers
+from .merge import REQUIRED_FIELDS, check_fragment, merge
+from .privacy import Pseudonymizer
+
+Fragments = dict[str, list[tuple[dict, int]]]
+"""Fragments by dossier code, each with the index (in its page) of the record it came from."""
+
+
+Row = tuple
+"""A dossier's ledger row: (dossier, source, record, record_hash, revision, evidence, verdict, state)."""
+Transport = tuple[int, str, "str | None", object]
+"""A raw record on its way to a worker: (index, key, payload or None when `data` is set, data)."""
+
+
+class ChunkResult(NamedTuple):
+    """What staging some records produced."""
+
+    touched: dict[str, list[int]]
+    """Every dossier the records touched (changed or not), with the indexes of its records."""
+    failures: list[tuple[int, list[str]]]
+    """Records that could not be mapped: (index, errors)."""
+    rows: list[Row]
+    """The ledger rows of the changed dossiers (an unchanged one yields none), in plain tuples:
+    they travel back from the workers, and pickling plain tuples is cheapest."""
+    errors: dict[str, list[str]]
+    """Why dossiers whose row is `failed` could not be evaluated."""
+
+    def without(self, codes: set[str]) -> "ChunkResult":
+        """This result less the rows and errors of `codes` (staged again elsewhere)."""
+        rows = [row for row in self.rows if row[0] not in codes]
+        return self._replace(rows=rows, errors={c: e for c, e in self.errors.items() if c not in codes})
+
+
+class LedgerReader:
+    """Read-only lookups of stored dossiers on a connection of its own, opened on first use
+    (so a forked worker never touches its parent's connection)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path).resolve()
+        self._db: sqlite3.Connection | None = None
+
+    def __call__(self, codes: Iterable[str]) -> dict[str, StoredDossier]:
+        if self._db is None:
+            self._db = sqlite3.connect(f"{self.path.as_uri()}?mode=ro", uri=True, timeout=30)
+        return stored_dossiers(self._db, codes)
+
+
+@dataclass
+class Stager:
+    """Stages records of one source into changed dossiers."""
+
+    source_name: str
+    source: Source
+    evaluator: Evaluator
+    pseudonymizer: Pseudonymizer
+    lookup: Callable[[Iterable[str]], dict[str, StoredDossier]]
+
+    def map_records(self, records: Iterable[tuple[int, RawRecord]]) -> tuple[Fragments, list[tuple[int, list[str]]]]:
+        """Checked, pseudonymised fragments by dossier, and the records that could not be mapped.
+
+        A record is all or nothing: one bad fragment quarantines it whole.
+        """
+        fragments: Fragments = {}
+        failures: list[tuple[int, list[str]]] = []
+        scrub, source_map = self.pseudonymizer.scrub_fragment, self.source.map
+        for index, raw in records:
+            try:
+                mapped = [scrub(check_fragment(fragment)) for fragment in source_map(raw)]
+            except RecordError as exc:
+                failures.append((index, exc.errors))
+                continue
+            except Exception as exc:  # an adapter bug must not lose the record
+                failures.append((index, [f"{type(exc).__name__}: {exc}"]))
+                continue
+            for fragment in mapped:
+                fragments.setdefault(fragment["dossier"], []).append((fragment, index))
+        return fragments, failures
+
+    def stage_records(self, records: list[tuple[int, RawRecord]]) -> ChunkResult:
+        """Map records, then stage the dossiers they touch."""
+        fragments, failures = self.map_records(records)
+        return self.stage(fragments)._replace(failures=failures)
+
+    def stage_transported(self, records: list[Transport]) -> ChunkResult:
+        """`stage_records` for records sent to a worker (see `transport`)."""
+        return self.stage_records([(index, RawRecord(key, payload or "", data)) for index, key, payload, data in records])
+
+    def stage(self, fragments: Fragments) -> ChunkResult:
+        """Merge fragments into the stored dossiers; evaluate those that changed."""
+        stored = self.lookup(fragments) if fragments else {}
+        rows, errors = [], {}
+        for code, items in fragments.items():
+            row = self.dossier(code, [fragment for fragment, _ in items], stored.get(code), errors)
+            if row is not None:
+                rows.append(row)
+        touched = {code: [index for _, index in items] for code, items in fragments.items()}
+        return ChunkResult(touched, [], rows, errors)
+
+    def dossier(self, code: str, fragments: list[dict], stored: StoredDossier | None,
+                errors: dict[str, list[str]]) -> Row | None:
+        """Merge, and evaluate when the merged dossier changed (None: unchanged, already evaluated).
+
+        Evaluation errors go to `errors` under the dossier's code, its row is `failed`.
+        """
+        record = merge(orjson.loads(stored[0]) if stored else None, fragments)
+        blob = orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
+        digest = hashlib.blake2b(blob, digest_size=16).hexdigest()
+        if stored and stored[1] == digest and stored[3]:
+            return None
+        revision, name = (stored[2] if stored else 0), self.source_name
+        if any(record.get(key) is None for key in REQUIRED_FIELDS):
+            return (code, name, blob, digest, revision, None, None, "pending")
+        try:  # the fields evaluation reads are checked JSON text (or checked by it): what is stored
+            evidence = self.evaluator.evaluate_record(record)
+            value = orjson.dumps(evidence)
+        except RecordError as exc:
+            errors[code] = exc.errors
+        except Exception as exc:  # a defect must cost one dossier, never the run
+            errors[code] = [f"cannot be evaluated: {type(exc).__name__}: {exc}"]
+        else:
+            return (code, name, blob, digest, revision + 1, value, evidence["verdict"], "evaluated")
+        # keep the record and the last good evidence; an empty hash makes it evaluate again
+        return (code, name, blob, "", revision, None, None, "failed")
+
+
+def transport(records: list[RawRecord]) -> list[Transport]:
+    """Records as sent to the workers: a record's payload stays behind when its `data` is set
+    (the payload serves the quarantine, which the main process writes); this halves the bytes."""
+    return [(index, raw.key, raw.payload if raw.data is None else None, raw.data) for index, raw in enumerate(records)]
+
+
+_STAGER: Stager | None = None
+
+
+def init_worker(stager: Stager) -> None:
+    """Pool initializer: the stager this worker uses."""
+    global _STAGER
+    _STAGER = stager
+
+
+def stage_records_in_worker(records: list[Transport]) -> ChunkResult:
+    """Worker task: map and stage raw records (sources with `parallel_map`)."""
+    assert _STAGER is not None
+    return _STAGER.stage_transported(records)
+
+
+def stage_fragments_in_worker(fragments: Fragments) -> ChunkResult:
+    """Worker task: stage fragments the main process mapped."""
+    assert _STAGER is not None
+    return _STAGER.stage(fragments)
