@@ -319,33 +319,41 @@ def _grown(record: dict) -> dict:
         {"at": "2026-10-30T09:00:00+07:00", "kind": "apology_issued", "reason": "r"}])
 
 
-def _synced_with(folder: Path, workers: int, lines: list[dict]) -> tuple[list[str], list[tuple]]:
-    """Sync `lines` with `workers` workers; the evidence lines (sorted) and the ledger's dossiers."""
+def _synced_with(folder: Path, workers: int, lines: list) -> tuple[list[str], list[tuple], list[tuple]]:
+    """Sync `lines` with `workers` workers; the evidence lines (sorted), the ledger's dossiers and quarantine."""
     (folder / "in").mkdir(parents=True)
-    (folder / "in/a.jsonl").write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in lines))
+    (folder / "in/a.jsonl").write_bytes(b"".join((r if isinstance(r, bytes) else orjson.dumps(r)) + b"\n" for r in lines))
     (folder / "conf.toml").write_text(
         f'[ledger]\npath = "ledger.db"\n[sync]\nworkers = {workers}\n[privacy]\npseudonym_key = "k"\n'
         '[sources.onestop]\nadapter = "caselog"\nfolder = "in"\npage_lines = 1000\n'
         '[sinks.evidence]\nadapter = "jsonl"\npath = "out/evidence.jsonl"\n', encoding="utf-8")
-    assert sync(folder) == 0
+    assert sync(folder) == 3  # finished, with quarantined records
     db = sqlite3.connect(folder / "ledger.db")
     rows = db.execute("SELECT dossier, record, record_hash, revision, evidence, verdict, state FROM dossiers"
                       " ORDER BY dossier").fetchall()
+    quarantine = db.execute("SELECT source, key, stage, payload, errors FROM quarantine ORDER BY key").fetchall()
     db.close()
-    return sorted((folder / "out/evidence.jsonl").read_text().splitlines()), rows
+    return sorted((folder / "out/evidence.jsonl").read_text().splitlines()), rows, quarantine
 
 
-def test_dossier_split_across_worker_chunks_and_pages(tmp_path: Path) -> None:
+@pytest.mark.parametrize("parallel_map", [True, False])
+def test_dossier_split_across_worker_chunks_and_pages(tmp_path: Path, monkeypatch, parallel_map: bool) -> None:
     """Workers stage chunks of a page against the ledger as it was: a dossier whose lines fall in
     two chunks of one page, or in two consecutive pages, is staged again in the main process, and
-    the outcome is exactly what one process gives."""
+    the outcome is exactly what one process gives (whether the workers or the main process map)."""
+    from isobridge.adapters.caselog import CaselogSource
+    monkeypatch.setattr(CaselogSource, "parallel_map", parallel_map)
     records = write_cases(tmp_path / "gen.jsonl", 1900)
-    lines = records[:700] + [_grown(records[100])] + records[700:1900] + [_grown(r) for r in records[950:990]]
-    alone, alone_rows = _synced_with(tmp_path / "one", 1, lines)
-    pooled, pooled_rows = _synced_with(tmp_path / "two", 2, lines)
-    assert pooled == alone and pooled_rows == alone_rows
+    unknown = dict(records[300], dossier="X-1", procedure="9.999999")
+    lines = (records[:300] + [b'{"dossier": "X-2", not json', unknown] + records[300:700] + [_grown(records[100])]
+             + records[700:1900] + [_grown(r) for r in records[950:990]])
+    alone, alone_rows, alone_quarantine = _synced_with(tmp_path / "one", 1, lines)
+    pooled, pooled_rows, pooled_quarantine = _synced_with(tmp_path / "two", 2, lines)
+    assert pooled == alone and pooled_rows == alone_rows and pooled_quarantine == alone_quarantine
     keys = [(line["dossier"], line["revision"]) for line in map(json.loads, pooled)]
     assert len(keys) == len(set(keys)) == 1900 + 40
     assert {d for d, revision in keys if revision == 2} == {r["dossier"] for r in records[950:990]}
     merged = {row[0]: orjson.loads(row[1]) for row in pooled_rows}[records[100]["dossier"]]
     assert merged["events"][-1]["kind"] == "apology_issued"  # both lines of the first page, merged
+    assert [(row[2], row[3][:12]) for row in pooled_quarantine] == [("map", '{"dossier": '), ("evaluate", '{"dossier":"')]
+    assert "X-1" in pooled_quarantine[1][3] and "9.999999" in pooled_quarantine[1][4]
