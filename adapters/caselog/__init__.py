@@ -13,7 +13,7 @@ import orjson
 
 from isobridge.core.adapters import AdapterOptions, CheckResult, Page, RawRecord, Source
 from isobridge.core.caselog import RecordError
-from isobridge.core.files import files_in, read_lines
+from isobridge.core.files import files_in, read_line_blocks
 from isobridge.core.hookspecs import hookimpl
 
 
@@ -50,8 +50,13 @@ class CaselogSource(Source):
     def pages(self, cursor: str | None) -> Iterator[Page]:
         """Pages of new lines, each with the folder cursor after it."""
         opts = self.options
-        for lines, after in read_lines(self.folder, opts.pattern, cursor, opts.page_lines, opts.settle_seconds):
-            yield Page([RawRecord(line.key, line.text.decode("utf-8", "replace"), line.text) for line in lines], after)
+        for block, after in read_line_blocks(self.folder, opts.pattern, cursor, opts.page_lines, opts.settle_seconds):
+            yield Page([self._record(block.path, at, line) for at, line in zip(block.offsets, block.lines)], after)
+
+    @staticmethod
+    def _record(path: str, offset: int, line: bytes) -> RawRecord:
+        data = line.rstrip(b"\r\n")
+        return RawRecord(f"{path}:{offset}", data.decode("utf-8", "replace"), data)
 
     def map(self, record: RawRecord) -> list[dict]:
         """One line is one dossier in the canonical case-log shape, personal fields pseudonymised."""
