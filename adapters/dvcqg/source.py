@@ -84,6 +84,7 @@ class DvcqgSource(Source):
 
     name = "dvcqg"
     Options = DvcqgOptions
+    parallel_map = True  # map reads only the record and the mapping
 
     def __init__(self, options: DvcqgOptions, context):
         super().__init__(options, context)

@@ -40,6 +40,7 @@ class EdxmlSource(Source):
 
     name = "edxml"
     Options = EdxmlOptions
+    parallel_map = True  # map reads only the record and the mapping
 
     def __init__(self, options: EdxmlOptions, context):
         super().__init__(options, context)

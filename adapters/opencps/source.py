@@ -60,6 +60,7 @@ class OpenCPSSource(Source):
 
     name = "opencps"
     Options = OpenCPSOptions
+    parallel_map = True  # map reads only the record and the mapping
 
     def __init__(self, options: OpenCPSOptions, context: AdapterContext, today=vn_today):
         super().__init__(options, context)

@@ -101,6 +101,7 @@ class RestSource(Source):
 
     name = "rest"
     Options = RestSourceOptions
+    parallel_map = True  # map reads only the record and the mapping
 
     def __init__(self, options: RestSourceOptions, context: AdapterContext):
         super().__init__(options, context)

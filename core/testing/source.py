@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 import secrets
 from collections import Counter
 from collections.abc import Callable
@@ -221,6 +222,21 @@ class SourceContract:
                 assert event.get("kind") in EVENT_KINDS, f"{fragment['dossier']}: unknown event kind {event.get('kind')!r}"
                 at = datetime.fromisoformat(str(event.get("at")))
                 assert at.tzinfo is not None, f"{fragment['dossier']}: event time {event['at']!r} has no offset"
+
+    def test_parallel_map_needs_only_what_reaches_a_worker(self, options):
+        """Contract: with `parallel_map`, a record as the sync's workers get it maps the same."""
+        if not self.adapter.parallel_map:
+            pytest.skip("parallel_map is off: map runs in the main process")
+        pull = self.pull(options)
+        source = self.open(options)
+        try:
+            for record in pull.records:
+                shipped = pickle.loads(pickle.dumps(
+                    RawRecord(record.key, record.payload if record.data is None else "", record.data)))
+                assert outcome_of(record, map_record(source, shipped)) == outcome_of(record, pull.outcomes[record.key]), (
+                    f"record {record.key!r} maps differently without its payload or after pickling")
+        finally:
+            source.close()
 
     # -- paging and cursors -----------------------------------------------------------------------
     def test_sample_spans_several_pages(self, options):
