@@ -9,6 +9,9 @@ Order of durable steps for every page (this is what makes a kill -9 at any insta
 3. only when every sink's mark reached the log's end does a transaction move the source's
    checkpoint past the page.
 
+Staging a page (map, merge into the stored dossier, hash, evaluate) runs in worker processes
+(`staging.py`) while the main process stores and delivers the page before.
+
 A restart first delivers what the log holds beyond each mark; a page read again merges into
 identical dossiers (same hash), so it yields no new revision. A sink re-sent a batch whose
 acknowledgement was lost dedupes by idempotency key (file sinks: truncate to their committed
@@ -33,7 +36,7 @@ from .adapters import AdapterContext, EvidenceItem, RawRecord, Sink, SinkUnavail
 from .calendar import WorkingCalendar
 from .engine import Evaluator
 from .ledger import Ledger
-from .merge import HEADER_FIELDS, REQUIRED_FIELDS, check_fragment, merge  # noqa: F401  (public here too)
+from .merge import check_fragment, merge  # noqa: F401  (kept importable from here)
 from .plugins import Registry
 from .privacy import Pseudonymizer
 from .procedures import ProcedureBook
@@ -47,16 +50,16 @@ LOCK = "sync"
 """One sync (or replay) per deployment at a time: sinks are shared by every source."""
 
 
+PARALLEL_CHUNK = 250
+"""Records (or dossiers) per worker task; a page smaller than two chunks is staged inline."""
+
+
 def _chunks(items: list) -> list[list]:
     return [items[i : i + PARALLEL_CHUNK] for i in range(0, len(items), PARALLEL_CHUNK)]
 
 
 class ConfigurationError(ValueError):
     """The settings name an unknown adapter or give it invalid options."""
-
-
-PARALLEL_CHUNK = 250
-"""Records (or dossiers) per worker task; a page smaller than two chunks is staged inline."""
 
 
 @dataclass
