@@ -12,7 +12,10 @@ once the page before is stored. The same holds for a dossier whose records fell 
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
+import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,9 +161,18 @@ _STAGER: Stager | None = None
 
 
 def init_worker(stager: Stager) -> None:
-    """Pool initializer: the stager this worker uses."""
+    """Pool initializer: the stager this worker uses, and a watch that ends the worker when the
+    sync process is gone (killed with -9, say), so no worker outlives it waiting for tasks."""
     global _STAGER
     _STAGER = stager
+    parent = os.getppid()
+    threading.Thread(target=_exit_with, args=(parent,), daemon=True, name="parent-watch").start()
+
+
+def _exit_with(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1)
+    os._exit(1)
 
 
 def stage_records_in_worker(records: list[Transport]) -> ChunkResult:

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import orjson
+import pytest
 
 from test_sync_job import write_cases
 
@@ -27,11 +28,13 @@ def start_sync(folder: Path) -> subprocess.Popen:
     )
 
 
-def test_kill_9_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("page_lines", [30, 600])
+def test_kill_9_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path, page_lines: int) -> None:
+    """Small pages are staged in the main process, big ones (500 lines or more) in the workers."""
     (tmp_path / "in").mkdir()
     (tmp_path / "conf.toml").write_text(
         '[ledger]\npath = "ledger.db"\n[sync]\nbatch_size = 10\n'
-        '[sources.onestop]\nadapter = "caselog"\nfolder = "in"\npage_lines = 30\nsettle_seconds = 0\n'
+        f'[sources.onestop]\nadapter = "caselog"\nfolder = "in"\npage_lines = {page_lines}\nsettle_seconds = 0\n'
         '[sinks.evidence]\nadapter = "jsonl"\npath = "out/evidence.jsonl"\n'
         '[sinks.history]\nadapter = "ledger"\n', encoding="utf-8")
     rnd = random.Random(9)
