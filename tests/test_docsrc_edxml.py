@@ -9,7 +9,7 @@ import pytest
 from conftest import pull_and_map as run
 
 from isobridge.adapters.edxml import EdxmlOptions, EdxmlSource
-from isobridge.core.adapters import AdapterContext
+from isobridge.core.adapters import AdapterContext, RawRecord
 from isobridge.core.caselog import RecordError
 from isobridge.core.privacy import Pseudonymizer
 
@@ -198,7 +198,6 @@ def test_http_packet_without_text_is_quarantined_and_a_bad_listing_fails_the_run
 
 
 def test_replayed_record_without_decoded_data_maps_from_its_payload(packets):
-    from isobridge.core.adapters import RawRecord
     (packets / "hong.xml").write_text("<edXML:edXML><chua-dong", encoding="utf-8")
     source = make_source(packets)
 
@@ -210,3 +209,16 @@ def test_replayed_record_without_decoded_data_maps_from_its_payload(packets):
     for page in source.pages(None):
         for record in page.records:
             assert outcome(RawRecord(record.key, record.payload)) == outcome(record), record.key
+
+
+def test_quarantined_packet_keeps_no_officer_name_in_clear_and_replays_the_same(packets):
+    source = make_source(packets)
+    record = next(r for page in source.pages(None) for r in page.records if r.key.endswith("trangthai-0003-99.xml"))
+    payload = source.quarantine_payload(record)
+    assert "Staff" in payload and not any(
+        name in payload for name in ("Phạm Quốc Việt", "Trần Thị Bích", "Nguyễn Văn An"))
+    with pytest.raises(RecordError) as replayed:
+        source.map(RawRecord(record.key, payload))
+    with pytest.raises(RecordError) as original:
+        source.map(record)
+    assert replayed.value.errors == original.value.errors

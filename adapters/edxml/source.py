@@ -116,10 +116,25 @@ class EdxmlSource(Source):
             raise RecordError([f"{record.key}: {data}"])
         return self.mapper.fragments(data)
 
+    def quarantine_payload(self, record: RawRecord) -> str:
+        """The packet summary with the officers' details (StaffInfo: name, phone, email)
+        pseudonymised; a replay maps to the same pseudonyms (they are idempotent)."""
+        if not isinstance(record.data, Packet):
+            return record.payload
+        pseudonym = self.context.pseudonymizer.pseudonym
+        header = {path: [pseudonym(v) or "" for v in values] if _personal(path) else values
+                  for path, values in record.data.fields.items()}
+        return json.dumps({"packet": record.key, "header": header}, ensure_ascii=False)
+
     def close(self) -> None:
         """Close the HTTP session."""
         if self.http is not None:
             self.http.close()
+
+
+def _personal(path: str) -> bool:
+    """Header paths naming an officer (anything under StaffInfo but the department)."""
+    return "StaffInfo/" in path and not path.endswith("/Department")
 
 
 def _from_payload(payload: str) -> Packet | str:
