@@ -17,6 +17,19 @@ from isobridge.core.files import files_in, read_line_blocks
 from isobridge.core.hookspecs import hookimpl
 
 
+class LineRecord(RawRecord):
+    """A case-log line: `data` holds its bytes; the payload text is decoded only when asked for
+    (by the quarantine), which spares the sync's main process a decode per line."""
+
+    def __init__(self, key: str, data: bytes):  # noqa: D107  (no dataclass __init__: payload is derived)
+        self.key, self.data = key, data
+
+    @property  # type: ignore[override]
+    def payload(self) -> str:
+        """The line as text (undecodable bytes replaced)."""
+        return self.data.decode("utf-8", "replace")
+
+
 class CaselogOptions(AdapterOptions):
     """`[sources.NAME]` options of the caselog source."""
 
@@ -55,8 +68,7 @@ class CaselogSource(Source):
 
     @staticmethod
     def _record(path: str, offset: int, line: bytes) -> RawRecord:
-        data = line.rstrip(b"\r\n")
-        return RawRecord(f"{path}:{offset}", data.decode("utf-8", "replace"), data)
+        return LineRecord(f"{path}:{offset}", line.rstrip(b"\r\n"))
 
     def map(self, record: RawRecord) -> list[dict]:
         """One line is one dossier in the canonical case-log shape, personal fields pseudonymised."""
