@@ -13,6 +13,7 @@ Each measurement runs `--repeat` times (default 3); the table shows the median t
 largest peak memory (the machine is shared, single runs are noisy).
 
 Usage: python bench/bench_documents.py [--edxml-mb 500] [--csv-rows 1000000] [--repeat 3]
+                                      [--only edxml|csv]
 """
 
 from __future__ import annotations
@@ -182,6 +183,7 @@ def main() -> None:
     parser.add_argument("--edxml-mb", type=int, default=500)
     parser.add_argument("--csv-rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", choices=("edxml", "csv"), help="measure one kind of source only")
     parser.add_argument("--measure")
     parser.add_argument("--target")
     parser.add_argument("--pattern")
@@ -190,22 +192,27 @@ def main() -> None:
         print(json.dumps(measure(args.measure, args.target, args.pattern)))
         return
     edxml, small_csv, big_csv = OUT / "edxml", OUT / "csv-small" / "export.csv", OUT / "csv" / "export.csv"
+    kinds = (args.only,) if args.only else ("edxml", "csv")
     started = time.perf_counter()
-    build_edxml(edxml, args.edxml_mb)
-    build_csv(big_csv, args.csv_rows)
-    build_csv(small_csv, args.csv_rows // 10)
+    if "edxml" in kinds:
+        build_edxml(edxml, args.edxml_mb)
+    if "csv" in kinds:
+        build_csv(big_csv, args.csv_rows)
+        build_csv(small_csv, args.csv_rows // 10)
     print(f"built inputs in {time.perf_counter() - started:.0f} s", file=sys.stderr)
-    n = args.repeat
-    results = [run("edxml-bare", edxml, None, n), run("edxml-adapter", edxml, None, n),
-               run("edxml-bare", edxml, "0001/*.xml", n), run("edxml-adapter", edxml, "0001/*.xml", n),
-               run("csv-bare", big_csv, None, n), run("csv-adapter", big_csv, None, n),
-               run("csv-adapter", small_csv, None, n)]
+    n, results = args.repeat, []
+    if "edxml" in kinds:
+        results += [run("edxml-bare", edxml, None, n), run("edxml-adapter", edxml, None, n),
+                    run("edxml-bare", edxml, "0001/*.xml", n), run("edxml-adapter", edxml, "0001/*.xml", n)]
+    if "csv" in kinds:
+        results += [run("csv-bare", big_csv, None, n), run("csv-adapter", big_csv, None, n),
+                    run("csv-adapter", small_csv, None, n)]
     print("| run | input MB | records | seconds (median) | min–max | MB/s | records/s | peak RSS MB |")
     print("|---|---|---|---|---|---|---|---|")
     for r in results:
         print(f"| {r['name']} | {r['mb']} | {r['records']} | {r['seconds']} | {r['spread']} | {r['mb_s']} | "
               f"{r['records_s']} | {r['peak_rss_mb']} |")
-    for kind in ("edxml", "csv"):
+    for kind in kinds:
         bare = next(r for r in results if r["name"] == f"{kind}-bare")
         full = next(r for r in results if r["name"] == f"{kind}-adapter")
         print(f"{kind}: adapter takes {full['seconds'] / bare['seconds']:.2f}x the bare parser's time")
