@@ -41,8 +41,8 @@ def test_vietnamese_text_is_inert():
     assert nfc_inert("Trần Thị Bích, Bộ phận Một cửa, Đang xử lý, Ứng Hòa, Phường Quỳnh Lôi".encode())
 
 
-LINES = [b"H37,\xc4\x90\xc3\xa0 N\xe1\xba\xb5ng\r\n", "xa\u0300 Ho\u0300a\n".encode(), b"\xef\xbb\xbfBOM,a\r\n",
-         b"lone\rcr\r\r\n", "a\u2028b\x85c\x0bd\n".encode(), b"\xe1\xbb\r\n", "Ω Å\n".encode(), b"last, no newline"]
+LINES = [b"H37,\xc4\x90\xc3\xa0 N\xe1\xba\xb5ng\r\n", "xa\u0300 Ho\u0300a\n".encode(),
+         b"\xef\xbb\xbfBOM,a\r\n", b"lone\rcr\r\r\n", "a\u2028b\x85c\x0bd\n".encode(), b"\xe1\xbb\r\n", "Ω Å\n".encode(), b"last, no newline"]
 
 
 @pytest.mark.parametrize("encoding", ["auto", "utf-8"])

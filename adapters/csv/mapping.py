@@ -192,6 +192,7 @@ class RowMapper:
         self.statuses = {k.casefold(): v for k, v in mapping.values.status.items()}
         self.channels = {k.casefold(): v for k, v in mapping.values.channel.items()}
         self._plans: dict[tuple[str, ...], RowPlan] = {}
+        self._converters: dict[str, tuple[Memo | None, str]] = {}
 
     def plan(self, header: list[str]) -> "RowPlan":
         """The compiled plan for files with this header."""
@@ -202,7 +203,12 @@ class RowMapper:
 
     def converter(self, field: str) -> tuple[Memo | None, str]:
         """(value → mapped value or INVALID as a :class:`Memo`, None for as-is; the reason an INVALID
-        value is refused)."""
+        value is refused). One memo per converter, shared by every plan and column using it."""
+        if field not in self._converters:
+            self._converters[field] = self._converter(field)
+        return self._converters[field]
+
+    def _converter(self, field: str) -> tuple[Memo | None, str]:
         if field in TIME_FIELDS:
             return self.time, f"matches none of {self.m.date_formats}"
         if field in PERSONAL_FIELDS:
@@ -377,7 +383,8 @@ class _Code:
                     "except ValueError:  # not as many fields as the header", "    return None"]
             tail = ["return fragment"]
         else:
-            head, tail = ["def fragment(row):", "errors = []"], ["if errors: raise RecordError(errors)", "return fragment"]
+            head = ["def fragment(row):", "errors = []"]
+            tail = ["if errors: raise RecordError(errors)", "return fragment"]
         return head[0] + "\n" + "".join(f"    {line}\n" for line in head[1:] + self.lines + tail)
 
     def compile(self, width: int, delimiter: str) -> Callable:
