@@ -6,13 +6,15 @@ attachments and small status packets) of about `--edxml-mb` MB and a CSV export 
 
 * bare `lxml.etree.iterparse` over every packet (clearing elements) and the edxml adapter
   (pages + map);
-* bare `csv.reader` over the CSV and the csv adapter (pages + map);
+* bare `csv.reader` over the CSV and the csv adapter (pages + map), and its pages alone (reading,
+  decoding and one `RawRecord` per row, no mapping: the floor the contract sets);
 * the adapters again on a tenth of the data, to show whether peak memory grows with size.
 
 Each measurement runs `--repeat` times (default 3); the table shows the median time and the
 largest peak memory (the machine is shared, single runs are noisy).
 
 Usage: python bench/bench_documents.py [--edxml-mb 500] [--csv-rows 1000000] [--repeat 3]
+                                      [--only edxml|csv]
 """
 
 from __future__ import annotations
@@ -130,12 +132,12 @@ def measure(name: str, target: str, pattern: str | None) -> dict:
     if name == "edxml-adapter":
         source = EdxmlSource(EdxmlOptions(adapter="edxml", folder=Path(target), pattern=pattern or "**/*.xml"),
                              _context())
-    elif name == "csv-adapter":
+    elif name in ("csv-adapter", "csv-pages"):
         source = CsvSource(CsvOptions(adapter="csv", folder=Path(target).parent, pattern=Path(target).name,
                                       settle_seconds=0), _context())
     pattern = pattern or "**/*.xml"
     files = sorted(Path(target).glob(pattern)) if "edxml" in name else []
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     if name == "edxml-bare":
         records = 0
         for path in files:
@@ -146,6 +148,9 @@ def measure(name: str, target: str, pattern: str | None) -> dict:
     elif name == "edxml-adapter":
         records, fragments = _drive(source)
         extra = {"fragments": fragments}
+    elif name == "csv-pages":
+        records = sum(len(page.records) for page in source.pages(None))
+        extra = {}
     elif name == "csv-bare":
         with open(target, encoding="utf-8", newline="") as handle:
             records = sum(1 for _ in csv.reader(handle)) - 1
@@ -153,11 +158,11 @@ def measure(name: str, target: str, pattern: str | None) -> dict:
     else:
         records, fragments = _drive(source)
         extra = {"fragments": fragments}
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     size = sum(f.stat().st_size for f in files) if files else Path(target).stat().st_size
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
-    return {"name": name, "records": records, "seconds": round(seconds, 2), "mb": round(size / 1e6, 1),
-            "mb_s": round(size / 1e6 / seconds, 1), "records_s": round(records / seconds),
+    return {"name": name, "records": records, "seconds": round(seconds, 2), "cpu": round(cpu, 2),
+            "mb": round(size / 1e6, 1), "mb_s": round(size / 1e6 / seconds, 1), "records_s": round(records / seconds),
             "peak_rss_mb": peak, **extra}
 
 
@@ -173,7 +178,7 @@ def run(name: str, target: Path, pattern: str | None = None, repeat: int = 3) ->
         results.append(json.loads(output.strip().splitlines()[-1]))
     results.sort(key=lambda r: r["seconds"])
     median = results[len(results) // 2]
-    return {**median, "peak_rss_mb": max(r["peak_rss_mb"] for r in results),
+    return {**median, "peak_rss_mb": max(r["peak_rss_mb"] for r in results), "cpu": min(r["cpu"] for r in results),
             "spread": f"{results[0]['seconds']}–{results[-1]['seconds']}"}
 
 
@@ -182,6 +187,7 @@ def main() -> None:
     parser.add_argument("--edxml-mb", type=int, default=500)
     parser.add_argument("--csv-rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", choices=("edxml", "csv"), help="measure one kind of source only")
     parser.add_argument("--measure")
     parser.add_argument("--target")
     parser.add_argument("--pattern")
@@ -190,25 +196,37 @@ def main() -> None:
         print(json.dumps(measure(args.measure, args.target, args.pattern)))
         return
     edxml, small_csv, big_csv = OUT / "edxml", OUT / "csv-small" / "export.csv", OUT / "csv" / "export.csv"
+    kinds = (args.only,) if args.only else ("edxml", "csv")
     started = time.perf_counter()
-    build_edxml(edxml, args.edxml_mb)
-    build_csv(big_csv, args.csv_rows)
-    build_csv(small_csv, args.csv_rows // 10)
+    if "edxml" in kinds:
+        build_edxml(edxml, args.edxml_mb)
+    if "csv" in kinds:
+        build_csv(big_csv, args.csv_rows)
+        build_csv(small_csv, args.csv_rows // 10)
     print(f"built inputs in {time.perf_counter() - started:.0f} s", file=sys.stderr)
-    n = args.repeat
-    results = [run("edxml-bare", edxml, None, n), run("edxml-adapter", edxml, None, n),
-               run("edxml-bare", edxml, "0001/*.xml", n), run("edxml-adapter", edxml, "0001/*.xml", n),
-               run("csv-bare", big_csv, None, n), run("csv-adapter", big_csv, None, n),
-               run("csv-adapter", small_csv, None, n)]
-    print("| run | input MB | records | seconds (median) | min–max | MB/s | records/s | peak RSS MB |")
-    print("|---|---|---|---|---|---|---|---|")
+    n, results, load = args.repeat, [], os.getloadavg()
+    if "edxml" in kinds:
+        results += [run("edxml-bare", edxml, None, n), run("edxml-adapter", edxml, None, n),
+                    run("edxml-bare", edxml, "0001/*.xml", n), run("edxml-adapter", edxml, "0001/*.xml", n)]
+    if "csv" in kinds:
+        results += [run("csv-bare", big_csv, None, n), run("csv-adapter", big_csv, None, n),
+                    run("csv-adapter", small_csv, None, n), run("csv-pages", big_csv, None, n)]
+    print(f"load average before: {load}, after: {os.getloadavg()}")
+    print("| run | input MB | records | seconds (median) | min–max | CPU s (min) | MB/s | records/s "
+          "| peak RSS MB |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
-        print(f"| {r['name']} | {r['mb']} | {r['records']} | {r['seconds']} | {r['spread']} | {r['mb_s']} | "
-              f"{r['records_s']} | {r['peak_rss_mb']} |")
-    for kind in ("edxml", "csv"):
+        print(f"| {r['name']} | {r['mb']} | {r['records']} | {r['seconds']} | {r['spread']} | {r['cpu']} | "
+              f"{r['mb_s']} | {r['records_s']} | {r['peak_rss_mb']} |")
+    for kind in kinds:
         bare = next(r for r in results if r["name"] == f"{kind}-bare")
         full = next(r for r in results if r["name"] == f"{kind}-adapter")
-        print(f"{kind}: adapter takes {full['seconds'] / bare['seconds']:.2f}x the bare parser's time")
+        print(f"{kind}: adapter takes {full['seconds'] / bare['seconds']:.2f}x the bare parser's time "
+              f"(CPU: {full['cpu'] / bare['cpu']:.2f}x)")
+        pages = next((r for r in results if r["name"] == f"{kind}-pages"), None)
+        if pages:
+            print(f"{kind}: its pages alone (no map) take {pages['seconds'] / bare['seconds']:.2f}x "
+                  f"(CPU: {pages['cpu'] / bare['cpu']:.2f}x)")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import tomllib
 from datetime import datetime
-from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Callable, Literal
@@ -163,17 +162,37 @@ CACHE = 8192
 """Remembered answers per converter: dates, codes and people recur row after row."""
 
 
+class Memo(dict):
+    """A converter with its answers remembered: `memo[value]` converts `value` once.
+
+    A hit is one dict lookup in C, half the cost of an `lru_cache` call (no call, no recency
+    list), which counts with eight converted columns per row. Memory stays bounded: the memo is
+    emptied when it holds `size` answers.
+    """
+
+    def __init__(self, convert: Callable[[str], object], size: int = CACHE):
+        super().__init__()
+        self.convert, self.size = convert, size
+
+    def __missing__(self, value: str) -> object:
+        if len(self) >= self.size:
+            self.clear()
+        answer = self[value] = self.convert(value)
+        return answer
+
+
 class RowMapper:
     """Compiles the mapping, once per distinct file header, into a :class:`RowPlan`."""
 
     def __init__(self, mapping: CsvMapping, pseudonym: Callable[[str | None], str | None]):
         self.m = mapping
-        self.pseudonym = lru_cache(maxsize=CACHE)(pseudonym)
-        self.time = lru_cache(maxsize=CACHE)(self._time(TimeReader(mapping.date_formats, mapping.timezone)))
+        self.pseudonym = Memo(pseudonym)
+        self.time = Memo(self._time(TimeReader(mapping.date_formats, mapping.timezone)))
         self.kinds = {k.casefold(): v for k, v in mapping.values.kind.items()}
         self.statuses = {k.casefold(): v for k, v in mapping.values.status.items()}
         self.channels = {k.casefold(): v for k, v in mapping.values.channel.items()}
         self._plans: dict[tuple[str, ...], RowPlan] = {}
+        self._converters: dict[str, tuple[Memo | None, str]] = {}
 
     def plan(self, header: list[str]) -> "RowPlan":
         """The compiled plan for files with this header."""
@@ -182,21 +201,27 @@ class RowMapper:
             self._plans[key] = RowPlan(self, header)
         return self._plans[key]
 
-    def converter(self, field: str) -> tuple[Callable[[str], object] | None, str]:
-        """(value → mapped value or INVALID, None for as-is; the reason an INVALID value is refused)."""
+    def converter(self, field: str) -> tuple[Memo | None, str]:
+        """(value → mapped value or INVALID as a :class:`Memo`, None for as-is; the reason an INVALID
+        value is refused). One memo per converter, shared by every plan and column using it."""
+        if field not in self._converters:
+            self._converters[field] = self._converter(field)
+        return self._converters[field]
+
+    def _converter(self, field: str) -> tuple[Memo | None, str]:
         if field in TIME_FIELDS:
             return self.time, f"matches none of {self.m.date_formats}"
         if field in PERSONAL_FIELDS:
             return self.pseudonym, ""
         if field == "actor":
             policy = self.m.officer_names
-            return (lambda value: None) if policy == "drop" else None if policy == "keep" else self.pseudonym, ""
+            return Memo(lambda value: None) if policy == "drop" else None if policy == "keep" else self.pseudonym, ""
         if field == "kind":
-            return lru_cache(maxsize=CACHE)(self._kind), f"is not in the mapping's values.{field}"
+            return Memo(self._kind), f"is not in the mapping's values.{field}"
         if field == "status":
-            return lru_cache(maxsize=CACHE)(self._status), "is not a national status code 1–10 or a mapped value"
+            return Memo(self._status), "is not a national status code 1–10 or a mapped value"
         if field == "channel":
-            return lru_cache(maxsize=CACHE)(lambda value: self.channels.get(value.casefold(), value)), ""
+            return Memo(lambda value: self.channels.get(value.casefold(), value)), ""
         return None, ""
 
     @staticmethod
@@ -223,12 +248,21 @@ def _refusal(column: str, field: str, reason: str) -> Callable[[str], str]:
 
 
 class RowPlan:
-    """The mapping compiled for one file header into one straight-line function per row.
+    """The mapping compiled for one file header into straight-line functions per row.
 
     Mapping a row is the adapter's hot loop: instead of walking the mapping for every row, the
     plan generates (once per header) Python source that reads each mapped column by index and
     converts it, the way `dataclasses` generates `__init__`. Only column indexes and field names
     (from a fixed set) enter the source; converters, messages and values are passed as names.
+
+    Two functions come from the one description of the mapping:
+
+    * :meth:`fragment` (a split row → fragment, or RecordError naming every problem): the full,
+      validating path;
+    * :meth:`plain` (a line's text → fragment, or None): the fast path for the plain case, an
+      unquoted line with as many fields as the header and every value accepted. It splits and
+      unpacks the line itself and stops at the first thing that is not plain, leaving the
+      reasons to :meth:`fragment`; its fragments are those :meth:`fragment` gives.
     """
 
     def __init__(self, mapper: RowMapper, header: list[str]):
@@ -241,39 +275,55 @@ class RowPlan:
         """Indexes of the columns holding names or identifiers (pseudonymised in quarantined rows)."""
         if self.missing:
             return
-        code = _Code()
-        dossier = code.name(f"{m.columns['dossier']!r} (dossier): empty")
-        code.add("errors = []", f"dossier = row[{index[m.columns['dossier']]}]",
-                 f"if not dossier: errors.append({dossier})", "fragment = {'dossier': dossier}")
-        for field, column in m.columns.items():
-            if field in HEADER_FIELDS or field in PERSONAL_FIELDS:
-                code.field(mapper, "fragment", field, column, index[column], keep_none=True)
-        if "at" in m.columns:
-            code.add(f"event = {{'kind': {code.name(m.default_kind)}}}")
-            for field, column in m.columns.items():
-                if field in EVENT_FIELDS:
-                    code.field(mapper, "event", field, column, index[column], keep_none=False)
-            code.add(f"if 'at' not in event: errors.append({code.name(repr(m.columns['at']) + ' (at): empty')})",
-                     "events = [event]")
-        else:
-            code.add("events = []")
-        for spec in m.date_events:
-            code.date_event(mapper, spec, index[spec.column])
-        code.add("fragment['events'] = events", "if errors: raise RecordError(errors)", "return fragment")
-        self.source = code.source()
-        self.fragment = code.compile()
+        full, fast = _Code(), _Code(fast=True)
+        for code in (full, fast):
+            _row_body(code, mapper, index)
+        self.source = full.source(self.width, m.delimiter)
+        self.fragment = full.compile(self.width, m.delimiter)
+        self.plain = fast.compile(self.width, m.delimiter)
 
     def fragment(self, row: list[str]) -> dict:  # replaced per instance by the compiled function
         """The fragment of one row (as many fields as the header); raises RecordError naming every problem."""
         raise RecordError([f"columns {self.missing} are not in the file's header"])
 
+    def plain(self, text: str) -> dict | None:  # replaced per instance by the compiled function
+        """The fragment of a plain line (see the class), None for any other line."""
+        return None
+
+
+def _row_body(code: "_Code", mapper: RowMapper, index: dict[str, int]) -> None:
+    """The statements that turn a row into its fragment."""
+    m = mapper.m
+    dossier = code.value(index[m.columns["dossier"]])
+    code.add(f"dossier = {dossier}",
+             f"if not dossier: {code.error(code.name(repr(m.columns['dossier']) + ' (dossier): empty'))}",
+             "fragment = {'dossier': dossier}")
+    for field, column in m.columns.items():
+        if field in HEADER_FIELDS or field in PERSONAL_FIELDS:
+            code.field(mapper, "fragment", field, column, index[column], keep_none=True)
+    if "at" in m.columns:
+        code.add(f"event = {{'kind': {code.name(m.default_kind)}}}")
+        for field, column in m.columns.items():
+            if field in EVENT_FIELDS:
+                code.field(mapper, "event", field, column, index[column], keep_none=False)
+        code.add(f"if 'at' not in event: {code.error(code.name(repr(m.columns['at']) + ' (at): empty'))}",
+                 "events = [event]")
+    else:
+        code.add("events = []")
+    for spec in m.date_events:
+        code.date_event(mapper, spec, index[spec.column])
+    code.add("fragment['events'] = events")
+
 
 class _Code:
-    """Source lines and the namespace of a generated row function."""
+    """Source lines and the namespace of a generated row function: the validating one (`row` →
+    fragment or RecordError) or, with `fast`, the plain-line one (`text` → fragment or None)."""
 
-    def __init__(self):
+    def __init__(self, fast: bool = False):
+        self.fast = fast
         self.lines: list[str] = []
         self.names: dict[str, object] = {"RecordError": RecordError, "INVALID": INVALID}
+        self.columns: set[int] = set()
 
     def name(self, value: object) -> str:
         """A name in the namespace bound to `value`."""
@@ -285,35 +335,61 @@ class _Code:
         """Append lines of the function body."""
         self.lines.extend(lines)
 
+    def value(self, at: int) -> str:
+        """The expression of column `at`'s text (the fast function has each column in a local)."""
+        if self.fast:
+            self.columns.add(at)
+            return f"c{at}"
+        self.add(f"value = row[{at}]")
+        return "value"
+
+    def error(self, message: str) -> str:
+        """The statement for a problem whose message is the expression `message`."""
+        return "return None" if self.fast else f"errors.append({message})"
+
     def field(self, mapper: RowMapper, target: str, field: str, column: str, at: int, keep_none: bool) -> None:
         """Copy or convert one column into `target` (a refused value names column, field and reason)."""
         convert, reason = mapper.converter(field)
-        self.add(f"value = row[{at}]", "if value:")
+        value = self.value(at)
+        self.add(f"if {value}:")
         if convert is None:
-            self.add(f"    {target}[{field!r}] = value")
+            self.add(f"    {target}[{field!r}] = {value}")
             return
-        refuse = self.name(_refusal(column, field, reason))
-        self.add(f"    mapped = {self.name(convert)}(value)",
-                 f"    if mapped is INVALID: errors.append({refuse}(value)); mapped = None")
+        self.add(f"    mapped = {self.name(convert)}[{value}]", self._invalid(column, field, reason, value))
         self.add(f"    {target}[{field!r}] = mapped" if keep_none else
                  f"    if mapped is not None: {target}[{field!r}] = mapped")
 
     def date_event(self, mapper: RowMapper, spec: "DateEvent", at: int) -> None:
         """An event from a date column (one-row-per-dossier exports)."""
         convert, reason = mapper.converter("at")
-        refuse = self.name(_refusal(spec.column, "at", reason))
         extra = f", 'step': {self.name(spec.step)}" if spec.step else ""
-        self.add(f"value = row[{at}]", "if value:",
-                 f"    mapped = {self.name(convert)}(value)",
-                 f"    if mapped is INVALID: errors.append({refuse}(value)); mapped = None",
+        value = self.value(at)
+        self.add(f"if {value}:",
+                 f"    mapped = {self.name(convert)}[{value}]", self._invalid(spec.column, "at", reason, value),
                  f"    events.append({{'at': mapped, 'kind': {self.name(spec.kind)}{extra}}})")
 
-    def source(self) -> str:
-        """The generated function's source."""
-        return "def fragment(row):\n" + "".join(f"    {line}\n" for line in self.lines)
+    def _invalid(self, column: str, field: str, reason: str, value: str) -> str:
+        refuse = self.name(_refusal(column, field, reason))
+        then = "" if self.fast else "; mapped = None"
+        return f"    if mapped is INVALID: {self.error(f'{refuse}({value})')}{then}"
 
-    def compile(self) -> Callable[[list[str]], dict]:
+    def source(self, width: int, delimiter: str) -> str:
+        """The generated function's source."""
+        if self.fast:
+            self.names["DELIMITER"] = delimiter
+            targets = ", ".join(f"c{at}" if at in self.columns else "_" for at in range(width))
+            head = ["def plain(text):", "if '\"' in text: return None", "try:",
+                    f"    [{targets}] = text.split(DELIMITER)",
+                    "except ValueError:  # not as many fields as the header", "    return None"]
+            tail = ["return fragment"]
+        else:
+            head = ["def fragment(row):", "errors = []"]
+            tail = ["if errors: raise RecordError(errors)", "return fragment"]
+        return head[0] + "\n" + "".join(f"    {line}\n" for line in head[1:] + self.lines + tail)
+
+    def compile(self, width: int, delimiter: str) -> Callable:
         """The generated function."""
+        source = self.source(width, delimiter)
         namespace = dict(self.names)
-        exec(compile(self.source(), "<csv row plan>", "exec"), namespace)  # noqa: S102 - our own source
-        return namespace["fragment"]  # type: ignore[return-value]
+        exec(compile(source, "<csv row plan>", "exec"), namespace)  # noqa: S102 - our own source
+        return namespace["plain" if self.fast else "fragment"]  # type: ignore[return-value]
