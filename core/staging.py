@@ -30,6 +30,10 @@ from .ledger import StoredDossier, stored_dossiers
 from .merge import REQUIRED_FIELDS, check_fragment, merge
 from .privacy import Pseudonymizer
 
+GROUP = 16
+"""Records (or dossiers) staged together: few enough that their objects are still in the CPU
+cache when they are merged and evaluated right after mapping (groups of 250 measured 60 % slower
+per dossier), many enough that one ledger query looks them all up."""
 Fragments = dict[str, list[tuple[dict, int]]]
 """Fragments by dossier code, each with the index (in its page) of the record it came from."""
 
@@ -52,6 +56,14 @@ class ChunkResult(NamedTuple):
     they travel back from the workers, and pickling plain tuples is cheapest."""
     errors: dict[str, list[str]]
     """Why dossiers whose row is `failed` could not be evaluated."""
+    again: list[str]
+    """Dossiers whose records came in two groups of the chunk: staged from part of their
+    records, so the main process stages them again from all of them."""
+
+    @classmethod
+    def empty(cls) -> "ChunkResult":
+        """A result to stage into."""
+        return cls({}, [], [], {}, [])
 
     def without(self, codes: set[str]) -> "ChunkResult":
         """This result less the rows and errors of `codes` (staged again elsewhere)."""
@@ -105,9 +117,16 @@ class Stager:
         return fragments, failures
 
     def stage_records(self, records: list[tuple[int, RawRecord]]) -> ChunkResult:
-        """Map records, then stage the dossiers they touch."""
-        fragments, failures = self.map_records(records)
-        return self.stage(fragments)._replace(failures=failures)
+        """Map records, then stage the dossiers they touch, a small group at a time."""
+        result = ChunkResult.empty()
+        for start in range(0, len(records), GROUP):
+            fragments, failures = self.map_records(records[start : start + GROUP])
+            result.failures.extend(failures)
+            for code in [code for code in fragments if code in result.touched]:
+                result.touched[code] = result.touched[code] + [index for _, index in fragments.pop(code)]
+                result.again.append(code)
+            self._stage_into(result, fragments)
+        return result
 
     def stage_transported(self, records: list[Transport]) -> ChunkResult:
         """`stage_records` for records sent to a worker (see `transport`)."""
@@ -115,14 +134,18 @@ class Stager:
 
     def stage(self, fragments: Fragments) -> ChunkResult:
         """Merge fragments into the stored dossiers; evaluate those that changed."""
+        result, items = ChunkResult.empty(), list(fragments.items())
+        for start in range(0, len(items), GROUP):
+            self._stage_into(result, dict(items[start : start + GROUP]))
+        return result
+
+    def _stage_into(self, result: ChunkResult, fragments: Fragments) -> None:
         stored = self.lookup(fragments) if fragments else {}
-        rows, errors = [], {}
         for code, items in fragments.items():
-            row = self.dossier(code, [fragment for fragment, _ in items], stored.get(code), errors)
+            result.touched[code] = [index for _, index in items]
+            row = self.dossier(code, [fragment for fragment, _ in items], stored.get(code), result.errors)
             if row is not None:
-                rows.append(row)
-        touched = {code: [index for _, index in items] for code, items in fragments.items()}
-        return ChunkResult(touched, [], rows, errors)
+                result.rows.append(row)
 
     def dossier(self, code: str, fragments: list[dict], stored: StoredDossier | None,
                 errors: dict[str, list[str]]) -> Row | None:

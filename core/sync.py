@@ -50,7 +50,7 @@ LOCK = "sync"
 """One sync (or replay) per deployment at a time: sinks are shared by every source."""
 
 
-PARALLEL_CHUNK = 250
+PARALLEL_CHUNK = 64
 """Records (or dossiers) per worker task; a page smaller than two chunks is staged inline."""
 
 
@@ -315,7 +315,7 @@ class SyncJob:
                     touched[code] = touched[code] + indexes
                 else:
                     touched[code] = indexes
-        redo.update(previous.intersection(touched))
+        redo.update(previous.intersection(touched), *(result.again for result in results))
         outcome = PageOutcome()
         source, name = stager.source, stager.source_name
         for index, errors in [*flight.failures, *(failure for result in results for failure in result.failures)]:
