@@ -339,13 +339,14 @@ def _synced_with(folder: Path, workers: int, lines: list) -> tuple[list[str], li
 @pytest.mark.parametrize("parallel_map", [True, False])
 def test_dossier_split_across_worker_chunks_and_pages(tmp_path: Path, monkeypatch, parallel_map: bool) -> None:
     """Workers stage chunks of a page against the ledger as it was: a dossier whose lines fall in
-    two chunks of one page, or in two consecutive pages, is staged again in the main process, and
+    two groups of a chunk, two chunks of one page, or two consecutive pages, is staged again in the main process, and
     the outcome is exactly what one process gives (whether the workers or the main process map)."""
     from isobridge.adapters.caselog import CaselogSource
     monkeypatch.setattr(CaselogSource, "parallel_map", parallel_map)
     records = write_cases(tmp_path / "gen.jsonl", 1900)
     unknown = dict(records[300], dossier="X-1", procedure="9.999999")
-    lines = (records[:300] + [b'{"dossier": "X-2", not json', unknown] + records[300:700] + [_grown(records[100])]
+    lines = (records[:20] + [_grown(records[5])] + records[20:300] + [b'{"dossier": "X-2", not json', unknown]
+             + records[300:700] + [_grown(records[100])]
              + records[700:1900] + [_grown(r) for r in records[950:990]])
     alone, alone_rows, alone_quarantine = _synced_with(tmp_path / "one", 1, lines)
     pooled, pooled_rows, pooled_quarantine = _synced_with(tmp_path / "two", 2, lines)
@@ -353,7 +354,8 @@ def test_dossier_split_across_worker_chunks_and_pages(tmp_path: Path, monkeypatc
     keys = [(line["dossier"], line["revision"]) for line in map(json.loads, pooled)]
     assert len(keys) == len(set(keys)) == 1900 + 40
     assert {d for d, revision in keys if revision == 2} == {r["dossier"] for r in records[950:990]}
-    merged = {row[0]: orjson.loads(row[1]) for row in pooled_rows}[records[100]["dossier"]]
-    assert merged["events"][-1]["kind"] == "apology_issued"  # both lines of the first page, merged
+    stored = {row[0]: orjson.loads(row[1]) for row in pooled_rows}
+    for twice in (records[5], records[100]):  # two lines in one chunk, in two chunks: merged
+        assert stored[twice["dossier"]]["events"][-1]["kind"] == "apology_issued"
     assert [(row[2], row[3][:12]) for row in pooled_quarantine] == [("map", '{"dossier": '), ("evaluate", '{"dossier":"')]
     assert "X-1" in pooled_quarantine[1][3] and "9.999999" in pooled_quarantine[1][4]
