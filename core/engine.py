@@ -146,7 +146,7 @@ class Evaluator:
         verdict = self._verdict(case, trace, finish, effective, pauses)
         # A refused/withdrawn/stopped dossier is over: a step it never closed is measured up to
         # its last event and left unjudged, not found overdue against `as_of`.
-        closed_at = case.events[-1].at if verdict in TERMINAL_VERDICTS and case.events else None
+        closed_at = case.events[-1][0] if verdict in TERMINAL_VERDICTS and case.events else None
         nonconformities: list[dict] = []
         steps = self._steps(trace.rows, proc, pauses, nonconformities, closed_at)
         self._dossier_nonconformities(case, proc, verdict, effective, computed, trace, nonconformities)
@@ -177,18 +177,24 @@ class Evaluator:
 
     def _steps(self, rows: list[list], proc: CompiledProcedure, pauses: list[tuple[int, int]],
                nonconformities: list[dict], closed_at: int | None) -> list[dict]:
-        """One process-control-sheet row per step entry, noting late steps."""
+        """One process-control-sheet row per step entry, noting late steps.
+
+        A step usually starts at the instant the previous one finished (the handover closes one
+        step and opens the next), so that instant's working time is reused, not looked up twice.
+        """
         cal = self.calendar
         worked, instant_at = cal.worked, cal.instant_at
         as_of, known_steps = self.as_of, proc.steps
         result = []
+        append = result.append
+        previous_end = previous_worked = None
         for step, from_unit, unit, start, text, finished, end_text in rows:
             if finished is None:
                 until = as_of if closed_at is None else closed_at
                 end = until if until > start else start
             else:
                 end = finished
-            start_worked = worked(start)
+            start_worked = previous_worked if start == previous_end else worked(start)
             paused_working = paused_seconds = 0
             for low, high in pauses:
                 if low < start:
@@ -198,12 +204,13 @@ class Evaluator:
                 if high > low:
                     paused_working += worked(high) - worked(low)
                     paused_seconds += high - low
-            used = (worked(end) - start_worked - paused_working) // 60
+            previous_end, previous_worked = end, worked(end)
+            used = (previous_worked - start_worked - paused_working) // 60
             known = known_steps.get(step)
             if known is None:
-                result.append({"step": step, "from_unit": from_unit, "unit": unit, "started_at": text,
-                               "finished_at": end_text, "due_at": None, "allowed_minutes": None,
-                               "used_minutes": used, "verdict": None})
+                append({"step": step, "from_unit": from_unit, "unit": unit, "started_at": text,
+                        "finished_at": end_text, "due_at": None, "allowed_minutes": None,
+                        "used_minutes": used, "verdict": None})
                 continue
             working = known[3]
             if working is not None:
@@ -224,9 +231,9 @@ class Evaluator:
                 nonconformities.append(
                     {"kind": "late_step", "step": step, "detail": f"{state} after its due {due_text}"}
                 )
-            result.append({"step": step, "from_unit": from_unit, "unit": unit, "started_at": text,
-                           "finished_at": end_text, "due_at": due_text, "allowed_minutes": known[2],
-                           "used_minutes": used, "verdict": verdict})
+            append({"step": step, "from_unit": from_unit, "unit": unit, "started_at": text,
+                    "finished_at": end_text, "due_at": due_text, "allowed_minutes": known[2],
+                    "used_minutes": used, "verdict": verdict})
         return result
 
     def _verdict(self, case: Case, trace: "_Trace", finish: int | None, due: int, pauses) -> str:
@@ -288,9 +295,9 @@ class _Trace:
     def finish(self, status: int) -> tuple[int | None, str | None]:
         """The dossier's finish: its first `resolved`, else (status 9/10) its first `returned`."""
         if self.resolved is not None:
-            return self.resolved.at, self.resolved.text
+            return self.resolved[0], self.resolved[6]
         if status in (9, 10) and self.returned is not None:
-            return self.returned.at, self.returned.text
+            return self.returned[0], self.returned[6]
         return None, None
 
 
@@ -345,6 +352,6 @@ def _trace(events: list[CaseEvent], proc: CompiledProcedure) -> _Trace:
             opened = None
     if opened is not None:
         pauses.append((opened, None))
-    if current is not None and current[5] is None and last_resolved is not None and last_resolved.at >= current[3]:
-        current[5], current[6] = last_resolved.at, last_resolved.text
+    if current is not None and current[5] is None and last_resolved is not None and last_resolved[0] >= current[3]:
+        current[5], current[6] = last_resolved[0], last_resolved[6]
     return _Trace(rows, pauses, unknown, out_of_order, apologies, terminal, first_resolved, first_returned)
