@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import tempfile
 from collections import deque
 from dataclasses import dataclass, field
 from typing import IO, Iterable, Iterator
@@ -58,7 +57,7 @@ def evaluate_line(evaluator: Evaluator, text: bytes) -> tuple[dict, int]:
     return evidence, len(record["events"]) if "events" in record else 0
 
 
-def evaluate_chunk(evaluator: Evaluator, chunk: list[tuple[int, bytes]]) -> ChunkResult:
+def evaluate_chunk(evaluator: Evaluator, chunk: Iterable[tuple[int, bytes | memoryview]]) -> ChunkResult:
     """Evaluate numbered lines, collecting evidence, rejects and indicator counts."""
     out: list[bytes] = []
     rejects: list[Reject] = []
@@ -77,7 +76,7 @@ def evaluate_chunk(evaluator: Evaluator, chunk: list[tuple[int, bytes]]) -> Chun
             except Exception as exc:  # a defect must cost one line, never the run
                 raise RecordError([f"cannot be evaluated: {type(exc).__name__}: {exc}"]) from None
         except RecordError as exc:
-            rejects.append(Reject(number, text.decode("utf-8", "replace").rstrip("\r\n"), exc.errors))
+            rejects.append(Reject(number, bytes(text).decode("utf-8", "replace").rstrip("\r\n"), exc.errors))
             continue
         verdict = evidence["verdict"]
         verdicts[verdict] = verdicts.get(verdict, 0) + 1
@@ -105,11 +104,12 @@ def numbered_chunks(lines: Iterable[bytes], size: int = CHUNK_LINES) -> Iterator
 
 
 _WORKER: Evaluator | None = None
+_OUTPUT: "_OrderedOutput | None" = None
 
 
-def _init_worker(evaluator: Evaluator) -> None:
-    global _WORKER
-    _WORKER = evaluator
+def _init_worker(evaluator: Evaluator, output: "_OrderedOutput | None" = None) -> None:
+    global _WORKER, _OUTPUT
+    _WORKER, _OUTPUT = evaluator, output
 
 
 def _work(chunk: list[tuple[int, bytes]]) -> ChunkResult:
@@ -117,37 +117,64 @@ def _work(chunk: list[tuple[int, bytes]]) -> ChunkResult:
     return evaluate_chunk(_WORKER, chunk)
 
 
-def _work_range(path: str, start: int, end: int, spill: str | None) -> tuple[ChunkResult, int, str | None]:
-    """Evaluate the lines in bytes [start, end) of `path`.
+class _OrderedOutput:
+    """Lets worker processes append their ranges' evidence to one descriptor, in input order.
 
-    Returns the result (lines numbered from 1 within the range), the number of lines read and,
-    when `spill` names a folder, the file there that holds the evidence (then not in the result).
+    Range `index` may write once every range before it has written: a shared counter says whose
+    turn it is. The workers inherit the descriptor (and its file offset) through fork, so the
+    evidence goes from each worker's memory straight to the output, without passing through
+    the parent process, which would compete with the workers for the cores.
+    """
+
+    def __init__(self, context, target: int):
+        self.target = target
+        self.turn = context.Value("q", 0, lock=False)
+        self.changed = context.Condition()
+
+    def write(self, index: int, data: bytes) -> None:
+        """Wait for range `index`'s turn, write `data`, pass the turn on."""
+        with self.changed:
+            while self.turn.value != index:
+                self.changed.wait()
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.target, view):]
+        with self.changed:
+            self.turn.value = index + 1
+            self.changed.notify_all()
+
+
+def _numbered_lines(data: bytes) -> Iterator[tuple[int, memoryview]]:
+    """The non-blank lines of `data` (each with its newline), numbered from 1, without copying."""
+    view = memoryview(data)
+    find, size = data.find, len(data)
+    number = position = 0
+    while position < size:
+        newline = find(b"\n", position)
+        stop = size if newline < 0 else newline + 1
+        number += 1
+        if data[position] not in _BLANK or not data[position:stop].isspace():
+            yield number, view[position:stop]
+        position = stop
+
+
+def _work_range(path: str, start: int, end: int, index: int) -> tuple[ChunkResult, int, bool]:
+    """Evaluate the lines in bytes [start, end) of `path`, range number `index` of the file.
+
+    Returns the result (lines numbered from 1 within the range), the number of lines read and
+    whether the evidence was already written to the output (then it is not in the result).
     """
     assert _WORKER is not None
     with open(path, "rb") as source:
         source.seek(start)
         data = source.read(end - start)
-    chunk: list[tuple[int, bytes]] = []
-    append = chunk.append
-    number = position = 0
-    find = data.find
-    while position < len(data):
-        newline = find(b"\n", position)
-        stop = len(data) if newline < 0 else newline + 1
-        number += 1
-        if data[position] in _BLANK and data[position:stop].isspace():
-            position = stop
-            continue
-        append((number, data[position:stop]))
-        position = stop
-    result = evaluate_chunk(_WORKER, chunk)
-    if spill is None:
-        return result, number, None
-    name = os.path.join(spill, str(start))
-    with open(name, "wb") as evidence:
-        evidence.write(result.evidence)
+    result = evaluate_chunk(_WORKER, _numbered_lines(data))
+    lines = data.count(b"\n") + (0 if not data or data.endswith(b"\n") else 1)
+    if _OUTPUT is None:
+        return result, lines, False
+    _OUTPUT.write(index, result.evidence)
     result.evidence = b""
-    return result, number, name
+    return result, lines, True
 
 
 _BLANK = frozenset(b" \t\n\r\x0b\x0c")
@@ -170,8 +197,10 @@ def evaluate_file(evaluator: Evaluator, path: str | os.PathLike, out: IO[bytes],
                   workers: int | None = None, range_bytes: int = RANGE_BYTES) -> BatchTotals:
     """Evaluate a case-log *file* into `out`, workers reading their own byte ranges of it.
 
-    The parent only splits the file at newlines and writes results back in input order, so its
-    own work stays small. Same output, rejects and totals as :func:`evaluate_stream`.
+    The parent only splits the file at newlines and collects counts and rejects; when `out` has a
+    descriptor the workers append the evidence to it themselves, in input order (see
+    :class:`_OrderedOutput`), so the parent's own work stays small. Same output, rejects and totals
+    as :func:`evaluate_stream`.
     """
     workers = workers if workers is not None else min(os.cpu_count() or 1, 4)
     if workers <= 1:
@@ -181,17 +210,19 @@ def evaluate_file(evaluator: Evaluator, path: str | os.PathLike, out: IO[bytes],
     name = os.fspath(path)
     target = _file_descriptor(out)
     context = multiprocessing.get_context("fork")
-    with tempfile.TemporaryDirectory(prefix="isobridge-") as spill, \
-            context.Pool(workers, initializer=_init_worker, initargs=(evaluator,)) as pool:
-        folder = spill if target is not None else None
+    output = None
+    if target is not None:
+        out.flush()
+        output = _OrderedOutput(context, target)
+    with context.Pool(workers, initializer=_init_worker, initargs=(evaluator, output)) as pool:
         pending: deque = deque()
         base = 0
-        for start, end in line_ranges(name, range_bytes):
-            pending.append(pool.apply_async(_work_range, (name, start, end, folder)))
+        for index, (start, end) in enumerate(line_ranges(name, range_bytes)):
+            pending.append(pool.apply_async(_work_range, (name, start, end, index)))
             if len(pending) >= 2 * workers + 2:
-                base = _take(pending.popleft().get(), base, out, target, rejects, totals)
+                base = _take(pending.popleft().get(), base, out, rejects, totals)
         while pending:
-            base = _take(pending.popleft().get(), base, out, target, rejects, totals)
+            base = _take(pending.popleft().get(), base, out, rejects, totals)
     return totals
 
 
@@ -203,28 +234,13 @@ def _file_descriptor(out: IO[bytes]) -> int | None:
         return None
 
 
-def _copy(spilled: str, out: IO[bytes], target: int) -> None:
-    """Append a spilled evidence file to `out`, in the kernel where it can."""
-    out.flush()
-    with open(spilled, "rb") as evidence:
-        size = os.fstat(evidence.fileno()).st_size
-        sent = 0
-        try:
-            while sent < size:
-                sent += os.sendfile(target, evidence.fileno(), sent, size - sent)
-        except OSError:  # a descriptor sendfile cannot write to: copy through user space
-            if sent:
-                raise
-            out.write(evidence.read())
+def _take(result: tuple[ChunkResult, int, bool], base: int, out: IO[bytes], rejects: "RejectSink",
+          totals: BatchTotals) -> int:
+    """Account for one range's result, its rejects renumbered from the file's start; the next base.
 
-
-def _take(result: tuple[ChunkResult, int, str | None], base: int, out: IO[bytes], target: int | None,
-          rejects: "RejectSink", totals: BatchTotals) -> int:
-    """Write one range's result, its rejects renumbered from the file's start; the next base."""
-    chunk, lines, spilled = result
-    if spilled is not None:
-        _copy(spilled, out, target)  # type: ignore[arg-type]
-        os.unlink(spilled)
+    Its evidence is written here only when the worker could not write it itself.
+    """
+    chunk, lines, _ = result
     for reject in chunk.rejects:
         reject.line += base
     _drain((chunk,), out, rejects, totals)
