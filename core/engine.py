@@ -59,6 +59,8 @@ class CompiledProcedure:
     """The code of the step a `received` event without a step enters."""
     required: tuple[tuple[str, str], ...] = ()
     """(code, name) of every non-optional step, in order."""
+    required_codes: frozenset[str] = frozenset()
+    """The codes of `required`, to check them all at once."""
 
     @classmethod
     def compile(cls, procedure: Procedure, calendar: WorkingCalendar) -> "CompiledProcedure":
@@ -69,7 +71,7 @@ class CompiledProcedure:
             steps[step.code] = (index, allowance, allowance.minutes(), allowance.working)
         required = tuple((step.code, step.name) for step in procedure.steps if not step.optional)
         return cls(procedure, Allowance.of(procedure.limit, calendar), steps, frozenset(procedure.pauses),
-                   procedure.steps[0].code, required)
+                   procedure.steps[0].code, required, frozenset(code for code, _ in required))
 
 
 @dataclass
@@ -134,9 +136,18 @@ class Evaluator:
         for start, end in pauses:
             paused_working += worked(end) - worked(start)
             paused_seconds += end - start
-        limit = proc.limit
-        computed = cal.add(case.received, limit.working) if limit.working is not None \
-            else cal.add_calendar_days(case.received, limit.days)  # type: ignore[arg-type]
+        limit, received = proc.limit, case.received
+        # `computed` is cal.add(received, limit) spelled out to keep the working time at `received`
+        # (the first step usually starts then) and at `computed` (worked(instant_at(w)) == w).
+        received_worked = computed_worked = None
+        if limit.working is None:
+            computed = cal.add_calendar_days(received, limit.days)  # type: ignore[arg-type]
+        elif limit.working > 0:
+            received_worked = worked(received)
+            computed_worked = received_worked + limit.working
+            computed = cal.instant_at(computed_worked)
+        else:
+            computed = received
         due = case.due if case.due is not None else computed
         if limit.working is not None:
             effective = cal.instant_at(worked(due) + paused_working) if paused_working else due
@@ -148,8 +159,12 @@ class Evaluator:
         # its last event and left unjudged, not found overdue against `as_of`.
         closed_at = case.events[-1][0] if verdict in TERMINAL_VERDICTS and case.events else None
         nonconformities: list[dict] = []
-        steps = self._steps(trace.rows, proc, pauses, nonconformities, closed_at)
-        self._dossier_nonconformities(case, proc, verdict, effective, computed, trace, nonconformities)
+        steps = self._steps(trace.rows, proc, pauses, nonconformities, closed_at,
+                            received if received_worked is not None else None, received_worked)
+        computed_text = format_instant(computed)
+        effective_text = computed_text if effective == computed else format_instant(effective)
+        self._dossier_nonconformities(case, proc, verdict, effective, effective_text, computed, computed_text,
+                                      computed_worked, trace, nonconformities)
         for code in trace.unknown:
             nonconformities.append(
                 {"kind": "unknown_step", "step": code, "detail": f"step {code!r} is not in procedure {case.procedure}"}
@@ -166,8 +181,8 @@ class Evaluator:
             "received_at": case.received_text,
             "status": case.status,
             "verdict": verdict,
-            "due_at": format_instant(effective),
-            "computed_due_at": format_instant(computed),
+            "due_at": effective_text,
+            "computed_due_at": computed_text,
             "finished_at": finish_text,
             "paused_minutes": paused_working // 60,
             "steps": steps,
@@ -176,18 +191,20 @@ class Evaluator:
         }
 
     def _steps(self, rows: list[list], proc: CompiledProcedure, pauses: list[tuple[int, int]],
-               nonconformities: list[dict], closed_at: int | None) -> list[dict]:
+               nonconformities: list[dict], closed_at: int | None, known_instant: int | None = None,
+               known_worked: int | None = None) -> list[dict]:
         """One process-control-sheet row per step entry, noting late steps.
 
         A step usually starts at the instant the previous one finished (the handover closes one
-        step and opens the next), so that instant's working time is reused, not looked up twice.
+        step and opens the next) or, the first one, when the dossier was received, so the working
+        time at that instant (`known_worked` at `known_instant`) is reused, not looked up again.
         """
         cal = self.calendar
         worked, instant_at = cal.worked, cal.instant_at
         as_of, known_steps = self.as_of, proc.steps
         result = []
         append = result.append
-        previous_end = previous_worked = None
+        previous_end, previous_worked = known_instant, known_worked
         for step, from_unit, unit, start, text, finished, end_text in rows:
             if finished is None:
                 until = as_of if closed_at is None else closed_at
@@ -242,16 +259,17 @@ class Evaluator:
         if case.status in TERMINAL_STATUS:
             return TERMINAL_STATUS[case.status]
         if finish is not None:
-            finish_day, due_day = local_date(finish), local_date(due)
+            finish_day, due_day = (finish + _OFFSET) // DAY, (due + _OFFSET) // DAY
             return "early" if finish_day < due_day else "on_time" if finish_day == due_day else "late"
         if case.status in PAUSED_STATUS or (pauses and pauses[-1][1] >= self.as_of):
             return "paused"
         return "open_overdue" if self.as_of > due else "open_on_time"
 
-    def _dossier_nonconformities(self, case, proc, verdict, due, computed, trace, found) -> None:
+    def _dossier_nonconformities(self, case, proc, verdict, due, due_text, computed, computed_text,
+                                 computed_worked, trace, found) -> None:
         cal = self.calendar
         if verdict == "late" or verdict == "open_overdue":
-            found.append({"kind": "late_dossier", "step": None, "detail": f"{verdict} against due {format_instant(due)}"})
+            found.append({"kind": "late_dossier", "step": None, "detail": f"{verdict} against due {due_text}"})
             if not any(cal.between(at, due) >= cal.day_seconds for at in trace.apologies):
                 found.append({
                     "kind": "late_without_timely_apology",
@@ -265,17 +283,20 @@ class Evaluator:
                 "step": None,
                 "detail": f"{apology_count} apologies; the appointment may be moved only once",
             })
-        if verdict == "early" or verdict == "on_time" or verdict == "late":
-            entered = {row[0] for row in trace.rows}
+        if (verdict == "early" or verdict == "on_time" or verdict == "late") and not proc.required_codes <= trace.entered:
             for code, name in proc.required:
-                if code not in entered:
+                if code not in trace.entered:
                     found.append({"kind": "missing_step", "step": code, "detail": f"step {code!r} ({name}) never entered"})
-        if case.due is not None and abs(cal.between(computed, case.due)) > 3600:
-            found.append({
-                "kind": "due_date_mismatch",
-                "step": None,
-                "detail": f"appointment {format_instant(case.due)} differs from computed due {format_instant(computed)}",
-            })
+        if case.due is not None:
+            due_worked = cal.worked(case.due)
+            if computed_worked is None:
+                computed_worked = cal.worked(computed)
+            if abs(due_worked - computed_worked) > 3600:
+                found.append({
+                    "kind": "due_date_mismatch",
+                    "step": None,
+                    "detail": f"appointment {format_instant(case.due)} differs from computed due {computed_text}",
+                })
 
 
 @dataclass(slots=True)
@@ -284,6 +305,8 @@ class _Trace:
 
     rows: list[list]
     """Step entries: [step, from_unit, unit, start, text, end, end_text]."""
+    entered: set[str]
+    """The codes of `rows`."""
     pauses: list[tuple[int, int | None]]
     unknown: list[str]
     out_of_order: list[tuple[str, str]]
@@ -304,6 +327,7 @@ class _Trace:
 def _trace(events: list[CaseEvent], proc: CompiledProcedure) -> _Trace:
     """Walk the case log once: step rows, pauses, apologies, the terminal and finishing events."""
     rows: list[list] = []
+    entered: set[str] = set()
     pauses: list[tuple[int, int | None]] = []
     unknown: list[str] = []
     out_of_order: list[tuple[str, str]] = []
@@ -328,6 +352,7 @@ def _trace(events: list[CaseEvent], proc: CompiledProcedure) -> _Trace:
                 unknown.append(code)
             current = [code, event[3], event[4], at, event[6], None, None]
             rows.append(current)
+            entered.add(code)
         elif kind == "returned" or kind in TERMINAL:
             if current is not None and current[5] is None:
                 current[5], current[6] = at, event[6]
@@ -354,4 +379,4 @@ def _trace(events: list[CaseEvent], proc: CompiledProcedure) -> _Trace:
         pauses.append((opened, None))
     if current is not None and current[5] is None and last_resolved is not None and last_resolved[0] >= current[3]:
         current[5], current[6] = last_resolved[0], last_resolved[6]
-    return _Trace(rows, pauses, unknown, out_of_order, apologies, terminal, first_resolved, first_returned)
+    return _Trace(rows, entered, pauses, unknown, out_of_order, apologies, terminal, first_resolved, first_returned)
