@@ -20,8 +20,10 @@ from .engine import Evaluator
 from .models import IndicatorSummary
 
 CHUNK_LINES = 2000
-RANGE_BYTES = 1 << 20
-"""Bytes of case log one worker reads and evaluates at a time in :func:`evaluate_file`."""
+RANGE_BYTES = 4 << 20
+"""Most bytes of case log one worker reads and evaluates at a time in :func:`evaluate_file`."""
+TAIL_BYTES = 64 << 10
+"""Ranges shrink towards the end of the file, down to this size, so the workers finish together."""
 
 
 @dataclass
@@ -180,13 +182,19 @@ def _work_range(path: str, start: int, end: int, index: int) -> tuple[ChunkResul
 _BLANK = frozenset(b" \t\n\r\x0b\x0c")
 
 
-def line_ranges(path: str | os.PathLike, size: int = RANGE_BYTES) -> Iterator[tuple[int, int]]:
-    """Split a file into byte ranges of about `size` bytes that end just after a newline (or at EOF)."""
+def line_ranges(path: str | os.PathLike, size: int = RANGE_BYTES,
+                workers: int = 0) -> Iterator[tuple[int, int]]:
+    """Split a file into byte ranges of about `size` bytes that end just after a newline (or at EOF).
+
+    With `workers`, a range is at most 1/(2 × workers) of what is left (but not under
+    TAIL_BYTES), so the last ranges are small and no worker is left alone with a big one.
+    """
     with open(path, "rb") as source:
         total = os.fstat(source.fileno()).st_size
         start = 0
         while start < total:
-            source.seek(min(start + size, total) - 1)
+            step = min(size, max((total - start) // (2 * workers), TAIL_BYTES)) if workers else size
+            source.seek(min(start + step, total) - 1)
             source.readline()
             end = min(source.tell(), total)
             yield start, end
@@ -217,7 +225,7 @@ def evaluate_file(evaluator: Evaluator, path: str | os.PathLike, out: IO[bytes],
     with context.Pool(workers, initializer=_init_worker, initargs=(evaluator, output)) as pool:
         pending: deque = deque()
         base = 0
-        for index, (start, end) in enumerate(line_ranges(name, range_bytes)):
+        for index, (start, end) in enumerate(line_ranges(name, range_bytes, workers)):
             pending.append(pool.apply_async(_work_range, (name, start, end, index)))
             if len(pending) >= 2 * workers + 2:
                 base = _take(pending.popleft().get(), base, out, rejects, totals)

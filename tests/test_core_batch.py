@@ -90,3 +90,19 @@ def test_line_ranges_cover_the_file_and_end_after_newlines(tmp_path):
     assert list(line_ranges(tmp_path / "lines.txt", 100)) == [(0, len(data))]
     (tmp_path / "empty.txt").write_bytes(b"")
     assert list(line_ranges(tmp_path / "empty.txt")) == []
+
+
+def test_line_ranges_shrink_towards_the_end_for_the_workers(tmp_path, monkeypatch):
+    monkeypatch.setattr("isobridge.core.batch.TAIL_BYTES", 10)
+    path = tmp_path / "lines.txt"
+    data = b"".join(b"%04d\n" % number for number in range(400))  # 2000 bytes, 5-byte lines
+    path.write_bytes(data)
+    ranges = list(line_ranges(path, 300, workers=2))
+    sizes = [end - start for start, end in ranges]
+    assert b"".join(data[start:end] for start, end in ranges) == data
+    assert all(data[end - 1:end] == b"\n" for _, end in ranges)
+    assert sizes[0] == 300 and max(sizes) == 300
+    assert sizes == sorted(sizes, reverse=True)  # never a big range after a small one
+    assert sizes[-2] <= 15  # the tail is cut fine
+    for (start, end), size in zip(ranges, sizes):
+        assert size <= max((len(data) - start) // 4 + 5, 15)  # a quarter of the rest, whole lines
