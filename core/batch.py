@@ -162,21 +162,29 @@ class _OrderedOutput:
             self.changed.notify_all()
 
 
-def _numbered_lines(data: bytearray, size: int) -> Iterator[tuple[int, memoryview]]:
-    """The non-blank lines of `data[:size]` (each with its newline), numbered from 1, without copying."""
-    view = memoryview(data)
-    find = data.find
-    number = position = 0
-    try:
-        while position < size:
-            newline = find(b"\n", position, size)
-            stop = size if newline < 0 else newline + 1
-            number += 1
-            if data[position] not in _BLANK or not data[position:stop].isspace():
-                yield number, view[position:stop]
-            position = stop
-    finally:
-        view.release()
+class _NumberedLines:
+    """The non-blank lines of `data[:size]` (each with its newline) as (number from 1, memoryview).
+
+    The views share `data`'s memory. Once iterated, `count` is the number of lines, blank ones
+    included (counted on the way, not in a second pass over the data).
+    """
+
+    def __init__(self, data: bytearray, size: int):
+        self.data, self.size, self.count = data, size, 0
+
+    def __iter__(self) -> Iterator[tuple[int, memoryview]]:
+        data, size = self.data, self.size
+        find = data.find
+        number = position = 0
+        with memoryview(data) as view:
+            while position < size:
+                newline = find(b"\n", position, size)
+                stop = size if newline < 0 else newline + 1
+                number += 1
+                if data[position] not in _BLANK or not data[position:stop].isspace():
+                    yield number, view[position:stop]
+                position = stop
+        self.count = number
 
 
 _INPUT = bytearray()
@@ -206,15 +214,14 @@ def _work_range(path: str, start: int, end: int, index: int) -> tuple[ChunkResul
     whether the evidence was already written to the output (then it is not in the result).
     """
     assert _WORKER is not None
-    read = _read_range(path, start, end)
-    size, result = evaluate_into(_WORKER, _numbered_lines(_INPUT, read), _EVIDENCE)
-    lines = _INPUT.count(b"\n", 0, read) + (0 if not read or _INPUT[read - 1] == 10 else 1)
+    lines = _NumberedLines(_INPUT, _read_range(path, start, end))
+    size, result = evaluate_into(_WORKER, lines, _EVIDENCE)
     if _OUTPUT is None:
         result.evidence = bytes(_EVIDENCE[:size])
-        return result, lines, False
+        return result, lines.count, False
     with memoryview(_EVIDENCE) as evidence:
         _OUTPUT.write(index, evidence[:size])
-    return result, lines, True
+    return result, lines.count, True
 
 
 _BLANK = frozenset(b" \t\n\r\x0b\x0c")

@@ -7,6 +7,7 @@ is the typed API over the same code.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from datetime import date, datetime, timedelta, timezone
 
 from .calendar import DAY, WorkingCalendar, format_instant, local_date
@@ -299,9 +300,8 @@ class Evaluator:
                 })
 
 
-@dataclass(slots=True)
-class _Trace:
-    """What one pass over a case log found."""
+class _Trace(NamedTuple):
+    """What one pass over a case log found (a tuple: built once per dossier, cheaply)."""
 
     rows: list[list]
     """Step entries: [step, from_unit, unit, start, text, end, end_text]."""
@@ -322,6 +322,10 @@ class _Trace:
         if status in (9, 10) and self.returned is not None:
             return self.returned[0], self.returned[6]
         return None, None
+
+
+_make_trace = tuple.__new__
+"""Builds a :class:`_Trace` from a tuple of its fields, without the Python-level `__new__`."""
 
 
 def _trace(events: list[CaseEvent], proc: CompiledProcedure) -> _Trace:
@@ -379,4 +383,5 @@ def _trace(events: list[CaseEvent], proc: CompiledProcedure) -> _Trace:
         pauses.append((opened, None))
     if current is not None and current[5] is None and last_resolved is not None and last_resolved[0] >= current[3]:
         current[5], current[6] = last_resolved[0], last_resolved[6]
-    return _Trace(rows, entered, pauses, unknown, out_of_order, apologies, terminal, first_resolved, first_returned)
+    return _make_trace(_Trace, (rows, entered, pauses, unknown, out_of_order, apologies, terminal, first_resolved,
+                                first_returned))
