@@ -97,7 +97,7 @@ def evaluate_into(evaluator: Evaluator, chunk: Iterable[tuple[int, bytes | memor
         verdict = evidence["verdict"]
         verdicts[verdict] = verdicts.get(verdict, 0) + 1
         nonconformities += len(evidence["nonconformities"])
-        events += len(record["events"]) if "events" in record else 0
+        events += len(record.get("events", ()))  # a record with `events` not a list was rejected
         line = dumps(evidence, option=newline)
         end = size + len(line)
         buffer[size:end] = line  # in place while the buffer is big enough, else it grows

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 from datetime import date, datetime, timedelta, timezone
 
-from .calendar import DAY, WorkingCalendar, format_instant, local_date
+from .calendar import DAY, WorkingCalendar, format_instant
 
 _OFFSET = 7 * 3600
 from .caselog import Case, CaseEvent, RecordError, parse_case
@@ -90,7 +90,7 @@ class Evaluator:
 
     def compiled(self, case: Case) -> CompiledProcedure:
         """The compiled procedure version in force when `case` was received."""
-        day = local_date(case.received)
+        day = (case.received + _OFFSET) // DAY  # local_date, inlined
         compiled = self._by_day.get((case.procedure, day))
         if compiled is None:
             received = _EPOCH + timedelta(days=day)
