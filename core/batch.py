@@ -62,8 +62,8 @@ def evaluate_line(evaluator: Evaluator, text: bytes) -> tuple[dict, int]:
 def evaluate_chunk(evaluator: Evaluator, chunk: Iterable[tuple[int, bytes | memoryview]]) -> ChunkResult:
     """Evaluate numbered lines, collecting evidence, rejects and indicator counts."""
     buffer = bytearray()
-    size, result = evaluate_into(evaluator, chunk, buffer)
-    result.evidence = bytes(buffer) if size == len(buffer) else bytes(buffer[:size])
+    _, result = evaluate_into(evaluator, chunk, buffer)  # a fresh buffer holds only this evidence
+    result.evidence = bytes(buffer)
     return result
 
 
