@@ -5,7 +5,8 @@ For each size, generate (once, cached under bench/out/) a synthetic case log, th
   * evaluate: `isobridge evaluate FILE --out ...` as a subprocess, wall time and peak memory.
 Peak memory is sampled from /proc every 20 ms as the summed PSS of the command and its worker
 processes (shared copy-on-write pages counted once), and also reported as the largest single
-process's maximum RSS (getrusage RUSAGE_CHILDREN).
+process's maximum RSS (getrusage RUSAGE_CHILDREN). The CPU time (user + system) of the command and
+all its workers is reported too: on a shared machine it moves much less than the wall clock.
 
     python bench/bench_evaluate.py                  # 100 000 and 1 000 000 dossiers
     python bench/bench_evaluate.py --sizes 100000 --workers 2
@@ -81,13 +82,19 @@ def _pss_kb(pid: int) -> int:
     return 0
 
 
-def evaluate(path: Path, workers: int | None) -> tuple[float, float, float, str]:
-    """(seconds, peak summed PSS MB, largest process max RSS MB, summary line) of one evaluate run."""
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def evaluate(path: Path, workers: int | None) -> tuple[float, float, float, float, str]:
+    """(seconds, CPU seconds, peak summed PSS MB, largest process max RSS MB, summary line) of one run."""
     target = OUT / f"evidence-{path.stem.split('-')[-1]}.jsonl"
     command = [*isobridge(), "evaluate", str(path), "--out", str(target), "--as-of", AS_OF]
     if workers:
         command += ["--workers", str(workers)]
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    cpu_before = _children_cpu()
     started = time.perf_counter()
     process = subprocess.Popen(command, stderr=subprocess.PIPE)
     peak = [0]
@@ -105,7 +112,8 @@ def evaluate(path: Path, workers: int | None) -> tuple[float, float, float, str]
     if process.returncode not in (0, 3):
         raise SystemExit(f"evaluate failed ({process.returncode}): {err.decode()}")
     max_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return elapsed, peak[0] / 1024, max(max_rss, before) / 1024, err.decode().strip()
+    cpu = _children_cpu() - cpu_before
+    return elapsed, cpu, peak[0] / 1024, max(max_rss, before) / 1024, err.decode().strip()
 
 
 def main() -> None:
@@ -118,15 +126,15 @@ def main() -> None:
     for size in args.sizes:
         path = case_log(size)
         floor_s, dossiers, events = floor(path)
-        seconds, pss, rss, summary = evaluate(path, args.workers)
+        seconds, cpu, pss, rss, summary = evaluate(path, args.workers)
         load = os.getloadavg()[0]
         print(summary, f"(load average {load:.2f})", flush=True)
-        rows.append((dossiers, events, seconds, events / seconds, seconds / floor_s, floor_s, pss, rss, load))
+        rows.append((dossiers, events, seconds, events / seconds, seconds / floor_s, floor_s, cpu, pss, rss, load))
     print()
-    print("| dossiers | events | seconds | events/s | ratio to floor | floor s (json.loads) | peak MB (PSS, all processes) | max RSS MB (largest process) | load average (1 min, after) |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for d, e, s, rate, ratio, fs, pss, rss, load in rows:
-        print(f"| {d:,} | {e:,} | {s:.2f} | {rate:,.0f} | {ratio:.2f}× | {fs:.2f} | {pss:.0f} | {rss:.0f} | {load:.2f} |")
+    print("| dossiers | events | seconds | events/s | ratio to floor | floor s (json.loads) | CPU s (all processes) | CPU µs/dossier | peak MB (PSS, all processes) | max RSS MB (largest process) | load average (1 min, after) |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for d, e, s, rate, ratio, fs, cpu, pss, rss, load in rows:
+        print(f"| {d:,} | {e:,} | {s:.2f} | {rate:,.0f} | {ratio:.2f}× | {fs:.2f} | {cpu:.2f} | {cpu / d * 1e6:.1f} | {pss:.0f} | {rss:.0f} | {load:.2f} |")
 
 
 if __name__ == "__main__":

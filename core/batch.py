@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import tempfile
 from collections import deque
 from dataclasses import dataclass, field
 from typing import IO, Iterable, Iterator
@@ -21,8 +20,10 @@ from .engine import Evaluator
 from .models import IndicatorSummary
 
 CHUNK_LINES = 2000
-RANGE_BYTES = 1 << 20
-"""Bytes of case log one worker reads and evaluates at a time in :func:`evaluate_file`."""
+RANGE_BYTES = 4 << 20
+"""Most bytes of case log one worker reads and evaluates at a time in :func:`evaluate_file`."""
+TAIL_BYTES = 64 << 10
+"""Ranges shrink towards the end of the file, down to this size, so the workers finish together."""
 
 
 @dataclass
@@ -58,13 +59,27 @@ def evaluate_line(evaluator: Evaluator, text: bytes) -> tuple[dict, int]:
     return evidence, len(record["events"]) if "events" in record else 0
 
 
-def evaluate_chunk(evaluator: Evaluator, chunk: list[tuple[int, bytes]]) -> ChunkResult:
+def evaluate_chunk(evaluator: Evaluator, chunk: Iterable[tuple[int, bytes | memoryview]]) -> ChunkResult:
     """Evaluate numbered lines, collecting evidence, rejects and indicator counts."""
-    out: list[bytes] = []
+    buffer = bytearray()
+    _, result = evaluate_into(evaluator, chunk, buffer)  # a fresh buffer holds only this evidence
+    result.evidence = bytes(buffer)
+    return result
+
+
+def evaluate_into(evaluator: Evaluator, chunk: Iterable[tuple[int, bytes | memoryview]],
+                  buffer: bytearray) -> tuple[int, ChunkResult]:
+    """Like :func:`evaluate_chunk`, but the evidence lines go into `buffer` from its start.
+
+    Returns how many bytes of `buffer` are evidence, and the result without evidence. `buffer`
+    only ever grows, so a caller that reuses it for chunk after chunk touches no fresh memory:
+    page faults are costly (notably in virtual machines), and a list of evidence lines joined at
+    the end would fault in new pages for every chunk.
+    """
     rejects: list[Reject] = []
     verdicts: dict[str, int] = {}
-    events = nonconformities = 0
-    dumps, loads, evaluate = orjson.dumps, orjson.loads, evaluator.evaluate_record
+    events = nonconformities = evaluated = size = 0
+    dumps, loads, evaluate, newline = orjson.dumps, orjson.loads, evaluator.evaluate_record, orjson.OPT_APPEND_NEWLINE
     for number, text in chunk:
         try:
             try:
@@ -77,17 +92,19 @@ def evaluate_chunk(evaluator: Evaluator, chunk: list[tuple[int, bytes]]) -> Chun
             except Exception as exc:  # a defect must cost one line, never the run
                 raise RecordError([f"cannot be evaluated: {type(exc).__name__}: {exc}"]) from None
         except RecordError as exc:
-            rejects.append(Reject(number, text.decode("utf-8", "replace").rstrip("\r\n"), exc.errors))
+            rejects.append(Reject(number, bytes(text).decode("utf-8", "replace").rstrip("\r\n"), exc.errors))
             continue
         verdict = evidence["verdict"]
         verdicts[verdict] = verdicts.get(verdict, 0) + 1
         nonconformities += len(evidence["nonconformities"])
-        events += len(record["events"]) if "events" in record else 0
-        out.append(dumps(evidence))
-    out.append(b"")
-    summary = IndicatorSummary(dossiers=len(out) - 1, received=len(out) - 1, nonconformities=nonconformities,
-                               **verdicts)
-    return ChunkResult(b"\n".join(out), rejects, summary, events)
+        events += len(record.get("events", ()))  # a record with `events` not a list was rejected
+        line = dumps(evidence, option=newline)
+        end = size + len(line)
+        buffer[size:end] = line  # in place while the buffer is big enough, else it grows
+        size = end
+        evaluated += 1
+    summary = IndicatorSummary(dossiers=evaluated, received=evaluated, nonconformities=nonconformities, **verdicts)
+    return size, ChunkResult(b"", rejects, summary, events)
 
 
 def numbered_chunks(lines: Iterable[bytes], size: int = CHUNK_LINES) -> Iterator[list[tuple[int, bytes]]]:
@@ -105,11 +122,12 @@ def numbered_chunks(lines: Iterable[bytes], size: int = CHUNK_LINES) -> Iterator
 
 
 _WORKER: Evaluator | None = None
+_OUTPUT: "_OrderedOutput | None" = None
 
 
-def _init_worker(evaluator: Evaluator) -> None:
-    global _WORKER
-    _WORKER = evaluator
+def _init_worker(evaluator: Evaluator, output: "_OrderedOutput | None" = None) -> None:
+    global _WORKER, _OUTPUT
+    _WORKER, _OUTPUT = evaluator, output
 
 
 def _work(chunk: list[tuple[int, bytes]]) -> ChunkResult:
@@ -117,49 +135,111 @@ def _work(chunk: list[tuple[int, bytes]]) -> ChunkResult:
     return evaluate_chunk(_WORKER, chunk)
 
 
-def _work_range(path: str, start: int, end: int, spill: str | None) -> tuple[ChunkResult, int, str | None]:
-    """Evaluate the lines in bytes [start, end) of `path`.
+class _OrderedOutput:
+    """Lets worker processes append their ranges' evidence to one descriptor, in input order.
 
-    Returns the result (lines numbered from 1 within the range), the number of lines read and,
-    when `spill` names a folder, the file there that holds the evidence (then not in the result).
+    Range `index` may write once every range before it has written: a shared counter says whose
+    turn it is. The workers inherit the descriptor (and its file offset) through fork, so the
+    evidence goes from each worker's memory straight to the output, without passing through
+    the parent process, which would compete with the workers for the cores.
+    """
+
+    def __init__(self, context, target: int):
+        self.target = target
+        self.turn = context.Value("q", 0, lock=False)
+        self.changed = context.Condition()
+
+    def write(self, index: int, data: bytes | memoryview) -> None:
+        """Wait for range `index`'s turn, write `data`, pass the turn on."""
+        with self.changed:
+            while self.turn.value != index:
+                self.changed.wait()
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.target, view):]
+        with self.changed:
+            self.turn.value = index + 1
+            self.changed.notify_all()
+
+
+class _NumberedLines:
+    """The non-blank lines of `data[:size]` (each with its newline) as (number from 1, memoryview).
+
+    The views share `data`'s memory. Once iterated, `count` is the number of lines, blank ones
+    included (counted on the way, not in a second pass over the data).
+    """
+
+    def __init__(self, data: bytearray, size: int):
+        self.data, self.size, self.count = data, size, 0
+
+    def __iter__(self) -> Iterator[tuple[int, memoryview]]:
+        data, size = self.data, self.size
+        find = data.find
+        number = position = 0
+        with memoryview(data) as view:
+            while position < size:
+                newline = find(b"\n", position, size)
+                stop = size if newline < 0 else newline + 1
+                number += 1
+                if data[position] not in _BLANK or not data[position:stop].isspace():
+                    yield number, view[position:stop]
+                position = stop
+        self.count = number
+
+
+_INPUT = bytearray()
+_EVIDENCE = bytearray()
+"""A worker's case-log and evidence buffers, reused range after range (see :func:`evaluate_into`)."""
+
+
+def _read_range(path: str, start: int, end: int) -> int:
+    """Read bytes [start, end) of `path` into the start of `_INPUT`; how many were read."""
+    if len(_INPUT) < end - start:
+        _INPUT.extend(bytes(end - start - len(_INPUT)))
+    with open(path, "rb", buffering=0) as source, memoryview(_INPUT) as view:
+        source.seek(start)
+        read = 0
+        while read < end - start:
+            count = source.readinto(view[read:end - start])
+            if not count:
+                break
+            read += count
+    return read
+
+
+def _work_range(path: str, start: int, end: int, index: int) -> tuple[ChunkResult, int, bool]:
+    """Evaluate the lines in bytes [start, end) of `path`, range number `index` of the file.
+
+    Returns the result (lines numbered from 1 within the range), the number of lines read and
+    whether the evidence was already written to the output (then it is not in the result).
     """
     assert _WORKER is not None
-    with open(path, "rb") as source:
-        source.seek(start)
-        data = source.read(end - start)
-    chunk: list[tuple[int, bytes]] = []
-    append = chunk.append
-    number = position = 0
-    find = data.find
-    while position < len(data):
-        newline = find(b"\n", position)
-        stop = len(data) if newline < 0 else newline + 1
-        number += 1
-        if data[position] in _BLANK and data[position:stop].isspace():
-            position = stop
-            continue
-        append((number, data[position:stop]))
-        position = stop
-    result = evaluate_chunk(_WORKER, chunk)
-    if spill is None:
-        return result, number, None
-    name = os.path.join(spill, str(start))
-    with open(name, "wb") as evidence:
-        evidence.write(result.evidence)
-    result.evidence = b""
-    return result, number, name
+    lines = _NumberedLines(_INPUT, _read_range(path, start, end))
+    size, result = evaluate_into(_WORKER, lines, _EVIDENCE)
+    if _OUTPUT is None:
+        result.evidence = bytes(_EVIDENCE[:size])
+        return result, lines.count, False
+    with memoryview(_EVIDENCE) as evidence:
+        _OUTPUT.write(index, evidence[:size])
+    return result, lines.count, True
 
 
 _BLANK = frozenset(b" \t\n\r\x0b\x0c")
 
 
-def line_ranges(path: str | os.PathLike, size: int = RANGE_BYTES) -> Iterator[tuple[int, int]]:
-    """Split a file into byte ranges of about `size` bytes that end just after a newline (or at EOF)."""
+def line_ranges(path: str | os.PathLike, size: int = RANGE_BYTES,
+                workers: int = 0) -> Iterator[tuple[int, int]]:
+    """Split a file into byte ranges of about `size` bytes that end just after a newline (or at EOF).
+
+    With `workers`, a range is at most 1/(2 × workers) of what is left (but not under
+    TAIL_BYTES), so the last ranges are small and no worker is left alone with a big one.
+    """
     with open(path, "rb") as source:
         total = os.fstat(source.fileno()).st_size
         start = 0
         while start < total:
-            source.seek(min(start + size, total) - 1)
+            step = min(size, max((total - start) // (2 * workers), TAIL_BYTES)) if workers else size
+            source.seek(min(start + step, total) - 1)
             source.readline()
             end = min(source.tell(), total)
             yield start, end
@@ -170,8 +250,10 @@ def evaluate_file(evaluator: Evaluator, path: str | os.PathLike, out: IO[bytes],
                   workers: int | None = None, range_bytes: int = RANGE_BYTES) -> BatchTotals:
     """Evaluate a case-log *file* into `out`, workers reading their own byte ranges of it.
 
-    The parent only splits the file at newlines and writes results back in input order, so its
-    own work stays small. Same output, rejects and totals as :func:`evaluate_stream`.
+    The parent only splits the file at newlines and collects counts and rejects; when `out` has a
+    descriptor the workers append the evidence to it themselves, in input order (see
+    :class:`_OrderedOutput`), so the parent's own work stays small. Same output, rejects and totals
+    as :func:`evaluate_stream`.
     """
     workers = workers if workers is not None else min(os.cpu_count() or 1, 4)
     if workers <= 1:
@@ -181,17 +263,19 @@ def evaluate_file(evaluator: Evaluator, path: str | os.PathLike, out: IO[bytes],
     name = os.fspath(path)
     target = _file_descriptor(out)
     context = multiprocessing.get_context("fork")
-    with tempfile.TemporaryDirectory(prefix="isobridge-") as spill, \
-            context.Pool(workers, initializer=_init_worker, initargs=(evaluator,)) as pool:
-        folder = spill if target is not None else None
+    output = None
+    if target is not None:
+        out.flush()
+        output = _OrderedOutput(context, target)
+    with context.Pool(workers, initializer=_init_worker, initargs=(evaluator, output)) as pool:
         pending: deque = deque()
         base = 0
-        for start, end in line_ranges(name, range_bytes):
-            pending.append(pool.apply_async(_work_range, (name, start, end, folder)))
+        for index, (start, end) in enumerate(line_ranges(name, range_bytes, workers)):
+            pending.append(pool.apply_async(_work_range, (name, start, end, index)))
             if len(pending) >= 2 * workers + 2:
-                base = _take(pending.popleft().get(), base, out, target, rejects, totals)
+                base = _take(pending.popleft().get(), base, out, rejects, totals)
         while pending:
-            base = _take(pending.popleft().get(), base, out, target, rejects, totals)
+            base = _take(pending.popleft().get(), base, out, rejects, totals)
     return totals
 
 
@@ -203,28 +287,13 @@ def _file_descriptor(out: IO[bytes]) -> int | None:
         return None
 
 
-def _copy(spilled: str, out: IO[bytes], target: int) -> None:
-    """Append a spilled evidence file to `out`, in the kernel where it can."""
-    out.flush()
-    with open(spilled, "rb") as evidence:
-        size = os.fstat(evidence.fileno()).st_size
-        sent = 0
-        try:
-            while sent < size:
-                sent += os.sendfile(target, evidence.fileno(), sent, size - sent)
-        except OSError:  # a descriptor sendfile cannot write to: copy through user space
-            if sent:
-                raise
-            out.write(evidence.read())
+def _take(result: tuple[ChunkResult, int, bool], base: int, out: IO[bytes], rejects: "RejectSink",
+          totals: BatchTotals) -> int:
+    """Account for one range's result, its rejects renumbered from the file's start; the next base.
 
-
-def _take(result: tuple[ChunkResult, int, str | None], base: int, out: IO[bytes], target: int | None,
-          rejects: "RejectSink", totals: BatchTotals) -> int:
-    """Write one range's result, its rejects renumbered from the file's start; the next base."""
-    chunk, lines, spilled = result
-    if spilled is not None:
-        _copy(spilled, out, target)  # type: ignore[arg-type]
-        os.unlink(spilled)
+    Its evidence is written here only when the worker could not write it itself.
+    """
+    chunk, lines, _ = result
     for reject in chunk.rejects:
         reject.line += base
     _drain((chunk,), out, rejects, totals)

@@ -13,6 +13,7 @@ never a walk over days.
 from __future__ import annotations
 
 import hashlib
+from array import array
 import tomllib
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -141,15 +142,19 @@ class WorkingCalendar:
         self._build_tables()
 
     def _build_tables(self) -> None:
-        """Per-second lookup tables that turn the hot queries into a few list indexings."""
-        self._base = [count * self.day_seconds for count in self._cumulative]
+        """Per-second lookup tables that turn the hot queries into a few indexings.
+
+        They are compact arrays, not lists of int objects: a lookup at a random second of the day
+        then touches one cache line, not a pointer and an object far apart (measurably faster).
+        """
+        self._base = array("q", [count * self.day_seconds for count in self._cumulative])
         # Working seconds of a working day elapsed at each second of the day.
-        self._elapsed = [self._within(tod) for tod in range(DAY + 1)]
+        self._elapsed = array("i", [self._within(tod) for tod in range(DAY + 1)])
         # Second of the day at which `rest` (1..day_seconds) working seconds are used up.
         by_rest = [self.sessions[0][0]]
         for start, end in self.sessions:
             by_rest.extend(range(start + 1, end + 1))
-        self._due_tod = by_rest
+        self._due_tod = array("i", by_rest)
 
     def _exceptions(self, years: Iterable[int]) -> tuple[set[date], set[date]]:
         off: set[date] = set(self.spec.days_off)

@@ -62,7 +62,9 @@ def _cached_instant(value: str) -> int | None:
     """Epoch seconds via two caches: 'YYYY-MM-DDTHH' (as UTC) and ':MM:SS+hh:mm' (minus offset).
 
     Both halves are validated by `datetime.fromisoformat` the first time they are seen; None when
-    the text does not split that way (the caller then parses it in full).
+    the text does not split that way (the caller then parses it in full). Callers pass only text
+    longer than 16 characters with 'T' at index 10, so every cached hour has its 'T' and every
+    cached tail at least 4 characters.
     """
     hour = _HOURS.get(value[:13])
     if hour is None:
@@ -146,24 +148,33 @@ def _event(raw: Any, index: int, errors: list[str]) -> CaseEvent | None:
 
 
 def _events(raw_events: list, errors: list[str]) -> list[CaseEvent]:
-    """Parse events; the common well-formed event takes an inlined fast path."""
-    events: list[CaseEvent] = []
-    append, make, kinds, hours, tails = events.append, tuple.__new__, EVENT_KINDS, _HOURS, _TAILS
-    for index, raw in enumerate(raw_events):
+    """Parse events; the common well-formed event takes an inlined fast path.
+
+    The fast path builds a plain tuple in :class:`CaseEvent` field order (a NamedTuple costs a
+    second allocation per event). It only takes events whose timestamp halves are both already in
+    the caches; any other event goes through :func:`_event`, which validates and reports in full.
+    """
+    events: list = []
+    append, kinds, hours, tails = events.append, EVENT_KINDS, _HOURS, _TAILS
+    dropped = 0  # events _event refused: the index of raw event i is len(events) + dropped
+    for raw in raw_events:
         if type(raw) is dict and "new_due_at" not in raw:
-            text = raw.get("at")
-            kind = raw.get("kind")
+            get = raw.get
+            text, kind = get("at"), get("kind")
             if type(text) is str and kind in kinds:
+                # A hit in both caches means the text is 'YYYY-MM-DDTHH' + ':MM:SS+hh:mm' as
+                # validated when the cache entries were made (so no length or 'T' check here).
                 hour, tail = hours.get(text[:13]), tails.get(text[13:])
-                if hour is not None and tail is not None and text[10] == "T" and len(text) > 16:
-                    get = raw.get
+                if hour is not None and tail is not None:
                     step, source, unit, reason = get("step"), get("from_unit"), get("unit"), get("reason")
                     if ((step is None or type(step) is str) and (source is None or type(source) is str)
                             and (unit is None or type(unit) is str) and (reason is None or type(reason) is str)):
-                        append(make(CaseEvent, (hour + tail, kind, step, source, unit, reason, text)))
+                        append((hour + tail, kind, step, source, unit, reason, text))
                         continue
-        event = _event(raw, index, errors)
-        if event is not None:
+        event = _event(raw, len(events) + dropped, errors)
+        if event is None:
+            dropped += 1
+        else:
             append(event)
     return events
 
@@ -181,8 +192,14 @@ def parse_case(record: Any) -> Case:
                 and type(status) is int and 1 <= status <= 10 and type(raw_events) is list
                 and type(received_text) is str and len(received_text) > 16 and received_text[10] == "T"
                 and (due_text is None or type(due_text) is str and len(due_text) > 16 and due_text[10] == "T")):
-            received = _cached_instant(received_text)
-            due = None if due_text is None else _cached_instant(due_text)
+            hours, tails = _HOURS, _TAILS  # the cache hits of _cached_instant, inlined
+            hour, tail = hours.get(received_text[:13]), tails.get(received_text[13:])
+            received = hour + tail if hour is not None and tail is not None else _cached_instant(received_text)
+            if due_text is None:
+                due = None
+            else:
+                hour, tail = hours.get(due_text[:13]), tails.get(due_text[13:])
+                due = hour + tail if hour is not None and tail is not None else _cached_instant(due_text)
             if received is not None and (due is not None or due_text is None):
                 errors: list[str] = []
                 events = _events(raw_events, errors)

@@ -7,9 +7,10 @@ is the typed API over the same code.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from datetime import date, datetime, timedelta, timezone
 
-from .calendar import DAY, WorkingCalendar, format_instant, local_date
+from .calendar import DAY, WorkingCalendar, format_instant
 
 _OFFSET = 7 * 3600
 from .caselog import Case, CaseEvent, RecordError, parse_case
@@ -59,6 +60,8 @@ class CompiledProcedure:
     """The code of the step a `received` event without a step enters."""
     required: tuple[tuple[str, str], ...] = ()
     """(code, name) of every non-optional step, in order."""
+    required_codes: frozenset[str] = frozenset()
+    """The codes of `required`, to check them all at once."""
 
     @classmethod
     def compile(cls, procedure: Procedure, calendar: WorkingCalendar) -> "CompiledProcedure":
@@ -69,7 +72,7 @@ class CompiledProcedure:
             steps[step.code] = (index, allowance, allowance.minutes(), allowance.working)
         required = tuple((step.code, step.name) for step in procedure.steps if not step.optional)
         return cls(procedure, Allowance.of(procedure.limit, calendar), steps, frozenset(procedure.pauses),
-                   procedure.steps[0].code, required)
+                   procedure.steps[0].code, required, frozenset(code for code, _ in required))
 
 
 @dataclass
@@ -87,7 +90,7 @@ class Evaluator:
 
     def compiled(self, case: Case) -> CompiledProcedure:
         """The compiled procedure version in force when `case` was received."""
-        day = local_date(case.received)
+        day = (case.received + _OFFSET) // DAY  # local_date, inlined
         compiled = self._by_day.get((case.procedure, day))
         if compiled is None:
             received = _EPOCH + timedelta(days=day)
@@ -134,9 +137,18 @@ class Evaluator:
         for start, end in pauses:
             paused_working += worked(end) - worked(start)
             paused_seconds += end - start
-        limit = proc.limit
-        computed = cal.add(case.received, limit.working) if limit.working is not None \
-            else cal.add_calendar_days(case.received, limit.days)  # type: ignore[arg-type]
+        limit, received = proc.limit, case.received
+        # `computed` is cal.add(received, limit) spelled out to keep the working time at `received`
+        # (the first step usually starts then) and at `computed` (worked(instant_at(w)) == w).
+        received_worked = computed_worked = None
+        if limit.working is None:
+            computed = cal.add_calendar_days(received, limit.days)  # type: ignore[arg-type]
+        elif limit.working > 0:
+            received_worked = worked(received)
+            computed_worked = received_worked + limit.working
+            computed = cal.instant_at(computed_worked)
+        else:
+            computed = received
         due = case.due if case.due is not None else computed
         if limit.working is not None:
             effective = cal.instant_at(worked(due) + paused_working) if paused_working else due
@@ -146,10 +158,14 @@ class Evaluator:
         verdict = self._verdict(case, trace, finish, effective, pauses)
         # A refused/withdrawn/stopped dossier is over: a step it never closed is measured up to
         # its last event and left unjudged, not found overdue against `as_of`.
-        closed_at = case.events[-1].at if verdict in TERMINAL_VERDICTS and case.events else None
+        closed_at = case.events[-1][0] if verdict in TERMINAL_VERDICTS and case.events else None
         nonconformities: list[dict] = []
-        steps = self._steps(trace.rows, proc, pauses, nonconformities, closed_at)
-        self._dossier_nonconformities(case, proc, verdict, effective, computed, trace, nonconformities)
+        steps = self._steps(trace.rows, proc, pauses, nonconformities, closed_at,
+                            received if received_worked is not None else None, received_worked)
+        computed_text = format_instant(computed)
+        effective_text = computed_text if effective == computed else format_instant(effective)
+        self._dossier_nonconformities(case, proc, verdict, effective, effective_text, computed, computed_text,
+                                      computed_worked, trace, nonconformities)
         for code in trace.unknown:
             nonconformities.append(
                 {"kind": "unknown_step", "step": code, "detail": f"step {code!r} is not in procedure {case.procedure}"}
@@ -166,8 +182,8 @@ class Evaluator:
             "received_at": case.received_text,
             "status": case.status,
             "verdict": verdict,
-            "due_at": format_instant(effective),
-            "computed_due_at": format_instant(computed),
+            "due_at": effective_text,
+            "computed_due_at": computed_text,
             "finished_at": finish_text,
             "paused_minutes": paused_working // 60,
             "steps": steps,
@@ -176,19 +192,27 @@ class Evaluator:
         }
 
     def _steps(self, rows: list[list], proc: CompiledProcedure, pauses: list[tuple[int, int]],
-               nonconformities: list[dict], closed_at: int | None) -> list[dict]:
-        """One process-control-sheet row per step entry, noting late steps."""
+               nonconformities: list[dict], closed_at: int | None, known_instant: int | None = None,
+               known_worked: int | None = None) -> list[dict]:
+        """One process-control-sheet row per step entry, noting late steps.
+
+        A step usually starts at the instant the previous one finished (the handover closes one
+        step and opens the next) or, the first one, when the dossier was received, so the working
+        time at that instant (`known_worked` at `known_instant`) is reused, not looked up again.
+        """
         cal = self.calendar
         worked, instant_at = cal.worked, cal.instant_at
         as_of, known_steps = self.as_of, proc.steps
         result = []
+        append = result.append
+        previous_end, previous_worked = known_instant, known_worked
         for step, from_unit, unit, start, text, finished, end_text in rows:
             if finished is None:
                 until = as_of if closed_at is None else closed_at
                 end = until if until > start else start
             else:
                 end = finished
-            start_worked = worked(start)
+            start_worked = previous_worked if start == previous_end else worked(start)
             paused_working = paused_seconds = 0
             for low, high in pauses:
                 if low < start:
@@ -198,12 +222,13 @@ class Evaluator:
                 if high > low:
                     paused_working += worked(high) - worked(low)
                     paused_seconds += high - low
-            used = (worked(end) - start_worked - paused_working) // 60
+            previous_end, previous_worked = end, worked(end)
+            used = (previous_worked - start_worked - paused_working) // 60
             known = known_steps.get(step)
             if known is None:
-                result.append({"step": step, "from_unit": from_unit, "unit": unit, "started_at": text,
-                               "finished_at": end_text, "due_at": None, "allowed_minutes": None,
-                               "used_minutes": used, "verdict": None})
+                append({"step": step, "from_unit": from_unit, "unit": unit, "started_at": text,
+                        "finished_at": end_text, "due_at": None, "allowed_minutes": None,
+                        "used_minutes": used, "verdict": None})
                 continue
             working = known[3]
             if working is not None:
@@ -224,9 +249,9 @@ class Evaluator:
                 nonconformities.append(
                     {"kind": "late_step", "step": step, "detail": f"{state} after its due {due_text}"}
                 )
-            result.append({"step": step, "from_unit": from_unit, "unit": unit, "started_at": text,
-                           "finished_at": end_text, "due_at": due_text, "allowed_minutes": known[2],
-                           "used_minutes": used, "verdict": verdict})
+            append({"step": step, "from_unit": from_unit, "unit": unit, "started_at": text,
+                    "finished_at": end_text, "due_at": due_text, "allowed_minutes": known[2],
+                    "used_minutes": used, "verdict": verdict})
         return result
 
     def _verdict(self, case: Case, trace: "_Trace", finish: int | None, due: int, pauses) -> str:
@@ -235,16 +260,17 @@ class Evaluator:
         if case.status in TERMINAL_STATUS:
             return TERMINAL_STATUS[case.status]
         if finish is not None:
-            finish_day, due_day = local_date(finish), local_date(due)
+            finish_day, due_day = (finish + _OFFSET) // DAY, (due + _OFFSET) // DAY
             return "early" if finish_day < due_day else "on_time" if finish_day == due_day else "late"
         if case.status in PAUSED_STATUS or (pauses and pauses[-1][1] >= self.as_of):
             return "paused"
         return "open_overdue" if self.as_of > due else "open_on_time"
 
-    def _dossier_nonconformities(self, case, proc, verdict, due, computed, trace, found) -> None:
+    def _dossier_nonconformities(self, case, proc, verdict, due, due_text, computed, computed_text,
+                                 computed_worked, trace, found) -> None:
         cal = self.calendar
         if verdict == "late" or verdict == "open_overdue":
-            found.append({"kind": "late_dossier", "step": None, "detail": f"{verdict} against due {format_instant(due)}"})
+            found.append({"kind": "late_dossier", "step": None, "detail": f"{verdict} against due {due_text}"})
             if not any(cal.between(at, due) >= cal.day_seconds for at in trace.apologies):
                 found.append({
                     "kind": "late_without_timely_apology",
@@ -258,25 +284,29 @@ class Evaluator:
                 "step": None,
                 "detail": f"{apology_count} apologies; the appointment may be moved only once",
             })
-        if verdict == "early" or verdict == "on_time" or verdict == "late":
-            entered = {row[0] for row in trace.rows}
+        if (verdict == "early" or verdict == "on_time" or verdict == "late") and not proc.required_codes <= trace.entered:
             for code, name in proc.required:
-                if code not in entered:
+                if code not in trace.entered:
                     found.append({"kind": "missing_step", "step": code, "detail": f"step {code!r} ({name}) never entered"})
-        if case.due is not None and abs(cal.between(computed, case.due)) > 3600:
-            found.append({
-                "kind": "due_date_mismatch",
-                "step": None,
-                "detail": f"appointment {format_instant(case.due)} differs from computed due {format_instant(computed)}",
-            })
+        if case.due is not None:
+            due_worked = cal.worked(case.due)
+            if computed_worked is None:
+                computed_worked = cal.worked(computed)
+            if abs(due_worked - computed_worked) > 3600:
+                found.append({
+                    "kind": "due_date_mismatch",
+                    "step": None,
+                    "detail": f"appointment {format_instant(case.due)} differs from computed due {computed_text}",
+                })
 
 
-@dataclass(slots=True)
-class _Trace:
-    """What one pass over a case log found."""
+class _Trace(NamedTuple):
+    """What one pass over a case log found (a tuple: built once per dossier, cheaply)."""
 
     rows: list[list]
     """Step entries: [step, from_unit, unit, start, text, end, end_text]."""
+    entered: set[str]
+    """The codes of `rows`."""
     pauses: list[tuple[int, int | None]]
     unknown: list[str]
     out_of_order: list[tuple[str, str]]
@@ -288,15 +318,20 @@ class _Trace:
     def finish(self, status: int) -> tuple[int | None, str | None]:
         """The dossier's finish: its first `resolved`, else (status 9/10) its first `returned`."""
         if self.resolved is not None:
-            return self.resolved.at, self.resolved.text
+            return self.resolved[0], self.resolved[6]
         if status in (9, 10) and self.returned is not None:
-            return self.returned.at, self.returned.text
+            return self.returned[0], self.returned[6]
         return None, None
+
+
+_make_trace = tuple.__new__
+"""Builds a :class:`_Trace` from a tuple of its fields, without the Python-level `__new__`."""
 
 
 def _trace(events: list[CaseEvent], proc: CompiledProcedure) -> _Trace:
     """Walk the case log once: step rows, pauses, apologies, the terminal and finishing events."""
     rows: list[list] = []
+    entered: set[str] = set()
     pauses: list[tuple[int, int | None]] = []
     unknown: list[str] = []
     out_of_order: list[tuple[str, str]] = []
@@ -321,6 +356,7 @@ def _trace(events: list[CaseEvent], proc: CompiledProcedure) -> _Trace:
                 unknown.append(code)
             current = [code, event[3], event[4], at, event[6], None, None]
             rows.append(current)
+            entered.add(code)
         elif kind == "returned" or kind in TERMINAL:
             if current is not None and current[5] is None:
                 current[5], current[6] = at, event[6]
@@ -345,6 +381,7 @@ def _trace(events: list[CaseEvent], proc: CompiledProcedure) -> _Trace:
             opened = None
     if opened is not None:
         pauses.append((opened, None))
-    if current is not None and current[5] is None and last_resolved is not None and last_resolved.at >= current[3]:
-        current[5], current[6] = last_resolved.at, last_resolved.text
-    return _Trace(rows, pauses, unknown, out_of_order, apologies, terminal, first_resolved, first_returned)
+    if current is not None and current[5] is None and last_resolved is not None and last_resolved[0] >= current[3]:
+        current[5], current[6] = last_resolved[0], last_resolved[6]
+    return _make_trace(_Trace, (rows, entered, pauses, unknown, out_of_order, apologies, terminal, first_resolved,
+                                first_returned))

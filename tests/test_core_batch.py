@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import threading
 
 import orjson
 import pytest
@@ -90,3 +92,45 @@ def test_line_ranges_cover_the_file_and_end_after_newlines(tmp_path):
     assert list(line_ranges(tmp_path / "lines.txt", 100)) == [(0, len(data))]
     (tmp_path / "empty.txt").write_bytes(b"")
     assert list(line_ranges(tmp_path / "empty.txt")) == []
+
+
+def test_line_ranges_shrink_towards_the_end_for_the_workers(tmp_path, monkeypatch):
+    monkeypatch.setattr("isobridge.core.batch.TAIL_BYTES", 10)
+    path = tmp_path / "lines.txt"
+    data = b"".join(b"%04d\n" % number for number in range(400))  # 2000 bytes, 5-byte lines
+    path.write_bytes(data)
+    ranges = list(line_ranges(path, 300, workers=2))
+    sizes = [end - start for start, end in ranges]
+    assert b"".join(data[start:end] for start, end in ranges) == data
+    assert all(data[end - 1:end] == b"\n" for _, end in ranges)
+    assert sizes[0] == 300 and max(sizes) == 300
+    assert sizes == sorted(sizes, reverse=True)  # never a big range after a small one
+    assert sizes[-2] <= 15  # the tail is cut fine
+    for (start, end), size in zip(ranges, sizes):
+        assert size <= max((len(data) - start) // 4 + 5, 15)  # a quarter of the rest, whole lines
+
+
+def test_workers_write_a_pipe_in_input_order(sample_evaluator, tmp_path):
+    """Workers append their ranges' evidence to the descriptor themselves; a pipe shows the order."""
+    data = messy_log(sample_evaluator, 300)
+    cases = tmp_path / "cases.jsonl"
+    cases.write_bytes(data)
+    expected, expected_rejects, expected_totals = run_stream(sample_evaluator, data, tmp_path)
+    read_end, write_end = os.pipe()
+    received: list[bytes] = []
+
+    def drain() -> None:
+        with os.fdopen(read_end, "rb") as pipe:
+            received.append(pipe.read())
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    with os.fdopen(write_end, "wb") as out:
+        out.write(b"")  # nothing buffered must be lost or reordered
+        rejects = RejectSink(tmp_path / "pipe.rejects.jsonl")
+        totals = evaluate_file(sample_evaluator, cases, out, rejects, workers=2, range_bytes=3000)
+        rejects.close()
+    reader.join(timeout=60)
+    assert received == [expected]
+    assert (tmp_path / "pipe.rejects.jsonl").read_bytes() == expected_rejects
+    assert totals == expected_totals
