@@ -167,8 +167,10 @@ def _events(raw_events: list, errors: list[str]) -> list[CaseEvent]:
                 hour, tail = hours.get(text[:13]), tails.get(text[13:])
                 if hour is not None and tail is not None:
                     step, source, unit, reason = get("step"), get("from_unit"), get("unit"), get("reason")
+                    actor = get("actor")
                     if ((step is None or type(step) is str) and (source is None or type(source) is str)
-                            and (unit is None or type(unit) is str) and (reason is None or type(reason) is str)):
+                            and (unit is None or type(unit) is str) and (reason is None or type(reason) is str)
+                            and (actor is None or type(actor) is str)):
                         append((hour + tail, kind, step, source, unit, reason, text))
                         continue
         event = _event(raw, len(events) + dropped, errors)

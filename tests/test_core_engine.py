@@ -365,3 +365,13 @@ def test_invalid_timestamps_are_never_cached_into_validity(text):
     for _ in range(2):
         errors: list[str] = []
         assert parse_instant(text, "at", errors) is None and errors
+
+
+def test_non_text_actor_is_refused_on_the_fast_path_too(evaluator):
+    """The same event shape once with text and once with a number as its officer: the first
+    takes the fast path (its timestamp is cached by then), the second must still be refused."""
+    good = dict(TD, actor="Cán bộ A")
+    run(evaluator, record(RECEIVED, good))
+    with pytest.raises(RecordError) as refused:
+        evaluator.evaluate_record(record(RECEIVED, dict(TD, actor=5)))
+    assert refused.value.errors == ["events[1].actor: expected text, got int"]
