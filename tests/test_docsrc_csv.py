@@ -73,7 +73,7 @@ def test_bad_rows_are_quarantined_with_reasons(folder):
     flat = {k: " | ".join(v) for k, v in errors.items()}
     assert any("'31/06/2025 10:00' matches none of" in v for v in flat.values())
     assert any("'Chuyển nhầm' is not in the mapping's values.kind" in v for v in flat.values())
-    assert any("line breaks inside fields are not supported" in v for v in flat.values())
+    assert any("a quoted field that is not closed before the end of the file" in v for v in flat.values())
     assert len(errors) == 3
     assert "048190009876" not in json.dumps(errors)
 
@@ -174,3 +174,80 @@ def test_missing_column_is_named(tmp_path):
 def test_registered_as_plugin():
     from isobridge.core.plugins import load_plugins
     assert load_plugins().source("csv") is CsvSource
+
+
+def _multiline_export(folder: Path) -> Path:
+    """An export whose 'Lý do' cells hold line breaks (Alt+Enter in Excel), CRLF line ends."""
+    header = (FIXTURES / "mot-cua-2025-07.csv").read_bytes().split(b"\n", 1)[0].rstrip(b"\r")
+    rows = []
+    for n in range(1, 7):
+        reason = f'"Thiếu giấy tờ:\r\n- bản sao CCCD số {n}\r\n- ""giấy phép"", bản chính"' if n % 2 else ""
+        rows.append(f"000.00.31.H37-250701-000{n},1.001612,UBND xã Hòa Phú,Trực tuyến,01/07/2025 08:15:12,"
+                    f"04/07/2025 08:15:12,Chờ bổ sung,04808500123{n},01/07/2025 14:0{n}:00,Yêu cầu bổ sung,,"
+                    f"Phòng Kinh tế,,Hồ Văn Thành,{reason}")
+    target = folder / "nhieu-dong"
+    target.mkdir()
+    (target / "xuat.csv").write_bytes(header + b"\r\n" + "\r\n".join(rows).encode("utf-8") + b"\r\n")
+    return target
+
+
+def test_quoted_fields_with_line_breaks_make_one_row(tmp_path):
+    fragments, errors, _ = run(make_source(_multiline_export(tmp_path)))
+    assert not errors and len(fragments) == 6
+    reasons = [f[0]["events"][0].get("reason") for f in fragments.values()]
+    assert reasons[0] == 'Thiếu giấy tờ:\n- bản sao CCCD số 1\n- "giấy phép", bản chính' and reasons[1] is None
+
+
+@pytest.mark.parametrize("page_lines", [1, 2, 3, 4])
+def test_a_row_across_a_page_boundary_is_read_once_whole_and_resumes_exactly(tmp_path, page_lines):
+    folder = _multiline_export(tmp_path)
+    whole, _, _ = run(make_source(folder))
+    source = make_source(folder, page_lines=page_lines)
+    seen: dict = {}
+    cursor = None
+    while True:  # every run killed right after the first page that moves the checkpoint
+        start = cursor
+        for page in source.pages(cursor):
+            for record in page.records:
+                assert record.key not in seen, f"{record.key} read twice"
+                seen[record.key] = source.map(record)
+            cursor = page.cursor
+            if cursor != start:
+                break
+        if cursor == start:
+            break
+    assert seen == whole
+
+
+def test_an_open_quoted_field_at_the_end_of_a_fresh_file_waits_for_the_rest(tmp_path):
+    folder = _multiline_export(tmp_path)
+    path = folder / "xuat.csv"
+    text = path.read_bytes()
+    cut = text.index("- bản sao CCCD số 5".encode())
+    path.write_bytes(text[:cut])  # the export is still being written, inside row 5's reason
+    source = CsvSource(CsvOptions(adapter="csv", folder=folder, settle_seconds=60),
+                       AdapterContext("xuat-excel", Pseudonymizer(KEY)))
+    first, errors, cursor = run(source)
+    assert len(first) == 4 and not errors  # rows 1–4; row 5 is neither read nor quarantined
+    path.write_bytes(text)
+    rest, errors, _ = run(source, cursor)
+    assert len(rest) == 2 and not errors
+    assert rest == {k: v for k, v in run(make_source(folder))[0].items() if k not in first}
+
+
+def test_a_file_left_inside_a_quoted_field_keeps_its_cursor_while_later_files_are_read(tmp_path):
+    folder = _multiline_export(tmp_path)
+    text = (folder / "xuat.csv").read_bytes()
+    (folder / "xuat.csv").rename(folder / "b.csv")
+    (folder / "c.csv").write_bytes(text)  # a second, complete export after it
+    cut = text.index("- bản sao CCCD số 5".encode())
+    (folder / "b.csv").write_bytes(text[:cut])
+    source = CsvSource(CsvOptions(adapter="csv", folder=folder, settle_seconds=60),
+                       AdapterContext("xuat-excel", Pseudonymizer(KEY)))
+    first, errors, cursor = run(source)
+    assert not errors and sorted(k.split(":")[0] for k in first) == ["b.csv"] * 4 + ["c.csv"] * 6
+    (folder / "b.csv").write_bytes(text)
+    rest, errors, _ = run(source, cursor)
+    whole = run(make_source(folder))[0]
+    assert not errors and rest == {k: v for k, v in whole.items() if k.startswith("b.csv") and k not in first}
+    assert len(rest) == 2

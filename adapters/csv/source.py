@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import csv
 import re
+import time
 import unicodedata
 from collections.abc import Iterator
+from dataclasses import dataclass
 from itertools import repeat
 from pathlib import Path
 
@@ -20,7 +22,7 @@ from pydantic import PositiveInt
 
 from isobridge.core.adapters import AdapterOptions, CheckResult, Page, RawRecord, Source
 from isobridge.core.caselog import RecordError
-from isobridge.core.files import LineBlock, dump_cursor, files_in, load_cursor, read_line_blocks
+from isobridge.core.files import LineBlock, dump_cursor, files_in, load_cursor, mark, read_line_blocks
 
 from .mapping import CsvMapping, RowMapper, RowPlan
 from .xlsx import XlsxError, row_line, sheet_rows
@@ -108,6 +110,42 @@ def decode_lines(lines: list[bytes], encoding: str) -> list[str]:
     return texts
 
 
+def join_quoted(offsets: list[int], texts: list[str]) -> tuple[list[int], list[str], tuple[list[int], list[str]]]:
+    """Rows from lines: a line that leaves a quoted field open (an odd number of quote marks so
+    far) is joined to the lines after it with line breaks, until the field closes.
+
+    Returns the rows' first-line offsets, the rows, and the lines of a last row still open
+    when the lines run out (both lists empty when there is none).
+    """
+    if not any('"' in text for text in texts):
+        return offsets, texts, ([], [])
+    row_offsets, rows = [], []
+    index, count = 0, len(texts)
+    while index < count:
+        start, parts, open_quote = index, [texts[index]], texts[index].count('"') % 2
+        index += 1
+        while open_quote and index < count:
+            parts.append(texts[index])
+            open_quote ^= texts[index].count('"') % 2
+            index += 1
+        if open_quote:
+            return row_offsets, rows, (offsets[start:], texts[start:])
+        row_offsets.append(offsets[start])
+        rows.append("\n".join(parts) if len(parts) > 1 else parts[0])
+    return row_offsets, rows, ([], [])
+
+
+@dataclass
+class _Held:
+    """The lines of a row whose quoted field was still open at the end of a page."""
+
+    path: str
+    offsets: list[int]
+    texts: list[str]
+    after: str
+    """The cursor after those lines (the page that held them back stopped before them)."""
+
+
 class CsvSource(Source):
     """Reads rows of CSV exports into case-log fragments through a declarative column mapping."""
 
@@ -130,12 +168,55 @@ class CsvSource(Source):
         return CheckResult(True, f"{count} files", {"files": count})
 
     def pages(self, cursor: str | None) -> Iterator[Page]:
-        """Pages of rows not read before (CSV lines, then XLSX rows); a header is not a row."""
+        """Pages of rows not read before (CSV lines, then XLSX rows); a header is not a row.
+
+        A row whose quoted field holds line breaks spans several lines; when a page ends inside
+        it, the page's cursor stops before the row and the row goes with the next page.
+        """
         o = self.options
-        for block, cursor in read_line_blocks(self.folder, o.pattern, cursor, o.page_lines, o.settle_seconds):
-            yield Page(self._records(block), cursor)
+        held: _Held | None = None
+        pins: dict[str, dict] = {}  # files whose cursor stays before a row still being written
+        for block, after in read_line_blocks(self.folder, o.pattern, cursor, o.page_lines, o.settle_seconds):
+            ready = [self._ended_inside(held, pins)] if held is not None and held.path != block.path else []
+            offsets, texts = self._texts(block)
+            if held is not None and held.path == block.path:
+                offsets, texts = held.offsets + offsets, held.texts + texts
+            offsets, texts, rest = join_quoted(offsets, texts)
+            held = _Held(block.path, *rest, after) if rest[0] else None
+            ready.append(Page(self._rows(block.path, offsets, texts), self._pinned(after, pins, held)))
+            for page in ready:
+                if page.records or page.cursor != cursor:  # a page that neither reads nor moves is no page
+                    cursor = page.cursor
+                    yield page
+        if held is not None and (page := self._ended_inside(held, pins)).cursor != cursor:
+            cursor = page.cursor
+            yield page
         if o.xlsx_pattern:
             yield from self._workbook_pages(cursor)
+
+    def _ended_inside(self, held: "_Held", pins: dict[str, dict]) -> Page:
+        """A file ended inside a quoted field. Once the file has settled that row is a row (one
+        that will not parse: quarantined); before, it may still be being written: the cursor
+        stays before it from now on, and the next run reads it again."""
+        modified = (self.folder / held.path).stat().st_mtime
+        if time.time() - modified >= self.options.settle_seconds:
+            return Page(self._rows(held.path, held.offsets, held.texts), self._pinned(held.after, pins, None))
+        pins[held.path] = self._mark_before(held)
+        return Page([], self._pinned(held.after, pins, None))
+
+    def _pinned(self, after: str, pins: dict[str, dict], held: "_Held | None") -> str:
+        """`after`, but with each pinned file, and the file of the row `held` back, before that row."""
+        if not pins and held is None:
+            return after
+        state = load_cursor(after)
+        state.update(pins)
+        if held is not None:
+            state[held.path] = self._mark_before(held)
+        return dump_cursor(state)
+
+    def _mark_before(self, held: "_Held") -> dict:
+        path = self.folder / held.path
+        return mark(path, path.stat(), held.offsets[0])
 
     def _workbook_pages(self, cursor: str | None) -> Iterator[Page]:
         """Rows of new or changed workbooks, resuming after the last row a committed page held."""
@@ -189,14 +270,18 @@ class CsvSource(Source):
             cached = self._plans[rel] = (mtime, self.mapper.plan([name.strip() for name in names]))
         return cached[1]
 
-    def _records(self, block: LineBlock) -> list[RawRecord]:
+    def _texts(self, block: LineBlock) -> tuple[list[int], list[str]]:
+        """The block's line offsets and decoded texts, less the file's header line."""
         offsets, lines = block.offsets, block.lines
         if offsets and offsets[0] == 0:  # the header line
             offsets, lines = offsets[1:], lines[1:]
-        if not lines:
+        return offsets, decode_lines(lines, self.mapping.encoding)
+
+    def _rows(self, path: str, offsets: list[int], texts: list[str]) -> list[RawRecord]:
+        """One record per row, keyed by the offset of its first line."""
+        if not texts:
             return []
-        plan, path = self._plan(block.path), block.path
-        texts = decode_lines(lines, self.mapping.encoding)
+        plan = self._plan(path)
         keys = [f"{path}:{offset}" for offset in offsets]
         return list(map(RawRecord, keys, texts, repeat(plan)))
 
@@ -226,8 +311,8 @@ class CsvSource(Source):
             try:
                 row = next(csv.reader((text,), delimiter=delimiter, strict=True))
             except csv.Error as exc:
-                raise RecordError([f"{record.key}: not a CSV row ({exc}); line breaks inside fields"
-                                   " are not supported"]) from None
+                raise RecordError([f"{record.key}: not a CSV row ({exc}); a quoted field that is not"
+                                   " closed before the end of the file?"]) from None
         if len(row) != plan.width:
             raise RecordError([f"{record.key}: {len(row)} fields, the header has {plan.width}"])
         if plan.missing:
