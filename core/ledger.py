@@ -209,14 +209,16 @@ class Ledger:
         """The sequence number of the latest revision (0 when none)."""
         return self.db.execute("SELECT coalesce(max(seq), 0) FROM revisions").fetchone()[0]
 
-    def sink(self, sink: str) -> tuple[int, dict[str, Any]]:
-        """(delivered seq, state) of a sink; a sink seen for the first time starts at the log's end."""
+    def sink(self, sink: str, from_start: bool = False) -> tuple[int, dict[str, Any]]:
+        """(delivered seq, state) of a sink. A sink seen for the first time starts at the log's
+        end, or with `from_start` at its beginning (a backfill: the latest revision of every
+        dossier is delivered to it, superseded ones skipped)."""
         row = self.db.execute("SELECT delivered_seq, state FROM sinks WHERE sink = ?", (sink,)).fetchone()
         if row:
             return row[0], orjson.loads(row[1])
+        start = "0" if from_start else "(SELECT coalesce(max(seq), 0) FROM revisions)"
         with self.transaction() as db:
-            db.execute("INSERT OR IGNORE INTO sinks VALUES (?, (SELECT coalesce(max(seq), 0) FROM revisions), '{}')",
-                       (sink,))
+            db.execute(f"INSERT OR IGNORE INTO sinks VALUES (?, {start}, '{{}}')", (sink,))
         return self.sink(sink)
 
     def waiting(self, sink: str, after: int, limit: int) -> list[tuple[int, str, int]]:

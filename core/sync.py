@@ -144,9 +144,12 @@ class SyncJob:
 
     def open_sink(self, name: str) -> Sink:
         """Instantiate the configured sink `name` with its persisted state."""
-        options = self.settings.sinks[name]
+        options = dict(self.settings.sinks[name])
+        backfill = options.pop("backfill", False)  # the host's key, not the adapter's
+        if not isinstance(backfill, bool):
+            raise ConfigurationError(f"sinks.{name}.backfill: expected true or false, got {backfill!r}")
         cls = self.registry.sink(str(options.get("adapter")))
-        _, state = self.ledger.sink(name)
+        _, state = self.ledger.sink(name, from_start=backfill)
         return cls(self._options(cls, options, f"sinks.{name}"), self.context(name, state))
 
     def _options(self, cls, options: dict, where: str):
@@ -371,8 +374,8 @@ class SyncJob:
                 blob = fresh[(dossier, revision)]
             elif stored.get(dossier, (None,))[0] == revision:
                 blob = stored[dossier][1]
-            else:  # superseded before this sink saw it; the newer revision follows in the log
-                log.warning("revision %s@%s superseded before delivery", dossier, revision)
+            else:  # superseded before this sink saw it (a backfill, a sink that was down); the newer one follows
+                log.debug("revision %s@%s superseded before delivery", dossier, revision)
                 continue
             items.append(EvidenceItem(dossier, revision, blob=blob))
         return items

@@ -359,3 +359,30 @@ def test_dossier_split_across_worker_chunks_and_pages(tmp_path: Path, monkeypatc
         assert stored[twice["dossier"]]["events"][-1]["kind"] == "apology_issued"
     assert [(row[2], row[3][:12]) for row in pooled_quarantine] == [("map", '{"dossier": '), ("evaluate", '{"dossier":"')]
     assert "X-1" in pooled_quarantine[1][3] and "9.999999" in pooled_quarantine[1][4]
+
+
+def test_a_sink_added_later_starts_at_the_log_end_unless_it_backfills(deployment: Path) -> None:
+    records = write_cases(deployment / "in/a.jsonl", 30)
+    assert sync(deployment) == 0
+    with open(deployment / "in/a.jsonl", "ab") as out:  # a second revision of 5 dossiers
+        out.write(b"".join(orjson.dumps(_grown(r)) + b"\n" for r in records[:5]))
+    assert sync(deployment) == 0
+    with open(deployment / "conf.toml", "a") as conf:
+        conf.write('[sinks.later]\nadapter = "jsonl"\npath = "out/later.jsonl"\n'
+                   '[sinks.dashboard]\nadapter = "jsonl"\npath = "out/dashboard.jsonl"\nbackfill = true\n')
+    write_cases(deployment / "in/b.jsonl", 2, seed=7)
+    assert sync(deployment) == 0
+    later = [json.loads(line) for line in (deployment / "out/later.jsonl").read_text().splitlines()]
+    dashboard = [json.loads(line) for line in (deployment / "out/dashboard.jsonl").read_text().splitlines()]
+    assert len(later) == 2  # only what came after it was added
+    latest = {(d["dossier"], d["revision"]) for d in dashboard}
+    assert len(dashboard) == len(latest) == 32  # the latest revision of every dossier, once
+    assert {(r["dossier"], 2) for r in records[:5]} <= latest
+    assert sync(deployment) == 0 and len((deployment / "out/dashboard.jsonl").read_text().splitlines()) == 32
+
+
+def test_backfill_must_be_true_or_false(deployment: Path, capsys) -> None:
+    with open(deployment / "conf.toml", "a") as conf:
+        conf.write('[sinks.dashboard]\nadapter = "jsonl"\npath = "out/d.jsonl"\nbackfill = "yes"\n')
+    assert sync(deployment) != 0
+    assert "sinks.dashboard.backfill" in capsys.readouterr().err
