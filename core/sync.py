@@ -25,7 +25,7 @@ import logging
 import multiprocessing
 import os
 import time
-from typing import Any
+from concurrent.futures import Future, ProcessPoolExecutor
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -79,14 +79,14 @@ class _Flight:
     """A page being staged (in the workers or already inline), not yet stored."""
 
     records: list[RawRecord]
-    results: Any
-    """The chunk results, or the workers' pending `AsyncResult` of them."""
+    results: list
+    """The chunk results, or the workers' futures of them."""
     failures: list[tuple[int, list[str]]] = field(default_factory=list)
     """Records the main process could not map."""
 
     def collect(self) -> list[ChunkResult]:
         """Wait for the chunk results."""
-        return self.results.get() if hasattr(self.results, "get") else self.results
+        return [result.result() if isinstance(result, Future) else result for result in self.results]
 
 
 @dataclass
@@ -121,8 +121,7 @@ class SyncJob:
     def close(self) -> None:
         """Stop the evaluation workers."""
         if self._pool is not None:
-            self._pool.close()
-            self._pool.join()
+            self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
     # -- adapters -----------------------------------------------------------------------------
@@ -288,26 +287,28 @@ class SyncJob:
         if stager.source.parallel_map:
             if not self._parallel(len(indexed)):
                 return _Flight(records, [stager.stage_records(indexed)])
-            return _Flight(records, self._pool_for(stager).map_async(stage_records_in_worker, _chunks(transport(records))))
+            return _Flight(records, self._submit(stager, stage_records_in_worker, _chunks(transport(records))))
         fragments, failures = stager.map_records(indexed)
         if not self._parallel(len(fragments)):
             return _Flight(records, [stager.stage(fragments)], failures)
         chunks = [dict(chunk) for chunk in _chunks(list(fragments.items()))]
-        return _Flight(records, self._pool_for(stager).map_async(stage_fragments_in_worker, chunks), failures)
+        return _Flight(records, self._submit(stager, stage_fragments_in_worker, chunks), failures)
 
     def _parallel(self, count: int) -> bool:
         return self._workers >= 2 and count >= 2 * PARALLEL_CHUNK
 
-    def _pool_for(self, stager: Stager):
-        """The worker pool of this stager, forked on first need (small runs and `check` never fork)."""
+    def _submit(self, stager: Stager, task: Callable, chunks: list) -> list[Future]:
+        """Hand chunks to the workers of this stager, forked on first need (small runs and `check`
+        never fork). A worker that dies (killed, out of memory) breaks the pool: the run fails
+        cleanly, where `multiprocessing.Pool` would wait for the lost task forever."""
         if self._pool is not None and self._pool_stager is not stager:
             self.close()
         if self._pool is None:
             reader = replace(stager, lookup=LedgerReader(self.ledger.path))
-            context = multiprocessing.get_context("fork")
-            self._pool = context.Pool(self._workers, initializer=init_worker, initargs=(reader,))
+            self._pool = ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("fork"),
+                                             initializer=init_worker, initargs=(reader,))
             self._pool_stager = stager
-        return self._pool
+        return [self._pool.submit(task, chunk) for chunk in chunks]
 
     def _land(self, stager: Stager, flight: _Flight, previous: set[str]) -> tuple[PageOutcome, set[str]]:
         """Collect a staged page; dossiers staged against a stale ledger are staged again here."""

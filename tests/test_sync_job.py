@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
 from pathlib import Path
 
 import orjson
 import pytest
 
+from isobridge.adapters.caselog import CaselogSource
 from isobridge.core import samples
 from isobridge.core.adapters import Sink, SinkUnavailable, WriteResult
 from isobridge.core.calendar import WorkingCalendar
@@ -386,3 +388,36 @@ def test_backfill_must_be_true_or_false(deployment: Path, capsys) -> None:
         conf.write('[sinks.dashboard]\nadapter = "jsonl"\npath = "out/d.jsonl"\nbackfill = "yes"\n')
     assert sync(deployment) != 0
     assert "sinks.dashboard.backfill" in capsys.readouterr().err
+
+
+class FatalCaselog(CaselogSource):
+    """A caselog source whose worker dies (as if killed by the OOM killer) on one line, once."""
+
+    name = "fatal-caselog"
+    marker: Path | None = None
+
+    def map(self, record):
+        if record.key.endswith(":0") and FatalCaselog.marker and not FatalCaselog.marker.exists():
+            FatalCaselog.marker.touch()
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().map(record)
+
+
+class FatalPlugin:
+    @hookimpl
+    def register_sources(self, register):
+        register(FatalCaselog)
+
+
+def test_a_worker_that_dies_fails_the_run_cleanly_and_the_next_run_finishes(deployment: Path, monkeypatch, capsys):
+    monkeypatch.setattr(common, "load_plugins", lambda: load_plugins(extra=[FatalPlugin()]))
+    FatalCaselog.marker = deployment / "died-once"
+    conf = deployment / "conf.toml"
+    conf.write_text(conf.read_text().replace('adapter = "caselog"', 'adapter = "fatal-caselog"')
+                    .replace("page_lines = 40", "page_lines = 600").replace("batch_size = 50", "batch_size = 50\nworkers = 2"))
+    records = write_cases(deployment / "in/a.jsonl", 700)
+    assert sync(deployment) == 1  # not a hang: the pool notices the dead worker
+    assert FatalCaselog.marker.exists() and "BrokenProcessPool" in capsys.readouterr().err
+    assert Ledger(deployment / "ledger.db").checkpoint("onestop") is None
+    assert sync(deployment) == 0
+    assert sorted(line["dossier"] for line in evidence_lines(deployment)) == sorted(r["dossier"] for r in records)
