@@ -10,6 +10,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import IO, Iterable, Iterator
 
@@ -18,6 +19,7 @@ import orjson
 from .caselog import RecordError
 from .engine import Evaluator
 from .models import IndicatorSummary
+from .workers import exit_with_parent
 
 CHUNK_LINES = 2000
 RANGE_BYTES = 4 << 20
@@ -128,6 +130,7 @@ _OUTPUT: "_OrderedOutput | None" = None
 def _init_worker(evaluator: Evaluator, output: "_OrderedOutput | None" = None) -> None:
     global _WORKER, _OUTPUT
     _WORKER, _OUTPUT = evaluator, output
+    exit_with_parent()
 
 
 def _work(chunk: list[tuple[int, bytes]]) -> ChunkResult:
@@ -267,16 +270,30 @@ def evaluate_file(evaluator: Evaluator, path: str | os.PathLike, out: IO[bytes],
     if target is not None:
         out.flush()
         output = _OrderedOutput(context, target)
-    with context.Pool(workers, initializer=_init_worker, initargs=(evaluator, output)) as pool:
-        pending: deque = deque()
+    ranges = ((name, start, end, index) for index, (start, end) in enumerate(line_ranges(name, range_bytes, workers)))
+    with _workers(context, workers, (evaluator, output)) as pool:
         base = 0
-        for index, (start, end) in enumerate(line_ranges(name, range_bytes, workers)):
-            pending.append(pool.apply_async(_work_range, (name, start, end, index)))
-            if len(pending) >= 2 * workers + 2:
-                base = _take(pending.popleft().get(), base, out, rejects, totals)
-        while pending:
-            base = _take(pending.popleft().get(), base, out, rejects, totals)
+        for result in in_order(pool, _work_range, ranges, 2 * workers + 2):
+            base = _take(result, base, out, rejects, totals)
     return totals
+
+
+def _workers(context, count: int, initargs: tuple) -> ProcessPoolExecutor:
+    """Forked worker processes. A worker that dies (killed, out of memory) breaks the pool, so
+    the command fails with BrokenProcessPool instead of waiting forever for its lost task."""
+    return ProcessPoolExecutor(count, mp_context=context, initializer=_init_worker, initargs=initargs)
+
+
+def in_order(pool: ProcessPoolExecutor, task, arguments: Iterable[tuple], window: int) -> Iterator:
+    """Results of `task(*args)` for each argument tuple, in order, with at most `window` tasks
+    submitted and not yet taken (the input is read as the results are taken: memory stays flat)."""
+    pending: deque[Future] = deque()
+    for args in arguments:
+        pending.append(pool.submit(task, *args))
+        if len(pending) >= window:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
 
 
 def _file_descriptor(out: IO[bytes]) -> int | None:
@@ -320,8 +337,8 @@ def evaluate_stream(evaluator: Evaluator, lines: Iterable[bytes], out: IO[bytes]
         _drain(results, out, rejects, totals)
         return totals
     context = multiprocessing.get_context("fork")
-    with context.Pool(workers, initializer=_init_worker, initargs=(evaluator,)) as pool:
-        _drain(pool.imap(_work, chunks, chunksize=1), out, rejects, totals)
+    with _workers(context, workers, (evaluator,)) as pool:
+        _drain(in_order(pool, _work, ((chunk,) for chunk in chunks), 2 * workers + 2), out, rejects, totals)
     return totals
 
 

@@ -12,10 +12,7 @@ once the page before is stored. The same holds for a dossier whose records fell 
 from __future__ import annotations
 
 import hashlib
-import os
 import sqlite3
-import threading
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +26,7 @@ from .engine import Evaluator
 from .ledger import StoredDossier, stored_dossiers
 from .merge import REQUIRED_FIELDS, check_fragment, merge
 from .privacy import Pseudonymizer
+from .workers import exit_with_parent
 
 GROUP = 16
 """Records (or dossiers) staged together: few enough that their objects are still in the CPU
@@ -188,14 +186,7 @@ def init_worker(stager: Stager) -> None:
     sync process is gone (killed with -9, say), so no worker outlives it waiting for tasks."""
     global _STAGER
     _STAGER = stager
-    parent = os.getppid()
-    threading.Thread(target=_exit_with, args=(parent,), daemon=True, name="parent-watch").start()
-
-
-def _exit_with(parent: int) -> None:
-    while os.getppid() == parent:
-        time.sleep(1)
-    os._exit(1)
+    exit_with_parent()
 
 
 def stage_records_in_worker(records: list[Transport]) -> ChunkResult:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import threading
+from concurrent.futures.process import BrokenProcessPool
 
 import orjson
 import pytest
@@ -134,3 +136,28 @@ def test_workers_write_a_pipe_in_input_order(sample_evaluator, tmp_path):
     assert received == [expected]
     assert (tmp_path / "pipe.rejects.jsonl").read_bytes() == expected_rejects
     assert totals == expected_totals
+
+
+class DyingEvaluator(Evaluator):
+    """Its worker process dies (as if killed by the OOM killer) on the 50th dossier it evaluates."""
+
+    count = 0
+
+    def evaluate_record(self, record):
+        DyingEvaluator.count += 1
+        if DyingEvaluator.count == 50:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().evaluate_record(record)
+
+
+@pytest.mark.parametrize("from_file", [True, False])
+def test_a_worker_that_dies_fails_the_batch_instead_of_hanging(sample_evaluator, tmp_path, from_file):
+    dying = DyingEvaluator(sample_evaluator.procedures, sample_evaluator.calendar, AS_OF)
+    data = messy_log(sample_evaluator, 400)
+    (tmp_path / "cases.jsonl").write_bytes(data)
+    with open(tmp_path / "evidence.jsonl", "wb") as out, pytest.raises(BrokenProcessPool):
+        rejects = RejectSink(tmp_path / "rejects.jsonl")
+        if from_file:
+            evaluate_file(dying, tmp_path / "cases.jsonl", out, rejects, workers=2, range_bytes=4096)
+        else:
+            evaluate_stream(dying, io.BytesIO(data).readlines(), out, rejects, workers=2)

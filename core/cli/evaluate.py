@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime
 from pathlib import Path
 
@@ -59,6 +60,10 @@ def run(args: argparse.Namespace) -> int:
             totals = evaluate_file(evaluator, args.cases, target, rejects, args.workers)
         else:
             totals = evaluate_stream(evaluator, source, target, rejects, args.workers)
+    except BrokenProcessPool:
+        print("isobridge evaluate: a worker process died (killed, or out of memory); the output is"
+              " incomplete", file=sys.stderr)
+        return 1
     finally:
         rejects.close()
         if source is not None and source is not sys.stdin.buffer:
