@@ -17,9 +17,14 @@ PERSONAL_FIELDS = frozenset({
 })
 """Field names (in canonical records) that hold personal data and are pseudonymised."""
 EVENT_PERSONAL_FIELDS = frozenset({"actor"})
+"""Event fields naming a person (the officer who recorded it), pseudonymised too."""
 PSEUDONYM = re.compile(r"p-[0-9a-f]{25}")
 """What a pseudonym looks like."""
-"""Event fields naming a person (the officer who recorded it), pseudonymised too."""
+_NAMES = "|".join(sorted(PERSONAL_FIELDS | EVENT_PERSONAL_FIELDS))
+_PERSONAL_PAIR = re.compile(
+    rf'"(?P<name>{_NAMES})"(?P<colon>\s*:\s*)'
+    r'(?:"(?P<text>(?:[^"\\]|\\.)*)(?P<end>"|\\?$)|(?P<number>-?[0-9][0-9.eE+-]*))')
+"""A personal field and its value in JSON text, also a text value cut off by the end of the line."""
 
 
 def normalise(value: str) -> str:
@@ -71,6 +76,18 @@ class Pseudonymizer:
                     if actor is not None and not (isinstance(actor, str) and actor.startswith("p-")):
                         event["actor"] = self.pseudonym(str(actor))
         return fragment
+
+    def scrub_text(self, text: str) -> str:
+        """Best effort for JSON text that does not parse (a truncated line, a broken export):
+        the value of every personal field found in it is replaced by its pseudonym, a text value
+        cut off by the end of the line included."""
+        return _PERSONAL_PAIR.sub(self._pair, text)
+
+    def _pair(self, match: re.Match) -> str:
+        value = match["text"] if match["text"] is not None else match["number"]
+        if match["text"] is not None:
+            value = value.replace('\\"', '"').replace("\\\\", "\\")
+        return f'"{match["name"]}"{match["colon"]}"{self._once(value) or ""}"'
 
     def _once(self, value: object) -> str | None:
         if value is None or (isinstance(value, str) and value.startswith("p-")):

@@ -290,12 +290,17 @@ def test_quarantined_payloads_hold_no_personal_data_in_clear(deployment: Path) -
     records = write_cases(deployment / "in/a.jsonl", 2)
     person = dict(records[0], dossier="P-1", procedure="9.999999", applicant_name="Nguyễn Văn Công",
                   id_number="079199012345")
+    truncated = orjson.dumps(dict(person, dossier="P-2", events=[{"actor": "Trần Thị Bích"}]))[:-14]
     with open(deployment / "in/a.jsonl", "ab") as out:
-        out.write(orjson.dumps(person) + b"\n")
+        out.write(orjson.dumps(person) + b"\n" + truncated + b"\n")
     assert sync(deployment) == 3
-    (entry,) = Ledger(deployment / "ledger.db").quarantined()
+    by_stage = {entry.stage: entry for entry in Ledger(deployment / "ledger.db").quarantined()}
+    entry, broken = by_stage["evaluate"], by_stage["map"]
     assert "Nguyễn Văn Công" not in entry.payload and "079199012345" not in entry.payload
     assert '"procedure":"9.999999"' in entry.payload  # the rest of the original is kept for replay
+    # a line that is not JSON at all (cut off inside the officer's name) is scrubbed as text
+    assert '"dossier":"P-2"' in broken.payload
+    assert not any(name in broken.payload for name in ("Nguyễn Văn Công", "079199012345", "Trần Thị"))
 
 
 def test_pending_counts_only_dossiers_still_missing_their_header(deployment: Path) -> None:

@@ -81,13 +81,14 @@ class CaselogSource(Source):
         return [self.context.pseudonymizer.scrub_fragment(data)]
 
     def quarantine_payload(self, record: RawRecord) -> str:
-        """The line with its personal fields pseudonymised (a line that is not JSON stays as it is)."""
+        """The line with its personal fields pseudonymised (in a line that is not a JSON object,
+        wherever a personal field can be found in its text)."""
         try:
             data = orjson.loads(record.payload)
         except orjson.JSONDecodeError:
-            return record.payload
+            data = None
         if not isinstance(data, dict):
-            return record.payload
+            return self.context.pseudonymizer.scrub_text(record.payload)
         return orjson.dumps(self.context.pseudonymizer.scrub_fragment(data)).decode()
 
 
