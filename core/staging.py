@@ -6,7 +6,8 @@ stores and delivers the page before. Small pages and `workers = 1` stage inline.
 
 A worker may read a dossier that the page before changes but has not stored yet; the main
 process sees that (the dossier codes of both pages meet) and stages such dossiers again, inline,
-once the page before is stored. The same holds for a dossier whose records fell into two chunks.
+once the page before is stored. The same holds for a dossier whose records fell into two chunks
+of a page, or into two groups of a chunk.
 """
 
 from __future__ import annotations
