@@ -101,3 +101,20 @@ def test_a_zip_bomb_is_refused_without_unpacking(tmp_path: Path, monkeypatch) ->
     monkeypatch.setattr(xlsx, "MAX_UNPACKED", 1000)  # stands for a workbook that unpacks to gigabytes
     fragments, errors, _ = run(make_source(tmp_path))
     assert fragments == {} and "unpacks to" in errors["bom.xlsx:0"][0]
+
+
+def test_a_cell_with_line_breaks_reads_the_same_from_the_workbook_and_its_csv_export(tmp_path: Path) -> None:
+    header = csv_rows()[0]
+    row = ["H37.31-250702-0009", "2.000908", "UBND xã Hòa Phú", "Trực tiếp", "02/07/2025 09:10",
+           "02/07/2025 16:00", "Đang xử lý", "048190009876", "02/07/2025 11:00", "Tạm dừng", "TD", "", "",
+           "Trần Thị Bích", "chờ ý kiến\nSở Tư pháp"]
+    (tmp_path / "csv").mkdir()
+    (tmp_path / "xlsx").mkdir()
+    with open(tmp_path / "csv" / "xuat.csv", "w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle, lineterminator="\r\n").writerows([header, row])  # Excel's own CSV line ends
+    write_workbook(tmp_path / "xlsx" / "so.xlsx", [header, row])
+    from_csv, csv_errors, _ = run(make_source(tmp_path / "csv"))
+    from_xlsx, xlsx_errors, _ = run(make_source(tmp_path / "xlsx"))
+    assert not csv_errors and not xlsx_errors
+    assert by_row(from_csv) == by_row(from_xlsx)
+    assert by_row(from_csv)[0]["events"][0]["reason"] == "chờ ý kiến\nSở Tư pháp"

@@ -38,7 +38,7 @@ def cell_text(value: object) -> str:
         return value.isoformat()
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    return " ".join(str(value).split()) if "\n" in str(value) else str(value).strip()
+    return str(value).replace("\r\n", "\n").strip()  # a line break in a cell stays one, as in a CSV export
 
 
 def sheet_rows(path: Path, sheet: str | None = None, max_bytes: int = MAX_BYTES) -> Iterator[list[str]]:
