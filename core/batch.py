@@ -210,21 +210,21 @@ def _read_range(path: str, start: int, end: int) -> int:
     return read
 
 
-def _work_range(path: str, start: int, end: int, index: int) -> tuple[ChunkResult, int, bool]:
+def _work_range(path: str, start: int, end: int, index: int) -> tuple[ChunkResult, int]:
     """Evaluate the lines in bytes [start, end) of `path`, range number `index` of the file.
 
-    Returns the result (lines numbered from 1 within the range), the number of lines read and
-    whether the evidence was already written to the output (then it is not in the result).
+    Returns the result (lines numbered from 1 within the range) and the number of lines read.
+    With an ordered output the evidence is already written there (the result's is empty).
     """
     assert _WORKER is not None
     lines = _NumberedLines(_INPUT, _read_range(path, start, end))
     size, result = evaluate_into(_WORKER, lines, _EVIDENCE)
     if _OUTPUT is None:
         result.evidence = bytes(_EVIDENCE[:size])
-        return result, lines.count, False
+        return result, lines.count
     with memoryview(_EVIDENCE) as evidence:
         _OUTPUT.write(index, evidence[:size])
-    return result, lines.count, True
+    return result, lines.count
 
 
 _BLANK = frozenset(b" \t\n\r\x0b\x0c")
@@ -304,13 +304,13 @@ def _file_descriptor(out: IO[bytes]) -> int | None:
         return None
 
 
-def _take(result: tuple[ChunkResult, int, bool], base: int, out: IO[bytes], rejects: "RejectSink",
+def _take(result: tuple[ChunkResult, int], base: int, out: IO[bytes], rejects: "RejectSink",
           totals: BatchTotals) -> int:
     """Account for one range's result, its rejects renumbered from the file's start; the next base.
 
     Its evidence is written here only when the worker could not write it itself.
     """
-    chunk, lines, _ = result
+    chunk, lines = result
     for reject in chunk.rejects:
         reject.line += base
     _drain((chunk,), out, rejects, totals)
