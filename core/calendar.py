@@ -26,7 +26,8 @@ VN_TZ = timezone(timedelta(hours=7), "ICT")
 """Asia/Ho_Chi_Minh: a fixed UTC+7 offset (Vietnam has no daylight saving time)."""
 
 DAY = 86_400
-_OFFSET = 7 * 3600
+UTC_OFFSET = 7 * 3600
+"""Seconds Vietnam time is ahead of UTC: `(instant + UTC_OFFSET) // DAY` is the local day number."""
 _EPOCH_DATE = date(1970, 1, 1)
 DEFAULT_SESSIONS = ("07:30-11:30", "13:00-17:00")
 DEFAULT_YEARS = (2015, 2035)
@@ -205,7 +206,7 @@ class WorkingCalendar:
 
     def worked(self, instant: int) -> int:
         """Working seconds from the start of the calendar up to `instant` (monotonic)."""
-        local = instant + _OFFSET
+        local = instant + UTC_OFFSET
         index = local // DAY - self.first_day
         if index < 0 or index >= len(self._is_working):
             self._index(local // DAY)
@@ -219,11 +220,11 @@ class WorkingCalendar:
         An amount that ends exactly at a session's end falls due at that session's end.
         """
         if worked <= 0:
-            return (self._working[0] * DAY + self.sessions[0][0]) - _OFFSET
+            return (self._working[0] * DAY + self.sessions[0][0]) - UTC_OFFSET
         full_days, rest = divmod(worked - 1, self.day_seconds)
         if full_days >= len(self._working):
             raise CalendarError(f"calendar {self.name!r} ends before the due date; extend `years`")
-        return self._working[full_days] * DAY + self._due_tod[rest + 1] - _OFFSET
+        return self._working[full_days] * DAY + self._due_tod[rest + 1] - UTC_OFFSET
 
     def add(self, instant: int, seconds: int) -> int:
         """The instant at which `seconds` of working time counted from `instant` are used up."""
@@ -238,13 +239,13 @@ class WorkingCalendar:
     def add_calendar_days(self, instant: int, days: float) -> int:
         """Add calendar days; a due date on a non-working day rolls to the end of the next one."""
         due = instant + int(days * DAY)
-        index = self._index((due + _OFFSET) // DAY)
+        index = self._index((due + UTC_OFFSET) // DAY)
         if self._is_working[index]:
             return due
         next_index = self._cumulative[index]
         if next_index >= len(self._working):
             raise CalendarError(f"calendar {self.name!r} ends before the due date; extend `years`")
-        return self._working[next_index] * DAY + self.sessions[-1][1] - _OFFSET
+        return self._working[next_index] * DAY + self.sessions[-1][1] - UTC_OFFSET
 
     def working_seconds(self, value: float, unit: str) -> int:
         """Working seconds of a limit in `working_days` or `working_hours`."""
@@ -257,7 +258,7 @@ class WorkingCalendar:
 
 def local_date(instant: int) -> int:
     """The Vietnam-local day number of an instant (days since 1970-01-01)."""
-    return (instant + _OFFSET) // DAY
+    return (instant + UTC_OFFSET) // DAY
 
 
 _HOUR_TEXT: dict[int, str] = {}
@@ -266,10 +267,10 @@ _SECOND_TEXT = [f":{m:02d}:{s:02d}+07:00" for m in range(60) for s in range(60)]
 
 def format_instant(instant: int) -> str:
     """ISO 8601 text of an instant in Vietnam time, e.g. '2025-03-05T15:40:00+07:00'."""
-    hour, second = divmod(instant + _OFFSET, 3600)
+    hour, second = divmod(instant + UTC_OFFSET, 3600)
     text = _HOUR_TEXT.get(hour)
     if text is None:
-        text = datetime.fromtimestamp(hour * 3600 - _OFFSET, VN_TZ).isoformat()[:13]
+        text = datetime.fromtimestamp(hour * 3600 - UTC_OFFSET, VN_TZ).isoformat()[:13]
         if len(_HOUR_TEXT) < 500_000:
             _HOUR_TEXT[hour] = text
     return text + _SECOND_TEXT[second]

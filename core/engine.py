@@ -10,9 +10,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 from datetime import date, datetime, timedelta, timezone
 
-from .calendar import DAY, WorkingCalendar, format_instant
-
-_OFFSET = 7 * 3600
+from .calendar import DAY, UTC_OFFSET, WorkingCalendar, format_instant
 from .caselog import Case, CaseEvent, RecordError, parse_case
 from .models import Dossier, Evidence, LimitUnit, Limit, Procedure
 from .procedures import ProcedureBook, ProcedureError
@@ -90,7 +88,7 @@ class Evaluator:
 
     def compiled(self, case: Case) -> CompiledProcedure:
         """The compiled procedure version in force when `case` was received."""
-        day = (case.received + _OFFSET) // DAY  # local_date, inlined
+        day = (case.received + UTC_OFFSET) // DAY  # local_date, inlined
         compiled = self._by_day.get((case.procedure, day))
         if compiled is None:
             received = _EPOCH + timedelta(days=day)
@@ -239,7 +237,7 @@ class Evaluator:
                 verdict = "open_overdue" if closed_at is None and as_of > due else "open"
             elif finished > due:
                 verdict = "late"
-            elif (finished + _OFFSET) // DAY < (due + _OFFSET) // DAY:
+            elif (finished + UTC_OFFSET) // DAY < (due + UTC_OFFSET) // DAY:
                 verdict = "early"
             else:
                 verdict = "on_time"
@@ -260,7 +258,7 @@ class Evaluator:
         if case.status in TERMINAL_STATUS:
             return TERMINAL_STATUS[case.status]
         if finish is not None:
-            finish_day, due_day = (finish + _OFFSET) // DAY, (due + _OFFSET) // DAY
+            finish_day, due_day = (finish + UTC_OFFSET) // DAY, (due + UTC_OFFSET) // DAY
             return "early" if finish_day < due_day else "on_time" if finish_day == due_day else "late"
         if case.status in PAUSED_STATUS or (pauses and pauses[-1][1] >= self.as_of):
             return "paused"
