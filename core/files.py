@@ -18,20 +18,6 @@ from itertools import accumulate, islice
 from pathlib import Path
 
 
-@dataclass
-class Line:
-    """One line of a file: where it is and its bytes (without the line break)."""
-
-    path: str
-    offset: int
-    text: bytes
-
-    @property
-    def key(self) -> str:
-        """A stable identity: `path:offset`."""
-        return f"{self.path}:{self.offset}"
-
-
 def load_cursor(cursor: str | None) -> dict[str, dict]:
     """Decode a folder cursor (None: nothing read yet)."""
     if not cursor:
@@ -80,15 +66,6 @@ def mark(path: Path, stat, offset: int) -> dict:
     length = min(HEAD_BYTES, offset)
     return {"offset": offset, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "ino": stat.st_ino,
             "head_len": length, "head": _head(path, length) if length else ""}
-
-
-def read_lines(folder: Path, pattern: str, cursor: str | None, page_lines: int = 1000,
-               settle_seconds: float = 60.0) -> Iterator[tuple[list[Line], str]]:
-    """Pages of new lines (blank ones left out) in the folder's files, each with the cursor to
-    resume after it; see :func:`read_line_blocks` for how files are followed."""
-    for block, after in read_line_blocks(folder, pattern, cursor, page_lines, settle_seconds):
-        lines = [Line(block.path, at, line.rstrip(b"\r\n")) for at, line in zip(block.offsets, block.lines)]
-        yield lines, after
 
 
 @dataclass

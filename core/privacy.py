@@ -23,7 +23,7 @@ PSEUDONYM = re.compile(r"p-[0-9a-f]{25}")
 _NAMES = "|".join(sorted(PERSONAL_FIELDS | EVENT_PERSONAL_FIELDS))
 _PERSONAL_PAIR = re.compile(
     rf'"(?P<name>{_NAMES})"(?P<colon>\s*:\s*)'
-    r'(?:"(?P<text>(?:[^"\\]|\\.)*)(?P<end>"|\\?$)|(?P<number>-?[0-9][0-9.eE+-]*))')
+    r'(?:"(?P<text>(?:[^"\\]|\\.)*)(?:"|\\?$)|(?P<number>-?[0-9][0-9.eE+-]*))')
 """A personal field and its value in JSON text, also a text value cut off by the end of the line."""
 
 

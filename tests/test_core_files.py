@@ -5,11 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from isobridge.core.files import read_line_blocks, read_lines
-
-
-def lines_of(pages) -> list[bytes]:
-    return [line.text for page, _ in pages for line in page]
+from isobridge.core.files import read_line_blocks
 
 
 def blocks_of(pages) -> list[bytes]:
@@ -22,20 +18,20 @@ def last_cursor(pages) -> str:
 
 def test_grown_file_is_read_from_where_it_was(tmp_path: Path) -> None:
     (tmp_path / "a.jsonl").write_bytes(b"one\ntwo\n")
-    first = list(read_lines(tmp_path, "*.jsonl", None, settle_seconds=0))
+    first = list(read_line_blocks(tmp_path, "*.jsonl", None, settle_seconds=0))
     with open(tmp_path / "a.jsonl", "ab") as out:
         out.write(b"three\n")
-    again = list(read_lines(tmp_path, "*.jsonl", last_cursor(first), settle_seconds=0))
-    assert lines_of(first) == [b"one", b"two"] and lines_of(again) == [b"three"]
+    again = list(read_line_blocks(tmp_path, "*.jsonl", last_cursor(first), settle_seconds=0))
+    assert blocks_of(first) == [b"one", b"two"] and blocks_of(again) == [b"three"]
 
 
 def test_file_replaced_by_a_larger_one_is_read_from_the_start(tmp_path: Path) -> None:
     (tmp_path / "a.jsonl").write_bytes(b"one\ntwo\n")
-    first = list(read_lines(tmp_path, "*.jsonl", None, settle_seconds=0))
+    first = list(read_line_blocks(tmp_path, "*.jsonl", None, settle_seconds=0))
     (tmp_path / "new.tmp").write_bytes(b"uno\ndos\ntres\ncuatro\n")
     os.replace(tmp_path / "new.tmp", tmp_path / "a.jsonl")  # an export rewritten atomically
-    again = list(read_lines(tmp_path, "*.jsonl", last_cursor(first), settle_seconds=0))
-    assert lines_of(again) == [b"uno", b"dos", b"tres", b"cuatro"]
+    again = list(read_line_blocks(tmp_path, "*.jsonl", last_cursor(first), settle_seconds=0))
+    assert blocks_of(again) == [b"uno", b"dos", b"tres", b"cuatro"]
     blocks = list(read_line_blocks(tmp_path, "*.jsonl", last_cursor(first), settle_seconds=0))
     assert blocks_of(blocks) == [b"uno", b"dos", b"tres", b"cuatro"]
 

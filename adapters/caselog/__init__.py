@@ -21,7 +21,7 @@ class LineRecord(RawRecord):
     """A case-log line: `data` holds its bytes; the payload text is decoded only when asked for
     (by the quarantine), which spares the sync's main process a decode per line."""
 
-    def __init__(self, key: str, data: bytes):  # noqa: D107  (no dataclass __init__: payload is derived)
+    def __init__(self, key: str, data: bytes):  # the dataclass __init__ would set `payload`
         self.key, self.data = key, data
 
     @property  # type: ignore[override]
