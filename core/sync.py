@@ -59,6 +59,22 @@ def _chunks(items: list) -> list[list]:
     return [items[i : i + PARALLEL_CHUNK] for i in range(0, len(items), PARALLEL_CHUNK)]
 
 
+def _touched(results: list[ChunkResult]) -> tuple[dict[str, list[int]], set[str]]:
+    """Every dossier a page's chunks touched with its records' indexes, and those a chunk could
+    not stage from all of their records (split across two chunks, or two groups of one)."""
+    touched: dict[str, list[int]] = {}
+    split: set[str] = set()
+    for result in results:
+        split.update(result.again)
+        for code, indexes in result.touched.items():
+            if code in touched:
+                split.add(code)
+                touched[code] = touched[code] + indexes
+            else:
+                touched[code] = indexes
+    return touched, split
+
+
 class ConfigurationError(ValueError):
     """The settings name an unknown adapter or give it invalid options."""
 
@@ -71,7 +87,6 @@ class PageOutcome:
     revisions: list[tuple[str, int]] = field(default_factory=list)
     evidence: dict[tuple[str, int], bytes] = field(default_factory=dict)
     quarantine: list[QuarantineEntry] = field(default_factory=list)
-    pending: int = 0
 
 
 @dataclass
@@ -313,16 +328,8 @@ class SyncJob:
     def _land(self, stager: Stager, flight: _Flight, previous: set[str]) -> tuple[PageOutcome, set[str]]:
         """Collect a staged page; dossiers staged against a stale ledger are staged again here."""
         results = flight.collect()
-        touched: dict[str, list[int]] = {}
-        redo = set()
-        for result in results:
-            for code, indexes in result.touched.items():
-                if code in touched:  # records of one dossier in two chunks
-                    redo.add(code)
-                    touched[code] = touched[code] + indexes
-                else:
-                    touched[code] = indexes
-        redo.update(previous.intersection(touched), *(result.again for result in results))
+        touched, redo = _touched(results)
+        redo.update(previous.intersection(touched))
         outcome = PageOutcome()
         source, name = stager.source, stager.source_name
         for index, errors in [*flight.failures, *(failure for result in results for failure in result.failures)]:
@@ -345,10 +352,7 @@ class SyncJob:
         """Account for one changed dossier's row."""
         self.report.dossiers += 1
         outcome.rows.append(row)
-        state = row[7]
-        if state == "pending":
-            outcome.pending += 1
-        elif state == "evaluated":
+        if row[7] == "evaluated":
             self.report.revisions += 1
             outcome.revisions.append((row[0], row[4]))
             outcome.evidence[(row[0], row[4])] = row[5]
