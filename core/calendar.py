@@ -18,7 +18,7 @@ import tomllib
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
 import holidays as holiday_data
 
@@ -31,6 +31,30 @@ UTC_OFFSET = 7 * 3600
 _EPOCH_DATE = date(1970, 1, 1)
 DEFAULT_SESSIONS = ("07:30-11:30", "13:00-17:00")
 DEFAULT_YEARS = (2015, 2035)
+
+
+class Tables(NamedTuple):
+    """A calendar's lookup tables, for loops that inline :meth:`WorkingCalendar.worked` and
+    :meth:`WorkingCalendar.instant_at` (a call costs more than the arithmetic it wraps)."""
+
+    first_day: int
+    """Day number (days since 1970-01-01, local) of the calendar's first day."""
+    is_working: bytearray
+    """1 for a working day, by day index (day number - first_day)."""
+    base: array
+    """Working seconds before each day, by day index."""
+    elapsed: array
+    """Working seconds of a working day elapsed at each second of the day."""
+    working: list[int]
+    """Day number of every working day, in order."""
+    day_seconds: int
+    """Working seconds in a working day."""
+    due_tod: array
+    """Second of the day at which `rest` (1..day_seconds) working seconds of a day are used up."""
+    working_text: list[str]
+    """'YYYY-MM-DD' of every working day, as `working`."""
+    due_tod_text: list[str]
+    """'THH:MM:SS+07:00' of every `due_tod` entry: a due's text is working_text[d] + due_tod_text[r]."""
 
 
 class CalendarError(ValueError):
@@ -156,6 +180,16 @@ class WorkingCalendar:
         for start, end in self.sessions:
             by_rest.extend(range(start + 1, end + 1))
         self._due_tod = array("i", by_rest)
+        self._tables: Tables | None = None
+
+    def tables(self) -> Tables:
+        """The lookup tables behind the working-time arithmetic (built on first use)."""
+        if self._tables is None:
+            working_text = [(_EPOCH_DATE + timedelta(days=day)).isoformat() for day in self._working]
+            tod_text = [f"T{tod // 3600:02d}:{tod // 60 % 60:02d}:{tod % 60:02d}+07:00" for tod in self._due_tod]
+            self._tables = Tables(self.first_day, self._is_working, self._base, self._elapsed, self._working,
+                                  self.day_seconds, self._due_tod, working_text, tod_text)
+        return self._tables
 
     def _exceptions(self, years: Iterable[int]) -> tuple[set[date], set[date]]:
         off: set[date] = set(self.spec.days_off)

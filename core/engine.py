@@ -200,6 +200,9 @@ class Evaluator:
         """
         cal = self.calendar
         worked, instant_at = cal.worked, cal.instant_at
+        first_day, is_working, base, elapsed, working_days, day_seconds, due_tod, working_text, tod_text \
+            = cal.tables()
+        days, last_working = len(is_working), len(working_days) - 1
         as_of, known_steps = self.as_of, proc.steps
         result = []
         append = result.append
@@ -220,7 +223,14 @@ class Evaluator:
                 if high > low:
                     paused_working += worked(high) - worked(low)
                     paused_seconds += high - low
-            previous_end, previous_worked = end, worked(end)
+            # previous_worked = worked(end), inlined (worked() itself raises outside the calendar)
+            local = end + UTC_OFFSET
+            index = local // DAY - first_day
+            if 0 <= index < days:
+                previous_worked = base[index] + elapsed[local % DAY] if is_working[index] else base[index]
+            else:
+                previous_worked = worked(end)
+            previous_end = end
             used = (previous_worked - start_worked - paused_working) // 60
             known = known_steps.get(step)
             if known is None:
@@ -229,19 +239,28 @@ class Evaluator:
                         "used_minutes": used, "verdict": None})
                 continue
             working = known[3]
-            if working is not None:
-                due = instant_at(start_worked + working + paused_working)
+            # due = instant_at(...) and its text, inlined for the common case
+            if working is not None and (total := start_worked + working + paused_working) > 0 \
+                    and (day_rest := divmod(total - 1, day_seconds))[0] <= last_working:
+                full_days, rest = day_rest
+                due_day = working_days[full_days]
+                due = due_day * DAY + due_tod[rest + 1] - UTC_OFFSET
+                due_text = working_text[full_days] + tod_text[rest + 1]
             else:
-                due = cal.add_calendar_days(start, known[1].days) + paused_seconds  # type: ignore[arg-type]
+                if working is not None:
+                    due = instant_at(start_worked + working + paused_working)
+                else:
+                    due = cal.add_calendar_days(start, known[1].days) + paused_seconds  # type: ignore[arg-type]
+                due_day = (due + UTC_OFFSET) // DAY
+                due_text = format_instant(due)
             if finished is None:
                 verdict = "open_overdue" if closed_at is None and as_of > due else "open"
             elif finished > due:
                 verdict = "late"
-            elif (finished + UTC_OFFSET) // DAY < (due + UTC_OFFSET) // DAY:
+            elif (finished + UTC_OFFSET) // DAY < due_day:
                 verdict = "early"
             else:
                 verdict = "on_time"
-            due_text = format_instant(due)
             if verdict == "late" or verdict == "open_overdue":
                 state = "finished" if finished is not None else "still open"
                 nonconformities.append(

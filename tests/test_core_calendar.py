@@ -194,6 +194,21 @@ def test_add_is_monotonic(vn_calendar, s1, s2, a1, a2):
     assert vn_calendar.worked(s1) <= vn_calendar.worked(s2)
 
 
+@settings(max_examples=300, deadline=None)
+@given(instants, allowances)
+def test_tables_give_what_worked_and_instant_at_give(vn_calendar, start, allowance):
+    """The lookup tables the engine inlines agree with the methods (and the due's text)."""
+    tables = vn_calendar.tables()
+    local = start + 7 * H
+    index = local // DAY - tables.first_day
+    worked = tables.base[index] + (tables.elapsed[local % DAY] if tables.is_working[index] else 0)
+    assert worked == vn_calendar.worked(start)
+    full_days, rest = divmod(worked + allowance - 1, tables.day_seconds)
+    due = tables.working[full_days] * DAY + tables.due_tod[rest + 1] - 7 * H
+    assert due == vn_calendar.add(start, allowance)
+    assert tables.working_text[full_days] + tables.due_tod_text[rest + 1] == format_instant(due)
+
+
 def _naive_working_minute(minute_start: int, off: set[date], extra: set[date]) -> bool:
     """Walking oracle: is the minute starting at this instant working time? (no index involved)"""
     local = minute_start + 7 * H
