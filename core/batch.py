@@ -51,16 +51,6 @@ class ChunkResult:
     events: int
 
 
-def evaluate_line(evaluator: Evaluator, text: bytes) -> tuple[dict, int]:
-    """Decode and evaluate one case-log line into (evidence, event count); raises RecordError."""
-    try:
-        record = orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
-        raise RecordError([f"invalid JSON: {exc}"]) from None
-    evidence = evaluator.evaluate_record(record)
-    return evidence, len(record["events"]) if "events" in record else 0
-
-
 def evaluate_chunk(evaluator: Evaluator, chunk: Iterable[tuple[int, bytes | memoryview]]) -> ChunkResult:
     """Evaluate numbered lines, collecting evidence, rejects and indicator counts."""
     buffer = bytearray()
@@ -81,14 +71,11 @@ def evaluate_into(evaluator: Evaluator, chunk: Iterable[tuple[int, bytes | memor
     rejects: list[Reject] = []
     verdicts: dict[str, int] = {}
     events = nonconformities = evaluated = size = 0
-    dumps, loads, evaluate, newline = orjson.dumps, orjson.loads, evaluator.evaluate_record, orjson.OPT_APPEND_NEWLINE
+    dumps, evaluate, newline = orjson.dumps, evaluator.evaluate_line, orjson.OPT_APPEND_NEWLINE
     for number, text in chunk:
         try:
             try:
-                record = loads(text)
-                evidence = evaluate(record)
-            except orjson.JSONDecodeError as exc:
-                raise RecordError([f"invalid JSON: {exc}"]) from None
+                evidence, count = evaluate(text)
             except RecordError:
                 raise
             except Exception as exc:  # a defect must cost one line, never the run
@@ -99,7 +86,7 @@ def evaluate_into(evaluator: Evaluator, chunk: Iterable[tuple[int, bytes | memor
         verdict = evidence["verdict"]
         verdicts[verdict] = verdicts.get(verdict, 0) + 1
         nonconformities += len(evidence["nonconformities"])
-        events += len(record.get("events", ()))  # a record with `events` not a list was rejected
+        events += count
         line = dumps(evidence, option=newline)
         end = size + len(line)
         buffer[size:end] = line  # in place while the buffer is big enough, else it grows

@@ -9,7 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
-from typing import Any, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple
+
+import msgspec
+import orjson
 
 from .models import EventKind
 
@@ -130,10 +133,10 @@ def _event(raw: Any, index: int, errors: list[str]) -> CaseEvent | None:
         errors.append(f"{where}: expected an object")
         return None
     kind = raw.get("kind")
-    if kind not in EVENT_KINDS:
+    if type(kind) is not str or kind not in EVENT_KINDS:
         errors.append(f"{where}.kind: {kind!r} is not one of {sorted(EVENT_KINDS)}")
     at = parse_instant(raw.get("at"), f"{where}.at", errors)
-    if at is None or kind not in EVENT_KINDS:
+    if at is None or type(kind) is not str or kind not in EVENT_KINDS:
         return None
     if "new_due_at" in raw and raw["new_due_at"] is not None:
         parse_instant(raw["new_due_at"], f"{where}.new_due_at", errors)
@@ -161,7 +164,7 @@ def _events(raw_events: list, errors: list[str]) -> list[CaseEvent]:
         if type(raw) is dict and "new_due_at" not in raw:
             get = raw.get
             text, kind = get("at"), get("kind")
-            if type(text) is str and kind in kinds:
+            if type(text) is str and type(kind) is str and kind in kinds:
                 # A hit in both caches means the text is 'YYYY-MM-DDTHH' + ':MM:SS+hh:mm' as
                 # validated when the cache entries were made (so no length or 'T' check here).
                 hour, tail = hours.get(text[:13]), tails.get(text[13:])
@@ -248,3 +251,82 @@ def _parse_case_in_full(record: Any) -> Case:
         status,  # type: ignore[arg-type]
         events,
     )
+
+
+# -- decoding a line straight into a case ------------------------------------------------------
+# msgspec checks types while it decodes (in C), so a well-formed line needs no check in Python.
+# Any line it refuses, or whose timestamps are not in the caches, is decoded again with orjson
+# and goes through parse_case, which reports every problem: the fast path only ever accepts
+# what parse_case accepts, with the same result.
+
+_Text = Annotated[str, msgspec.Meta(min_length=1)]
+_Kind = Literal[tuple(kind.value for kind in EventKind)]  # type: ignore[valid-type]
+
+
+class _WireEvent(msgspec.Struct, gc=False):
+    at: str
+    kind: _Kind
+    step: str | None = None
+    from_unit: str | None = None
+    unit: str | None = None
+    reason: str | None = None
+    actor: str | None = None
+    new_due_at: str | None = None
+
+
+class _WireCase(msgspec.Struct, gc=False):
+    dossier: _Text
+    procedure: _Text
+    received_at: str
+    status: Annotated[int, msgspec.Meta(ge=1, le=10)]
+    due_at: str | None = None
+    agency: str | None = None
+    channel: str | None = None
+    events: list[_WireEvent] = []
+
+
+_decode_wire = msgspec.json.Decoder(_WireCase).decode
+
+
+def decode_case(line: bytes | memoryview) -> Case:
+    """Decode and validate one case-log JSON line; raises RecordError (or orjson.JSONDecodeError)."""
+    try:
+        case = _from_wire(_decode_wire(line))
+    except msgspec.DecodeError:
+        case = None
+    return case if case is not None else parse_case(orjson.loads(line))
+
+
+def _instant(text: str, hours: dict[str, int], tails: dict[str, int]) -> int | None:
+    hour, tail = hours.get(text[:13]), tails.get(text[13:])
+    if hour is not None and tail is not None:
+        return hour + tail
+    if len(text) > 16 and text[10] == "T":
+        return _cached_instant(text)
+    return None
+
+
+def _from_wire(wire: _WireCase) -> Case | None:
+    """The case of a decoded line, or None when a timestamp needs parse_case's full check."""
+    hours, tails = _HOURS, _TAILS
+    received = _instant(wire.received_at, hours, tails)
+    due = None if wire.due_at is None else _instant(wire.due_at, hours, tails)
+    if received is None or (due is None and wire.due_at is not None):
+        return None
+    events: list = []
+    append = events.append
+    ordered, last = True, -1 << 62
+    for event in wire.events:
+        text = event.at
+        hour, tail = hours.get(text[:13]), tails.get(text[13:])
+        at = hour + tail if hour is not None and tail is not None else _instant(text, hours, tails)
+        if at is None or (event.new_due_at is not None and _instant(event.new_due_at, hours, tails) is None):
+            return None
+        if at < last:
+            ordered = False
+        last = at
+        append((at, event.kind, event.step, event.from_unit, event.unit, event.reason, text))
+    if not ordered:
+        events.sort(key=_BY_INSTANT)
+    return Case(wire.dossier, wire.procedure, wire.agency or "", wire.channel or "direct", received,
+                wire.received_at, due, wire.status, events)

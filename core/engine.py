@@ -1,7 +1,7 @@
 """The conformity engine: a dossier's case log against its ISO procedure and a working calendar.
 
-`Evaluator.evaluate_record` is the hot path (decoded JSON in, evidence dict out); `evaluate`
-is the typed API over the same code.
+`Evaluator.evaluate_line` is the hot path (a JSON line in, evidence dict out),
+`Evaluator.evaluate_record` takes a decoded line, and `evaluate` is the typed API over the same code.
 """
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ from typing import NamedTuple
 from datetime import date, datetime, timedelta, timezone
 
 from .calendar import DAY, UTC_OFFSET, WorkingCalendar, format_instant
-from .caselog import Case, CaseEvent, RecordError, parse_case
+import orjson
+
+from .caselog import Case, CaseEvent, RecordError, decode_case, parse_case
 from .models import Dossier, Evidence, LimitUnit, Limit, Procedure
 from .procedures import ProcedureBook, ProcedureError
 
@@ -102,7 +104,18 @@ class Evaluator:
 
     def evaluate_record(self, record: object) -> dict:
         """Evaluate one decoded case-log line; raises RecordError with every reason."""
-        case = parse_case(record)
+        return self.evaluate_parsed(parse_case(record))
+
+    def evaluate_line(self, line: bytes | memoryview) -> tuple[dict, int]:
+        """Evaluate one case-log JSON line into (evidence, event count); raises RecordError."""
+        try:
+            case = decode_case(line)
+        except orjson.JSONDecodeError as exc:
+            raise RecordError([f"invalid JSON: {exc}"]) from None
+        return self.evaluate_parsed(case), len(case.events)
+
+    def evaluate_parsed(self, case: Case) -> dict:
+        """Evaluate a validated case; raises RecordError when it cannot be evaluated."""
         try:
             compiled = self.compiled(case)
         except ProcedureError as exc:

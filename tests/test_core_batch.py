@@ -143,11 +143,11 @@ class DyingEvaluator(Evaluator):
 
     count = 0
 
-    def evaluate_record(self, record):
+    def evaluate_line(self, line):
         DyingEvaluator.count += 1
         if DyingEvaluator.count == 50:
             os.kill(os.getpid(), signal.SIGKILL)
-        return super().evaluate_record(record)
+        return super().evaluate_line(line)
 
 
 @pytest.mark.parametrize("from_file", [True, False])
