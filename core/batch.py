@@ -7,6 +7,7 @@ that cannot be evaluated becomes a :class:`Reject` with its line number, text an
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 from collections import deque
@@ -118,6 +119,7 @@ def _init_worker(evaluator: Evaluator, output: "_OrderedOutput | None" = None) -
     global _WORKER, _OUTPUT
     _WORKER, _OUTPUT = evaluator, output
     exit_with_parent()
+    gc.freeze()  # what the worker inherited stays: collections need not look at it again
 
 
 def _work(chunk: list[tuple[int, bytes]]) -> ChunkResult:

@@ -87,6 +87,18 @@ class Evaluator:
 
     def __post_init__(self) -> None:
         self.calendar_ref = {"name": self.calendar.name, "version": self.calendar.version}
+        self._tables = self.calendar.tables()
+
+    def _due_at(self, worked: int) -> tuple[int, str]:
+        """`calendar.instant_at(worked)` and its text, from the calendar's tables."""
+        tables = self._tables
+        if worked > 0:
+            full_days, rest = divmod(worked - 1, tables.day_seconds)
+            if full_days < len(tables.working):
+                return (tables.working[full_days] * DAY + tables.due_tod[rest + 1] - UTC_OFFSET,
+                        tables.working_text[full_days] + tables.due_tod_text[rest + 1])
+        instant = self.calendar.instant_at(worked)
+        return instant, format_instant(instant)
 
     def compiled(self, case: Case) -> CompiledProcedure:
         """The compiled procedure version in force when `case` was received."""
@@ -154,12 +166,14 @@ class Evaluator:
         received_worked = computed_worked = None
         if limit.working is None:
             computed = cal.add_calendar_days(received, limit.days)  # type: ignore[arg-type]
+            computed_text = format_instant(computed)
         elif limit.working > 0:
             received_worked = worked(received)
             computed_worked = received_worked + limit.working
-            computed = cal.instant_at(computed_worked)
+            computed, computed_text = self._due_at(computed_worked)
         else:
             computed = received
+            computed_text = format_instant(computed)
         due = case.due if case.due is not None else computed
         if limit.working is not None:
             effective = cal.instant_at(worked(due) + paused_working) if paused_working else due
@@ -173,7 +187,6 @@ class Evaluator:
         nonconformities: list[dict] = []
         steps = self._steps(trace.rows, proc, pauses, nonconformities, closed_at,
                             received if received_worked is not None else None, received_worked)
-        computed_text = format_instant(computed)
         effective_text = computed_text if effective == computed else format_instant(effective)
         self._dossier_nonconformities(case, proc, verdict, effective, effective_text, computed, computed_text,
                                       computed_worked, trace, nonconformities)
@@ -214,7 +227,7 @@ class Evaluator:
         cal = self.calendar
         worked, instant_at = cal.worked, cal.instant_at
         first_day, is_working, base, elapsed, working_days, day_seconds, due_tod, working_text, tod_text \
-            = cal.tables()
+            = self._tables
         days, last_working = len(is_working), len(working_days) - 1
         as_of, known_steps = self.as_of, proc.steps
         result = []
