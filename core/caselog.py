@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from operator import itemgetter
-from typing import Annotated, Any, Literal, NamedTuple
+from typing import Annotated, Any, Literal
 
 import msgspec
 import orjson
@@ -27,16 +26,20 @@ class RecordError(ValueError):
         self.errors = errors
 
 
-class CaseEvent(NamedTuple):
-    """One case-log event, its instant as epoch seconds, its text as given."""
+_Kind = Literal[tuple(kind.value for kind in EventKind)]  # type: ignore[valid-type]
 
-    at: int
-    kind: str
-    step: str | None
-    from_unit: str | None
-    unit: str | None
-    reason: str | None
-    text: str
+
+class CaseEvent(msgspec.Struct, gc=False):
+    """One case-log event as given; its instant (epoch seconds) is in :attr:`Case.instants`."""
+
+    at: str
+    kind: _Kind
+    step: str | None = None
+    from_unit: str | None = None
+    unit: str | None = None
+    reason: str | None = None
+    actor: str | None = None
+    new_due_at: str | None = None
 
 
 @dataclass(slots=True)
@@ -52,6 +55,9 @@ class Case:
     due: int | None
     status: int
     events: list[CaseEvent]
+    """In time order (a stable sort: events at one instant keep their order)."""
+    instants: list[int]
+    """The epoch seconds of each of `events`."""
 
 
 _HOURS: dict[str, int] = {}
@@ -127,7 +133,7 @@ TEXT_FIELDS = ("step", "from_unit", "unit", "reason", "actor")
 """Event fields that must be text when given."""
 
 
-def _event(raw: Any, index: int, errors: list[str]) -> CaseEvent | None:
+def _event(raw: Any, index: int, errors: list[str]) -> tuple[int, CaseEvent] | None:
     where = f"events[{index}]"
     if not isinstance(raw, dict):
         errors.append(f"{where}: expected an object")
@@ -138,26 +144,27 @@ def _event(raw: Any, index: int, errors: list[str]) -> CaseEvent | None:
     at = parse_instant(raw.get("at"), f"{where}.at", errors)
     if at is None or type(kind) is not str or kind not in EVENT_KINDS:
         return None
-    if "new_due_at" in raw and raw["new_due_at"] is not None:
-        parse_instant(raw["new_due_at"], f"{where}.new_due_at", errors)
+    new_due = raw.get("new_due_at")
+    if new_due is not None and parse_instant(new_due, f"{where}.new_due_at", errors) is None:
+        return None
     bad = [name for name in TEXT_FIELDS if raw.get(name) is not None and type(raw.get(name)) is not str]
     for name in bad:
         errors.append(f"{where}.{name}: expected text, got {type(raw[name]).__name__}")
     if bad:
         return None
-    return CaseEvent(
-        at, kind, raw.get("step"), raw.get("from_unit"), raw.get("unit"), raw.get("reason"), raw["at"]
-    )
+    get = raw.get
+    return at, CaseEvent(raw["at"], kind, get("step"), get("from_unit"), get("unit"), get("reason"), get("actor"),
+                         new_due)
 
 
-def _events(raw_events: list, errors: list[str]) -> list[CaseEvent]:
-    """Parse events; the common well-formed event takes an inlined fast path.
+def _events(raw_events: list, errors: list[str]) -> tuple[list[int], list[CaseEvent]]:
+    """Parse events into (instants, events); the common well-formed event takes a fast path.
 
-    The fast path builds a plain tuple in :class:`CaseEvent` field order (a NamedTuple costs a
-    second allocation per event). It only takes events whose timestamp halves are both already in
-    the caches; any other event goes through :func:`_event`, which validates and reports in full.
+    The fast path only takes events whose timestamp halves are both already in the caches; any
+    other event goes through :func:`_event`, which validates and reports in full.
     """
-    events: list = []
+    instants: list[int] = []
+    events: list[CaseEvent] = []
     append, kinds, hours, tails = events.append, EVENT_KINDS, _HOURS, _TAILS
     dropped = 0  # events _event refused: the index of raw event i is len(events) + dropped
     for raw in raw_events:
@@ -174,17 +181,24 @@ def _events(raw_events: list, errors: list[str]) -> list[CaseEvent]:
                     if ((step is None or type(step) is str) and (source is None or type(source) is str)
                             and (unit is None or type(unit) is str) and (reason is None or type(reason) is str)
                             and (actor is None or type(actor) is str)):
-                        append((hour + tail, kind, step, source, unit, reason, text))
+                        instants.append(hour + tail)
+                        append(CaseEvent(text, kind, step, source, unit, reason, actor))
                         continue
-        event = _event(raw, len(events) + dropped, errors)
-        if event is None:
+        parsed = _event(raw, len(events) + dropped, errors)
+        if parsed is None:
             dropped += 1
         else:
-            append(event)
-    return events
+            instants.append(parsed[0])
+            append(parsed[1])
+    return instants, events
 
 
-_BY_INSTANT = itemgetter(0)
+def _in_time_order(instants: list[int], events: list[CaseEvent]) -> tuple[list[int], list[CaseEvent]]:
+    """Sort events by instant, stably; lists already in order come back as they are."""
+    if all(a <= b for a, b in zip(instants, instants[1:])):
+        return instants, events
+    order = sorted(range(len(instants)), key=instants.__getitem__)
+    return [instants[i] for i in order], [events[i] for i in order]
 
 
 def parse_case(record: Any) -> Case:
@@ -207,11 +221,11 @@ def parse_case(record: Any) -> Case:
                 due = hour + tail if hour is not None and tail is not None else _cached_instant(due_text)
             if received is not None and (due is not None or due_text is None):
                 errors: list[str] = []
-                events = _events(raw_events, errors)
+                instants, events = _events(raw_events, errors)
                 if not errors:
-                    events.sort(key=_BY_INSTANT)
+                    instants, events = _in_time_order(instants, events)
                     return Case(dossier, procedure, get("agency") or "", get("channel") or "direct",
-                                received, received_text, due, status, events)
+                                received, received_text, due, status, events, instants)
     return _parse_case_in_full(record)
 
 
@@ -232,14 +246,15 @@ def _parse_case_in_full(record: Any) -> Case:
     if type(status) is not int or not 1 <= status <= 10:
         errors.append(f"status: {status!r} is not a national status code 1–10")
     raw_events = record.get("events", [])
+    instants: list[int] = []
     events: list[CaseEvent] = []
     if not isinstance(raw_events, list):
         errors.append("events: expected a list")
     else:
-        events = _events(raw_events, errors)
+        instants, events = _events(raw_events, errors)
     if errors:
         raise RecordError(errors)
-    events.sort(key=_BY_INSTANT)
+    instants, events = _in_time_order(instants, events)
     return Case(
         dossier,
         procedure,
@@ -250,6 +265,7 @@ def _parse_case_in_full(record: Any) -> Case:
         due,
         status,  # type: ignore[arg-type]
         events,
+        instants,
     )
 
 
@@ -260,18 +276,6 @@ def _parse_case_in_full(record: Any) -> Case:
 # what parse_case accepts, with the same result.
 
 _Text = Annotated[str, msgspec.Meta(min_length=1)]
-_Kind = Literal[tuple(kind.value for kind in EventKind)]  # type: ignore[valid-type]
-
-
-class _WireEvent(msgspec.Struct, gc=False):
-    at: str
-    kind: _Kind
-    step: str | None = None
-    from_unit: str | None = None
-    unit: str | None = None
-    reason: str | None = None
-    actor: str | None = None
-    new_due_at: str | None = None
 
 
 class _WireCase(msgspec.Struct, gc=False):
@@ -282,7 +286,7 @@ class _WireCase(msgspec.Struct, gc=False):
     due_at: str | None = None
     agency: str | None = None
     channel: str | None = None
-    events: list[_WireEvent] = []
+    events: list[CaseEvent] = []
 
 
 _decode_wire = msgspec.json.Decoder(_WireCase).decode
@@ -313,8 +317,8 @@ def _from_wire(wire: _WireCase) -> Case | None:
     due = None if wire.due_at is None else _instant(wire.due_at, hours, tails)
     if received is None or (due is None and wire.due_at is not None):
         return None
-    events: list = []
-    append = events.append
+    instants: list[int] = []
+    append = instants.append
     ordered, last = True, -1 << 62
     for event in wire.events:
         text = event.at
@@ -325,8 +329,9 @@ def _from_wire(wire: _WireCase) -> Case | None:
         if at < last:
             ordered = False
         last = at
-        append((at, event.kind, event.step, event.from_unit, event.unit, event.reason, text))
+        append(at)
+    events = wire.events
     if not ordered:
-        events.sort(key=_BY_INSTANT)
+        instants, events = _in_time_order(instants, events)
     return Case(wire.dossier, wire.procedure, wire.agency or "", wire.channel or "direct", received,
-                wire.received_at, due, wire.status, events)
+                wire.received_at, due, wire.status, events, instants)

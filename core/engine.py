@@ -150,7 +150,7 @@ class Evaluator:
     def evaluate_case(self, case: Case, proc: CompiledProcedure) -> dict:
         """Build the evidence dict of one parsed case."""
         cal = self.calendar
-        trace = _trace(case.events, proc)
+        trace = _trace(case.instants, case.events, proc)
         pauses = trace.pauses
         if pauses and pauses[-1][1] is None:  # a pause still open stands until `as_of`
             opened = pauses[-1][0]
@@ -183,7 +183,7 @@ class Evaluator:
         verdict = self._verdict(case, trace, finish, effective, pauses)
         # A refused/withdrawn/stopped dossier is over: a step it never closed is measured up to
         # its last event and left unjudged, not found overdue against `as_of`.
-        closed_at = case.events[-1][0] if verdict in TERMINAL_VERDICTS and case.events else None
+        closed_at = case.instants[-1] if verdict in TERMINAL_VERDICTS and case.instants else None
         nonconformities: list[dict] = []
         steps = self._steps(trace.rows, proc, pauses, nonconformities, closed_at,
                             received if received_worked is not None else None, received_worked)
@@ -355,15 +355,17 @@ class _Trace(NamedTuple):
     out_of_order: list[tuple[str, str]]
     apologies: list[int]
     terminal: str | None
-    resolved: CaseEvent | None
-    returned: CaseEvent | None
+    resolved: tuple[int, str] | None
+    """Instant and text of the first `resolved` event."""
+    returned: tuple[int, str] | None
+    """Instant and text of the first `returned` event."""
 
     def finish(self, status: int) -> tuple[int | None, str | None]:
         """The dossier's finish: its first `resolved`, else (status 9/10) its first `returned`."""
         if self.resolved is not None:
-            return self.resolved[0], self.resolved[6]
+            return self.resolved
         if status in (9, 10) and self.returned is not None:
-            return self.returned[0], self.returned[6]
+            return self.returned
         return None, None
 
 
@@ -371,7 +373,7 @@ _make_trace = tuple.__new__
 """Builds a :class:`_Trace` from a tuple of its fields, without the Python-level `__new__`."""
 
 
-def _trace(events: list[CaseEvent], proc: CompiledProcedure) -> _Trace:
+def _trace(instants: list[int], events: list[CaseEvent], proc: CompiledProcedure) -> _Trace:
     """Walk the case log once: step rows, pauses, apologies, the terminal and finishing events."""
     rows: list[list] = []
     entered: set[str] = set()
@@ -381,43 +383,44 @@ def _trace(events: list[CaseEvent], proc: CompiledProcedure) -> _Trace:
     apologies: list[int] = []
     known, reasons = proc.steps, proc.pauses
     current: list | None = None
-    terminal = first_resolved = last_resolved = first_returned = None
+    terminal = first_resolved = first_returned = None
+    last_resolved: tuple[int, str] | None = None
     opened: int | None = None
     closing = ""
-    for event in events:
-        at, kind = event[0], event[1]
+    for at, event in zip(instants, events):
+        kind = event.kind
         if kind in ENTERING:
-            code = event[2] or (proc.first_step if kind == "received" else None)
+            code = event.step or (proc.first_step if kind == "received" else None)
             if code is None:
                 continue
             if current is not None:
-                current[5], current[6] = at, event[6]
+                current[5], current[6] = at, event.at
                 if kind == "handover" and code in known and current[0] in known \
                         and known[code][0] < known[current[0]][0]:
                     out_of_order.append((code, current[0]))
             if code not in known and code not in unknown:
                 unknown.append(code)
-            current = [code, event[3], event[4], at, event[6], None, None]
+            current = [code, event.from_unit, event.unit, at, event.at, None, None]
             rows.append(current)
             entered.add(code)
         elif kind == "returned" or kind in TERMINAL:
             if current is not None and current[5] is None:
-                current[5], current[6] = at, event[6]
+                current[5], current[6] = at, event.at
             if kind == "returned":
                 if first_returned is None:
-                    first_returned = event
+                    first_returned = (at, event.at)
             elif terminal is None:
                 terminal = TERMINAL[kind]
         elif kind == "resolved":
-            last_resolved = event
+            last_resolved = (at, event.at)
             if first_resolved is None:
-                first_resolved = event
+                first_resolved = last_resolved
         elif kind == "apology_issued":
             apologies.append(at)
         elif opened is None:
             if kind == "supplement_requested":
                 opened, closing = at, "supplement_received"
-            elif kind == "paused" and event[5] in reasons:
+            elif kind == "paused" and event.reason in reasons:
                 opened, closing = at, "resumed"
         elif kind == closing:
             pauses.append((opened, at))
@@ -425,6 +428,6 @@ def _trace(events: list[CaseEvent], proc: CompiledProcedure) -> _Trace:
     if opened is not None:
         pauses.append((opened, None))
     if current is not None and current[5] is None and last_resolved is not None and last_resolved[0] >= current[3]:
-        current[5], current[6] = last_resolved[0], last_resolved[6]
+        current[5], current[6] = last_resolved
     return _make_trace(_Trace, (rows, entered, pauses, unknown, out_of_order, apologies, terminal, first_resolved,
                                 first_returned))
