@@ -71,7 +71,7 @@ def mark(path: Path, stat, offset: int) -> dict:
 @dataclass
 class LineBlock:
     """A page of lines of one file, for adapters that decode a page at once: byte offsets and raw
-    lines (line breaks kept), blank lines left out."""
+    lines (line breaks kept), blank lines left out unless asked for."""
 
     path: str
     offsets: list[int]
@@ -79,9 +79,10 @@ class LineBlock:
 
 
 def read_line_blocks(folder: Path, pattern: str, cursor: str | None, page_lines: int = 1000,
-                     settle_seconds: float = 60.0) -> Iterator[tuple[LineBlock, str]]:
+                     settle_seconds: float = 60.0, keep_blank: bool = False) -> Iterator[tuple[LineBlock, str]]:
     """Pages of new lines, each one :class:`LineBlock` of at most `page_lines` lines (blank ones
-    included in the count) of one file, read without a Python step per line.
+    included in the count) of one file, read without a Python step per line. Blank lines are
+    left out, unless `keep_blank` (a CSV field in quotes may hold one).
 
     A grown file is read from where the last run stopped; a replaced, rewritten or shrunk one
     from the start; a last line without its newline waits until the file settles.
@@ -94,11 +95,11 @@ def read_line_blocks(folder: Path, pattern: str, cursor: str | None, page_lines:
         if stat.st_size == offset:
             continue
         settled = time.time() - stat.st_mtime >= settle_seconds
-        yield from _blocks(path, rel, offset, stat, settled, state, page_lines)
+        yield from _blocks(path, rel, offset, stat, settled, state, page_lines, keep_blank)
 
 
 def _blocks(path: Path, rel: str, offset: int, stat, settled: bool, state: dict,
-            page_lines: int) -> Iterator[tuple[LineBlock, str]]:
+            page_lines: int, keep_blank: bool) -> Iterator[tuple[LineBlock, str]]:
     with open(path, "rb") as handle:
         handle.seek(offset)
         start = offset
@@ -116,7 +117,7 @@ def _blocks(path: Path, rel: str, offset: int, stat, settled: bool, state: dict,
                     lines.pop()  # still being written: held back until the file settles
             offsets = list(accumulate(map(len, lines), initial=offset))
             offset = offsets.pop()
-            if any(map(bytes.isspace, lines)):
+            if not keep_blank and any(map(bytes.isspace, lines)):
                 kept = [(at, line) for at, line in zip(offsets, lines) if not line.isspace()]
                 offsets, lines = [at for at, _ in kept], [line for _, line in kept]
             state[rel] = mark(path, stat, offset)

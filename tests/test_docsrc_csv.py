@@ -177,14 +177,16 @@ def test_registered_as_plugin():
 
 
 def _multiline_export(folder: Path) -> Path:
-    """An export whose 'Lý do' cells hold line breaks (Alt+Enter in Excel), CRLF line ends."""
+    """An export whose 'Lý do' cells hold line breaks (Alt+Enter in Excel), one of them an empty
+    line, CRLF line ends, and blank lines between rows."""
     header = (FIXTURES / "mot-cua-2025-07.csv").read_bytes().split(b"\n", 1)[0].rstrip(b"\r")
     rows = []
     for n in range(1, 7):
-        reason = f'"Thiếu giấy tờ:\r\n- bản sao CCCD số {n}\r\n- ""giấy phép"", bản chính"' if n % 2 else ""
+        reason = f'"Thiếu giấy tờ:\r\n\r\n- bản sao CCCD số {n}\r\n- ""giấy phép"", bản chính"' if n % 2 else ""
         rows.append(f"000.00.31.H37-250701-000{n},1.001612,UBND xã Hòa Phú,Trực tuyến,01/07/2025 08:15:12,"
                     f"04/07/2025 08:15:12,Chờ bổ sung,04808500123{n},01/07/2025 14:0{n}:00,Yêu cầu bổ sung,,"
                     f"Phòng Kinh tế,,Hồ Văn Thành,{reason}")
+    rows[2:2] = ["", "  "]  # blank lines between rows are no rows
     target = folder / "nhieu-dong"
     target.mkdir()
     (target / "xuat.csv").write_bytes(header + b"\r\n" + "\r\n".join(rows).encode("utf-8") + b"\r\n")
@@ -195,7 +197,7 @@ def test_quoted_fields_with_line_breaks_make_one_row(tmp_path):
     fragments, errors, _ = run(make_source(_multiline_export(tmp_path)))
     assert not errors and len(fragments) == 6
     reasons = [f[0]["events"][0].get("reason") for f in fragments.values()]
-    assert reasons[0] == 'Thiếu giấy tờ:\n- bản sao CCCD số 1\n- "giấy phép", bản chính' and reasons[1] is None
+    assert reasons[0] == 'Thiếu giấy tờ:\n\n- bản sao CCCD số 1\n- "giấy phép", bản chính' and reasons[1] is None
 
 
 @pytest.mark.parametrize("page_lines", [1, 2, 3, 4])

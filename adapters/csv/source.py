@@ -112,18 +112,24 @@ def decode_lines(lines: list[bytes], encoding: str) -> list[str]:
 
 def join_quoted(offsets: list[int], texts: list[str]) -> tuple[list[int], list[str], tuple[list[int], list[str]]]:
     """Rows from lines: a line that leaves a quoted field open (an odd number of quote marks so
-    far) is joined to the lines after it with line breaks, until the field closes.
+    far) is joined to the lines after it with line breaks, until the field closes. A blank line
+    is no row, except inside a quoted field, where it stays part of the field.
 
     Returns the rows' first-line offsets, the rows, and the lines of a last row still open
     when the lines run out (both lists empty when there is none).
     """
     if not any('"' in text for text in texts):
+        if "" in texts or any(map(str.isspace, texts)):
+            kept = [(at, text) for at, text in zip(offsets, texts) if text and not text.isspace()]
+            offsets, texts = [at for at, _ in kept], [text for _, text in kept]
         return offsets, texts, ([], [])
     row_offsets, rows = [], []
     index, count = 0, len(texts)
     while index < count:
         start, parts, open_quote = index, [texts[index]], texts[index].count('"') % 2
         index += 1
+        if not parts[0] or parts[0].isspace():
+            continue
         while open_quote and index < count:
             parts.append(texts[index])
             open_quote ^= texts[index].count('"') % 2
@@ -176,7 +182,8 @@ class CsvSource(Source):
         o = self.options
         held: _Held | None = None
         pins: dict[str, dict] = {}  # files whose cursor stays before a row still being written
-        for block, after in read_line_blocks(self.folder, o.pattern, cursor, o.page_lines, o.settle_seconds):
+        blocks = read_line_blocks(self.folder, o.pattern, cursor, o.page_lines, o.settle_seconds, keep_blank=True)
+        for block, after in blocks:
             ready = [self._ended_inside(held, pins)] if held is not None and held.path != block.path else []
             offsets, texts = self._texts(block)
             if held is not None and held.path == block.path:
