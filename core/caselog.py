@@ -195,7 +195,7 @@ def _events(raw_events: list, errors: list[str]) -> tuple[list[int], list[CaseEv
 
 def _in_time_order(instants: list[int], events: list[CaseEvent]) -> tuple[list[int], list[CaseEvent]]:
     """Sort events by instant, stably; lists already in order come back as they are."""
-    if all(a <= b for a, b in zip(instants, instants[1:])):
+    if sorted(instants) == instants:  # in C: cheaper than a Python loop over pairs
         return instants, events
     order = sorted(range(len(instants)), key=instants.__getitem__)
     return [instants[i] for i in order], [events[i] for i in order]
