@@ -26,14 +26,17 @@ class RecordError(ValueError):
         self.errors = errors
 
 
-_Kind = Literal[tuple(kind.value for kind in EventKind)]  # type: ignore[valid-type]
+EventKindName = Literal["received", "handover", "sent_back", "supplement_requested", "supplement_received",
+                        "paused", "resumed", "apology_issued", "refused", "withdrawn", "stopped", "resolved",
+                        "returned"]
+"""The values of :class:`~isobridge.core.models.EventKind`, as a type msgspec checks while decoding."""
 
 
 class CaseEvent(msgspec.Struct, gc=False):
     """One case-log event as given; its instant (epoch seconds) is in :attr:`Case.instants`."""
 
     at: str
-    kind: _Kind
+    kind: EventKindName
     step: str | None = None
     from_unit: str | None = None
     unit: str | None = None
@@ -153,8 +156,10 @@ def _event(raw: Any, index: int, errors: list[str]) -> tuple[int, CaseEvent] | N
     if bad:
         return None
     get = raw.get
-    return at, CaseEvent(raw["at"], kind, get("step"), get("from_unit"), get("unit"), get("reason"), get("actor"),
-                         new_due)
+    # `kind` is one of EVENT_KINDS (checked above), which a type checker cannot see
+    event = CaseEvent(raw["at"], kind,  # type: ignore[arg-type]
+                      get("step"), get("from_unit"), get("unit"), get("reason"), get("actor"), new_due)
+    return at, event
 
 
 def _events(raw_events: list, errors: list[str]) -> tuple[list[int], list[CaseEvent]]:
@@ -182,7 +187,7 @@ def _events(raw_events: list, errors: list[str]) -> tuple[list[int], list[CaseEv
                             and (unit is None or type(unit) is str) and (reason is None or type(reason) is str)
                             and (actor is None or type(actor) is str)):
                         instants.append(hour + tail)
-                        append(CaseEvent(text, kind, step, source, unit, reason, actor))
+                        append(CaseEvent(text, kind, step, source, unit, reason, actor))  # type: ignore[arg-type]
                         continue
         parsed = _event(raw, len(events) + dropped, errors)
         if parsed is None:

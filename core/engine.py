@@ -24,6 +24,8 @@ TERMINAL_VERDICTS = frozenset(TERMINAL.values())
 PAUSED_STATUS = frozenset({5, 6})
 SUPPLEMENT = "supplement"
 _EPOCH = date(1970, 1, 1)
+_NO_INSTANT = -(1 << 62)
+"""Stands for "no instant known" where an instant is expected (no timestamp is that far back)."""
 
 
 @dataclass(frozen=True)
@@ -152,9 +154,8 @@ class Evaluator:
         cal = self.calendar
         trace = _trace(case.instants, case.events, proc)
         pauses = trace.pauses
-        if pauses and pauses[-1][1] is None:  # a pause still open stands until `as_of`
-            opened = pauses[-1][0]
-            pauses[-1] = (opened, max(opened, self.as_of))
+        if trace.paused_since is not None:  # a pause still open stands until `as_of`
+            pauses.append((trace.paused_since, max(trace.paused_since, self.as_of)))
         worked = cal.worked
         paused_working = paused_seconds = 0
         for start, end in pauses:
@@ -186,7 +187,7 @@ class Evaluator:
         closed_at = case.instants[-1] if verdict in TERMINAL_VERDICTS and case.instants else None
         nonconformities: list[dict] = []
         steps = self._steps(trace.rows, proc, pauses, nonconformities, closed_at,
-                            received if received_worked is not None else None, received_worked)
+                            received if received_worked is not None else _NO_INSTANT, received_worked or 0)
         effective_text = computed_text if effective == computed else format_instant(effective)
         self._dossier_nonconformities(case, proc, verdict, effective, effective_text, computed, computed_text,
                                       computed_worked, trace, nonconformities)
@@ -216,8 +217,8 @@ class Evaluator:
         }
 
     def _steps(self, rows: list[list], proc: CompiledProcedure, pauses: list[tuple[int, int]],
-               nonconformities: list[dict], closed_at: int | None, known_instant: int | None = None,
-               known_worked: int | None = None) -> list[dict]:
+               nonconformities: list[dict], closed_at: int | None, known_instant: int = _NO_INSTANT,
+               known_worked: int = 0) -> list[dict]:
         """One process-control-sheet row per step entry, noting late steps.
 
         A step usually starts at the instant the previous one finished (the handover closes one
@@ -230,7 +231,7 @@ class Evaluator:
             = self._tables
         days, last_working = len(is_working), len(working_days) - 1
         as_of, known_steps = self.as_of, proc.steps
-        result = []
+        result: list[dict] = []
         append = result.append
         previous_end, previous_worked = known_instant, known_worked
         for step, from_unit, unit, start, text, finished, end_text in rows:
@@ -297,7 +298,8 @@ class Evaluator:
                     "used_minutes": used, "verdict": verdict})
         return result
 
-    def _verdict(self, case: Case, trace: "_Trace", finish: int | None, due: int, pauses) -> str:
+    def _verdict(self, case: Case, trace: "_Trace", finish: int | None, due: int,
+                 pauses: list[tuple[int, int]]) -> str:
         if trace.terminal is not None:
             return trace.terminal
         if case.status in TERMINAL_STATUS:
@@ -350,7 +352,10 @@ class _Trace(NamedTuple):
     """Step entries: [step, from_unit, unit, start, text, end, end_text]."""
     entered: set[str]
     """The codes of `rows`."""
-    pauses: list[tuple[int, int | None]]
+    pauses: list[tuple[int, int]]
+    """Pauses that ended: (start, end)."""
+    paused_since: int | None
+    """The start of a pause that had not ended by the last event."""
     unknown: list[str]
     out_of_order: list[tuple[str, str]]
     apologies: list[int]
@@ -377,7 +382,7 @@ def _trace(instants: list[int], events: list[CaseEvent], proc: CompiledProcedure
     """Walk the case log once: step rows, pauses, apologies, the terminal and finishing events."""
     rows: list[list] = []
     entered: set[str] = set()
-    pauses: list[tuple[int, int | None]] = []
+    pauses: list[tuple[int, int]] = []
     unknown: list[str] = []
     out_of_order: list[tuple[str, str]] = []
     apologies: list[int] = []
@@ -425,9 +430,7 @@ def _trace(instants: list[int], events: list[CaseEvent], proc: CompiledProcedure
         elif kind == closing:
             pauses.append((opened, at))
             opened = None
-    if opened is not None:
-        pauses.append((opened, None))
     if current is not None and current[5] is None and last_resolved is not None and last_resolved[0] >= current[3]:
         current[5], current[6] = last_resolved
-    return _make_trace(_Trace, (rows, entered, pauses, unknown, out_of_order, apologies, terminal, first_resolved,
-                                first_returned))
+    return _make_trace(_Trace, (rows, entered, pauses, opened, unknown, out_of_order, apologies, terminal,
+                                first_resolved, first_returned))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 import orjson
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from isobridge.core.caselog import RecordError, decode_case, parse_case
+from isobridge.core.caselog import EVENT_KINDS, EventKindName, RecordError, decode_case, parse_case
 from isobridge.core.generate import CaseLogGenerator
 
 
@@ -60,6 +62,10 @@ def test_decode_case_agrees_with_parse_case(change):
 @pytest.mark.parametrize("line", [b"[1, 2]", b"null", b'"text"', b'{"dossier": "HS-1", "dossier": ""}'])
 def test_lines_that_are_no_record_are_refused_alike(line):
     assert outcome(decode_case, line) == outcome(by_parse_case, line)
+
+
+def test_the_decoder_knows_every_event_kind_of_the_contract():
+    assert set(get_args(EventKindName)) == EVENT_KINDS
 
 
 def test_invalid_json_raises_the_json_error():
