@@ -183,7 +183,19 @@ class FakeEdxmlList:
         return [{"id": ident, "edxml": text} for ident, text in self.packets if ident > after][:limit]
 
 
-class TestEdxmlHttpContract(HttpSourceContract):
+class BearerDocumentContract(HttpSourceContract):
+    """The HTTP contract for a document endpoint behind the test bearer token."""
+
+    @pytest.fixture
+    def secret(self):
+        return TOKEN
+
+    @pytest.fixture
+    def bad_options(self, options):
+        return {**options, "token": "wrong-token"}
+
+
+class TestEdxmlHttpContract(BearerDocumentContract):
     adapter = EdxmlSource
 
     @pytest.fixture
@@ -193,16 +205,8 @@ class TestEdxmlHttpContract(HttpSourceContract):
         return packets
 
     @pytest.fixture
-    def secret(self):
-        return TOKEN
-
-    @pytest.fixture
     def options(self, fake, httpserver):
         return {"url": httpserver.url_for("/edxml/received"), "token": TOKEN, "page_size": 3, "http": FAST}
-
-    @pytest.fixture
-    def bad_options(self, options):
-        return {**options, "token": "wrong-token"}
 
     @pytest.fixture
     def plant_malformed(self, fake):
@@ -220,7 +224,7 @@ class TestEdxmlHttpContract(HttpSourceContract):
         return plant
 
 
-class TestDvcqgHttpContract(HttpSourceContract):
+class TestDvcqgHttpContract(BearerDocumentContract):
     adapter = DvcqgSource
 
     @pytest.fixture
@@ -233,16 +237,8 @@ class TestDvcqgHttpContract(HttpSourceContract):
         return items
 
     @pytest.fixture
-    def secret(self):
-        return TOKEN
-
-    @pytest.fixture
     def options(self, fake, httpserver):
         return {"url": httpserver.url_for("/dvcqg/payload"), "token": TOKEN, "page_size": 2, "http": FAST}
-
-    @pytest.fixture
-    def bad_options(self, options):
-        return {**options, "token": "wrong-token"}
 
     @pytest.fixture
     def plant_malformed(self, fake):
