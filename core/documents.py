@@ -11,8 +11,7 @@ from pathlib import Path
 
 from pydantic import Field, HttpUrl, PositiveInt, SecretStr, model_validator
 
-from .adapters import AdapterContext, AdapterOptions, CheckResult
-from .files import files_in
+from .adapters import AdapterContext, AdapterOptions
 from .http import BearerAuth, HttpClient, HttpOptions, NoAuth
 
 
@@ -47,11 +46,3 @@ def document_client(options: DocumentSourceOptions) -> HttpClient | None:
     auth = BearerAuth(options.token) if options.token is not None else NoAuth()
     return HttpClient(str(options.url), options.http, auth=auth)
 
-
-def check_folder(folder: Path, pattern: str, noun: str) -> CheckResult:
-    """The folder exists; says how many files match."""
-    try:
-        count = len(files_in(folder, pattern))
-    except OSError as exc:
-        return CheckResult(False, str(exc))
-    return CheckResult(True, f"{count} {noun} files", {"files": count})

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from itertools import accumulate, islice
 from pathlib import Path
 
+from .adapters import CheckResult
+
 
 def load_cursor(cursor: str | None) -> dict[str, dict]:
     """Decode a folder cursor (None: nothing read yet)."""
@@ -38,6 +40,15 @@ def files_in(folder: Path, pattern: str) -> list[Path]:
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: source folder does not exist")
     return sorted(path for path in folder.glob(pattern) if path.is_file())
+
+
+def check_folder(folder: Path, pattern: str, noun: str) -> CheckResult:
+    """A source's check of its folder: it can be read; says how many `noun` files match."""
+    try:
+        count = len(files_in(folder, pattern))
+    except OSError as exc:
+        return CheckResult(False, str(exc), {"reachable": False})
+    return CheckResult(True, f"{count} {noun} files in {folder}", {"reachable": True, "files": count})
 
 
 HEAD_BYTES = 256

@@ -13,7 +13,7 @@ import orjson
 
 from isobridge.core.adapters import AdapterOptions, CheckResult, Page, RawRecord, Source
 from isobridge.core.caselog import RecordError
-from isobridge.core.files import files_in, read_line_blocks
+from isobridge.core.files import check_folder, read_line_blocks
 from isobridge.core.hookspecs import hookimpl
 
 
@@ -54,11 +54,7 @@ class CaselogSource(Source):
 
     def check(self) -> CheckResult:
         """The folder exists and is readable."""
-        try:
-            count = len(files_in(self.folder, self.options.pattern))
-        except OSError as exc:
-            return CheckResult(False, str(exc), {"reachable": False})
-        return CheckResult(True, f"{count} file(s) in {self.folder}", {"reachable": True, "files": count})
+        return check_folder(self.folder, self.options.pattern, "case-log")
 
     def pages(self, cursor: str | None) -> Iterator[Page]:
         """Pages of new lines, each with the folder cursor after it."""

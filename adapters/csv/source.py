@@ -22,7 +22,7 @@ from pydantic import PositiveInt
 
 from isobridge.core.adapters import AdapterOptions, CheckResult, Page, RawRecord, Source
 from isobridge.core.caselog import RecordError
-from isobridge.core.files import LineBlock, dump_cursor, files_in, load_cursor, mark, read_line_blocks
+from isobridge.core.files import LineBlock, check_folder, dump_cursor, files_in, load_cursor, mark, read_line_blocks
 
 from .mapping import CsvMapping, RowMapper, RowPlan
 from .xlsx import XlsxError, row_line, sheet_rows
@@ -167,11 +167,7 @@ class CsvSource(Source):
 
     def check(self) -> CheckResult:
         """The folder exists; reports how many files match."""
-        try:
-            count = len(files_in(self.folder, self.options.pattern))
-        except FileNotFoundError as exc:
-            return CheckResult(False, str(exc))
-        return CheckResult(True, f"{count} files", {"files": count})
+        return check_folder(self.folder, self.options.pattern, "CSV")
 
     def pages(self, cursor: str | None) -> Iterator[Page]:
         """Pages of rows not read before (CSV lines, then XLSX rows); a header is not a row.

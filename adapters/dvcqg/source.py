@@ -17,8 +17,8 @@ from pydantic import PositiveInt
 
 from isobridge.core.adapters import CheckResult, Page, RawRecord, Source
 from isobridge.core.caselog import RecordError
-from isobridge.core.documents import DocumentSourceOptions, check_folder, document_client, document_folder
-from isobridge.core.files import changed_documents
+from isobridge.core.documents import DocumentSourceOptions, document_client, document_folder
+from isobridge.core.files import changed_documents, check_folder
 from isobridge.core.http import check_reachability
 
 from .mapping import DvcqgMapping, PayloadMapper

@@ -16,8 +16,8 @@ from pydantic import Field, PositiveInt
 
 from isobridge.core.adapters import CheckResult, Page, RawRecord, Source
 from isobridge.core.caselog import RecordError
-from isobridge.core.documents import DocumentSourceOptions, check_folder, document_client, document_folder
-from isobridge.core.files import changed_documents
+from isobridge.core.documents import DocumentSourceOptions, document_client, document_folder
+from isobridge.core.files import changed_documents, check_folder
 from isobridge.core.http import MalformedResponse, check_reachability
 from isobridge.core.xmlsafe import XmlLimits, XmlRejected
 
