@@ -71,10 +71,9 @@ class Pseudonymizer:
         events = fragment.get("events")
         if isinstance(events, list):
             for event in events:
-                if isinstance(event, dict) and "actor" in event:  # EVENT_PERSONAL_FIELDS, unrolled
-                    actor = event["actor"]
-                    if actor is not None and not (isinstance(actor, str) and actor.startswith("p-")):
-                        event["actor"] = self.pseudonym(str(actor))
+                if isinstance(event, dict):
+                    for key in EVENT_PERSONAL_FIELDS.intersection(event):
+                        event[key] = self._once(event[key])
         return fragment
 
     def scrub_text(self, text: str) -> str:

@@ -37,7 +37,6 @@ from .adapters import AdapterContext, EvidenceItem, RawRecord, Sink, SinkUnavail
 from .calendar import WorkingCalendar
 from .engine import Evaluator
 from .ledger import Ledger
-from .merge import check_fragment, merge  # noqa: F401  (kept importable from here)
 from .plugins import Registry
 from .privacy import Pseudonymizer
 from .procedures import ProcedureBook

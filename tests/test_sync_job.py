@@ -23,7 +23,7 @@ from isobridge.core.ledger import Ledger
 from isobridge.core.plugins import load_plugins
 from isobridge.core.procedures import ProcedureBook
 from isobridge.core.settings import load_settings
-from isobridge.core.sync import merge
+from isobridge.core.merge import merge
 
 AS_OF = "2026-11-01T00:00:00+07:00"
 
