@@ -206,6 +206,16 @@ def _in_time_order(instants: list[int], events: list[CaseEvent]) -> tuple[list[i
     return [instants[i] for i in order], [events[i] for i in order]
 
 
+def _instant(text: str, hours: dict[str, int], tails: dict[str, int]) -> int | None:
+    """Epoch seconds of a timestamp text from the caches (filling them); None: parse it in full."""
+    hour, tail = hours.get(text[:13]), tails.get(text[13:])
+    if hour is not None and tail is not None:
+        return hour + tail
+    if len(text) > 16 and text[10] == "T":
+        return _cached_instant(text)
+    return None
+
+
 def parse_case(record: Any) -> Case:
     """Validate a decoded case-log line; raises :class:`RecordError` listing every problem."""
     if type(record) is dict:  # fast path for the common, well-formed record
@@ -216,14 +226,8 @@ def parse_case(record: Any) -> Case:
                 and type(status) is int and 1 <= status <= 10 and type(raw_events) is list
                 and type(received_text) is str and len(received_text) > 16 and received_text[10] == "T"
                 and (due_text is None or type(due_text) is str and len(due_text) > 16 and due_text[10] == "T")):
-            hours, tails = _HOURS, _TAILS  # the cache hits of _cached_instant, inlined
-            hour, tail = hours.get(received_text[:13]), tails.get(received_text[13:])
-            received = hour + tail if hour is not None and tail is not None else _cached_instant(received_text)
-            if due_text is None:
-                due = None
-            else:
-                hour, tail = hours.get(due_text[:13]), tails.get(due_text[13:])
-                due = hour + tail if hour is not None and tail is not None else _cached_instant(due_text)
+            received = _instant(received_text, _HOURS, _TAILS)
+            due = None if due_text is None else _instant(due_text, _HOURS, _TAILS)
             if received is not None and (due is not None or due_text is None):
                 errors: list[str] = []
                 instants, events = _events(raw_events, errors)
@@ -306,15 +310,6 @@ def decode_case(line: bytes | memoryview) -> Case:
     return case if case is not None else parse_case(orjson.loads(line))
 
 
-def _instant(text: str, hours: dict[str, int], tails: dict[str, int]) -> int | None:
-    hour, tail = hours.get(text[:13]), tails.get(text[13:])
-    if hour is not None and tail is not None:
-        return hour + tail
-    if len(text) > 16 and text[10] == "T":
-        return _cached_instant(text)
-    return None
-
-
 def _from_wire(wire: _WireCase) -> Case | None:
     """The case of a decoded line, or None when a timestamp needs parse_case's full check."""
     hours, tails = _HOURS, _TAILS
@@ -324,19 +319,15 @@ def _from_wire(wire: _WireCase) -> Case | None:
         return None
     instants: list[int] = []
     append = instants.append
-    ordered, last = True, -1 << 62
+    ordered, last = True, -1
     for event in wire.events:
         text = event.at
-        hour, tail = hours.get(text[:13]), tails.get(text[13:])
+        hour, tail = hours.get(text[:13]), tails.get(text[13:])  # _instant's cache hit, inlined
         at = hour + tail if hour is not None and tail is not None else _instant(text, hours, tails)
         if at is None or (event.new_due_at is not None and _instant(event.new_due_at, hours, tails) is None):
             return None
-        if at < last:
-            ordered = False
-        last = at
+        ordered, last = ordered and at >= last, at
         append(at)
-    events = wire.events
-    if not ordered:
-        instants, events = _in_time_order(instants, events)
+    instants, events = (instants, wire.events) if ordered else _in_time_order(instants, wire.events)
     return Case(wire.dossier, wire.procedure, wire.agency or "", wire.channel or "direct", received,
                 wire.received_at, due, wire.status, events, instants)
