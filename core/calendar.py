@@ -13,8 +13,8 @@ never a walk over days.
 from __future__ import annotations
 
 import hashlib
-from array import array
 import tomllib
+from array import array
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -259,6 +259,17 @@ class WorkingCalendar:
         if full_days >= len(self._working):
             raise CalendarError(f"calendar {self.name!r} ends before the due date; extend `years`")
         return self._working[full_days] * DAY + self._due_tod[rest + 1] - UTC_OFFSET
+
+    def due_at(self, worked: int) -> tuple[int, str]:
+        """:meth:`instant_at` and its text (:func:`format_instant`), the text from the tables."""
+        tables = self.tables()
+        if worked > 0:
+            full_days, rest = divmod(worked - 1, tables.day_seconds)
+            if full_days < len(tables.working):
+                return (tables.working[full_days] * DAY + tables.due_tod[rest + 1] - UTC_OFFSET,
+                        tables.working_text[full_days] + tables.due_tod_text[rest + 1])
+        instant = self.instant_at(worked)
+        return instant, format_instant(instant)
 
     def add(self, instant: int, seconds: int) -> int:
         """The instant at which `seconds` of working time counted from `instant` are used up."""

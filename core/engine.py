@@ -7,12 +7,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple
 from datetime import date, datetime, timedelta, timezone
+from typing import NamedTuple
 
-from .calendar import DAY, UTC_OFFSET, WorkingCalendar, format_instant
 import orjson
 
+from .calendar import DAY, UTC_OFFSET, WorkingCalendar, format_instant
 from .caselog import Case, CaseEvent, RecordError, decode_case, parse_case
 from .models import Dossier, Evidence, LimitUnit, Limit, Procedure
 from .procedures import ProcedureBook, ProcedureError
@@ -22,7 +22,6 @@ TERMINAL = {"refused": "refused", "withdrawn": "withdrawn", "stopped": "stopped"
 TERMINAL_STATUS = {3: "refused", 7: "withdrawn", 8: "stopped"}
 TERMINAL_VERDICTS = frozenset(TERMINAL.values())
 PAUSED_STATUS = frozenset({5, 6})
-SUPPLEMENT = "supplement"
 _EPOCH = date(1970, 1, 1)
 _NO_INSTANT = -(1 << 62)
 """Stands for "no instant known" where an instant is expected (no timestamp is that far back)."""
@@ -90,17 +89,6 @@ class Evaluator:
     def __post_init__(self) -> None:
         self.calendar_ref = {"name": self.calendar.name, "version": self.calendar.version}
         self._tables = self.calendar.tables()
-
-    def _due_at(self, worked: int) -> tuple[int, str]:
-        """`calendar.instant_at(worked)` and its text, from the calendar's tables."""
-        tables = self._tables
-        if worked > 0:
-            full_days, rest = divmod(worked - 1, tables.day_seconds)
-            if full_days < len(tables.working):
-                return (tables.working[full_days] * DAY + tables.due_tod[rest + 1] - UTC_OFFSET,
-                        tables.working_text[full_days] + tables.due_tod_text[rest + 1])
-        instant = self.calendar.instant_at(worked)
-        return instant, format_instant(instant)
 
     def compiled(self, case: Case) -> CompiledProcedure:
         """The compiled procedure version in force when `case` was received."""
@@ -171,7 +159,7 @@ class Evaluator:
         elif limit.working > 0:
             received_worked = worked(received)
             computed_worked = received_worked + limit.working
-            computed, computed_text = self._due_at(computed_worked)
+            computed, computed_text = cal.due_at(computed_worked)
         else:
             computed = received
             computed_text = format_instant(computed)

@@ -207,6 +207,7 @@ def test_tables_give_what_worked_and_instant_at_give(vn_calendar, start, allowan
     due = tables.working[full_days] * DAY + tables.due_tod[rest + 1] - 7 * H
     assert due == vn_calendar.add(start, allowance)
     assert tables.working_text[full_days] + tables.due_tod_text[rest + 1] == format_instant(due)
+    assert vn_calendar.due_at(worked + allowance) == (due, format_instant(due))
 
 
 def _naive_working_minute(minute_start: int, off: set[date], extra: set[date]) -> bool:
