@@ -75,14 +75,11 @@ def evaluate_into(evaluator: Evaluator, chunk: Iterable[tuple[int, bytes | memor
     dumps, evaluate, newline = orjson.dumps, evaluator.evaluate_line, orjson.OPT_APPEND_NEWLINE
     for number, text in chunk:
         try:
-            try:
-                evidence, count = evaluate(text)
-            except RecordError:
-                raise
-            except Exception as exc:  # a defect must cost one line, never the run
-                raise RecordError([f"cannot be evaluated: {type(exc).__name__}: {exc}"]) from None
-        except RecordError as exc:
-            rejects.append(Reject(number, bytes(text).decode("utf-8", "replace").rstrip("\r\n"), exc.errors))
+            evidence, count = evaluate(text)
+        except Exception as exc:  # a bad line, or a defect: either costs one line, never the run
+            errors = exc.errors if isinstance(exc, RecordError) else [
+                f"cannot be evaluated: {type(exc).__name__}: {exc}"]
+            rejects.append(Reject(number, bytes(text).decode("utf-8", "replace").rstrip("\r\n"), errors))
             continue
         verdict = evidence["verdict"]
         verdicts[verdict] = verdicts.get(verdict, 0) + 1
@@ -154,6 +151,9 @@ class _OrderedOutput:
             self.changed.notify_all()
 
 
+_BLANK = frozenset(b" \t\n\r\x0b\x0c")
+
+
 class _NumberedLines:
     """The non-blank lines of `data[:size]` (each with its newline) as (number from 1, memoryview).
 
@@ -214,9 +214,6 @@ def _work_range(path: str, start: int, end: int, index: int) -> tuple[ChunkResul
     with memoryview(_EVIDENCE) as evidence:
         _OUTPUT.write(index, evidence[:size])
     return result, lines.count
-
-
-_BLANK = frozenset(b" \t\n\r\x0b\x0c")
 
 
 def line_ranges(path: str | os.PathLike, size: int = RANGE_BYTES,
