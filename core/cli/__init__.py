@@ -15,6 +15,10 @@ COMMANDS = [demo, evaluate, sync, ledger, report, sheet, vendor, generate, schem
 
 def build_parser(plugin_commands: bool = True) -> argparse.ArgumentParser:
     """The argument parser with every command registered (plugins' too, unless told not to)."""
+    return _parser(plugin_commands)[0]
+
+
+def _parser(plugin_commands: bool) -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
     parser = argparse.ArgumentParser(
         prog="isobridge",
         description="ISO 9001 conformity evidence from one-stop and e-office case logs.",
@@ -26,14 +30,14 @@ def build_parser(plugin_commands: bool = True) -> argparse.ArgumentParser:
         from ..plugins import load_plugins
 
         load_plugins().hook.register_commands(commands=commands)
-    return parser
+    return parser, commands
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `isobridge` console script; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(plugin_commands=False)
-    if not argv or argv[0] not in parser._subparsers._group_actions[0].choices:  # type: ignore[union-attr]
+    parser, commands = _parser(plugin_commands=False)
+    if not argv or argv[0] not in commands.choices:
         parser = build_parser()  # a plugin's command, or help: load every plugin
     args = parser.parse_args(argv)
     try:
