@@ -10,8 +10,8 @@ or malformed bodies, 5xx and 429 (whose `Retry-After` is honoured); they stop af
 from __future__ import annotations
 
 import base64
-import os
 import logging
+import os
 import re
 import threading
 import time

@@ -14,11 +14,12 @@ from itertools import chain
 from .caselog import TEXT_FIELDS, RecordError
 
 HEADER_FIELDS = ("procedure", "agency", "channel", "received_at", "due_at", "status")
+"""The dossier-level fields a fragment may carry besides its code and events."""
 REQUIRED_FIELDS = ("procedure", "received_at", "status")
 """Header fields a dossier needs before it can be evaluated (until then it is `pending`)."""
 _EVENT_TEXT = frozenset(("at", "kind", *TEXT_FIELDS))
 _TEXT_OR_NONE = frozenset((str, type(None)))
-_HEADER_TEXT = ("procedure", "agency", "channel", "received_at", "due_at")
+_HEADER_TEXT = tuple(name for name in HEADER_FIELDS if name != "status")
 
 
 def event_key(event: dict) -> tuple:

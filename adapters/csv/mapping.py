@@ -12,9 +12,9 @@ from typing import Callable, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from isobridge.core.caselog import EVENT_KINDS, RecordError
+from isobridge.core.merge import HEADER_FIELDS
 from isobridge.core.privacy import PERSONAL_FIELDS
 
-HEADER_FIELDS = ("procedure", "agency", "channel", "received_at", "due_at", "status")
 EVENT_FIELDS = ("at", "kind", "step", "from_unit", "unit", "actor", "reason", "new_due_at")
 TIME_FIELDS = frozenset({"received_at", "due_at", "at", "new_due_at"})
 KNOWN = frozenset({"dossier", *HEADER_FIELDS, *EVENT_FIELDS, *PERSONAL_FIELDS})
