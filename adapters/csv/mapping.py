@@ -278,7 +278,6 @@ class RowPlan:
         full, fast = _Code(), _Code(fast=True)
         for code in (full, fast):
             _row_body(code, mapper, index)
-        self.source = full.source(self.width, m.delimiter)
         self.fragment = full.compile(self.width, m.delimiter)
         self.plain = fast.compile(self.width, m.delimiter)
 
