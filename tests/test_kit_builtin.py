@@ -30,7 +30,15 @@ def copy(name: str, target: Path) -> Path:
     return Path(shutil.copytree(DOCSRC / name, target / name))
 
 
-class TestCaselogContract(SourceContract):
+class FolderSourceContract(SourceContract):
+    """The source contract for a source reading a folder: a missing folder is the bad option."""
+
+    @pytest.fixture
+    def bad_options(self, tmp_path):
+        return {"folder": str(tmp_path / "missing")}
+
+
+class TestCaselogContract(FolderSourceContract):
     adapter = CaselogSource
 
     @pytest.fixture
@@ -40,10 +48,6 @@ class TestCaselogContract(SourceContract):
         (tmp_path / "in" / "a.jsonl").write_bytes(b"".join(lines[:70]))
         (tmp_path / "in" / "b.jsonl").write_bytes(b"".join(lines[70:130]))
         return {"folder": str(tmp_path / "in"), "page_lines": 25, "settle_seconds": 0}
-
-    @pytest.fixture
-    def bad_options(self, tmp_path):
-        return {"folder": str(tmp_path / "missing")}
 
     @pytest.fixture
     def plant_malformed(self, tmp_path):
@@ -65,17 +69,12 @@ class TestCaselogContract(SourceContract):
         return plant
 
 
-
-class TestCsvContract(SourceContract):
+class TestCsvContract(FolderSourceContract):
     adapter = CsvSource
 
     @pytest.fixture
     def options(self, tmp_path):
         return {"folder": str(copy("csv", tmp_path)), "page_lines": 3, "settle_seconds": 0}
-
-    @pytest.fixture
-    def bad_options(self, tmp_path):
-        return {"folder": str(tmp_path / "missing")}
 
     @pytest.fixture
     def plant_malformed(self, tmp_path):
@@ -96,16 +95,12 @@ class TestCsvContract(SourceContract):
         return plant
 
 
-class TestDvcqgContract(SourceContract):
+class TestDvcqgContract(FolderSourceContract):
     adapter = DvcqgSource
 
     @pytest.fixture
     def options(self, tmp_path):
         return {"folder": str(copy("dvcqg", tmp_path)), "page_size": 1}
-
-    @pytest.fixture
-    def bad_options(self, tmp_path):
-        return {"folder": str(tmp_path / "missing")}
 
     @pytest.fixture
     def plant_malformed(self, tmp_path):
@@ -127,16 +122,12 @@ class TestDvcqgContract(SourceContract):
         return plant
 
 
-class TestEdxmlContract(SourceContract):
+class TestEdxmlContract(FolderSourceContract):
     adapter = EdxmlSource
 
     @pytest.fixture
     def options(self, tmp_path):
         return {"folder": str(copy("edxml", tmp_path)), "page_size": 2}
-
-    @pytest.fixture
-    def bad_options(self, tmp_path):
-        return {"folder": str(tmp_path / "missing")}
 
     @pytest.fixture
     def plant_malformed(self, tmp_path):
