@@ -27,6 +27,7 @@ from typing import Any, Callable, ClassVar
 import orjson
 from pydantic import BaseModel, ConfigDict
 
+from .errors import UnavailableError
 from .privacy import Pseudonymizer
 
 
@@ -178,7 +179,7 @@ class WriteResult:
     """Idempotency key → the reason the sink refused the item (it is quarantined)."""
 
 
-class SinkUnavailable(RuntimeError):
+class SinkUnavailable(UnavailableError):
     """The sink cannot take anything now (down, unreachable): stop the run, keep the checkpoint."""
 
 

@@ -22,6 +22,8 @@ from typing import Any, Iterable, NamedTuple
 
 import holidays as holiday_data
 
+from .errors import ConfigurationError
+
 VN_TZ = timezone(timedelta(hours=7), "ICT")
 """Asia/Ho_Chi_Minh: a fixed UTC+7 offset (Vietnam has no daylight saving time)."""
 
@@ -57,7 +59,7 @@ class Tables(NamedTuple):
     """'THH:MM:SS+07:00' of every `due_tod` entry: a due's text is working_text[d] + due_tod_text[r]."""
 
 
-class CalendarError(ValueError):
+class CalendarError(ConfigurationError):
     """A calendar file is invalid or a date falls outside the calendar's range."""
 
 

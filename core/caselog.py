@@ -13,17 +13,10 @@ from typing import Annotated, Any, Literal
 import msgspec
 import orjson
 
+from .errors import RecordError
 from .models import EventKind
 
 EVENT_KINDS = frozenset(kind.value for kind in EventKind)
-
-
-class RecordError(ValueError):
-    """A record cannot be processed; `errors` lists every reason."""
-
-    def __init__(self, errors: list[str]):
-        super().__init__("; ".join(errors))
-        self.errors = errors
 
 
 EventKindName = Literal["received", "handover", "sent_back", "supplement_requested", "supplement_received",

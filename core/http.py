@@ -29,6 +29,7 @@ import tenacity
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from .adapters import CheckResult
+from .errors import UnavailableError
 
 log = logging.getLogger("isobridge.http")
 
@@ -55,7 +56,7 @@ class HttpOptions(BaseModel):
     user_agent: str = "isobridge/0.1"
 
 
-class HttpError(RuntimeError):
+class HttpError(UnavailableError):
     """An HTTP exchange failed; the message names the method, the (redacted) URL and why."""
 
     def __init__(self, message: str, url: str = "", status: int | None = None, reason: str = ""):

@@ -24,6 +24,7 @@ from typing import Any
 
 import orjson
 
+from .errors import LockHeld
 from .runs import QuarantineEntry, RunReport
 
 SCHEMA = """
@@ -68,10 +69,6 @@ def stored_dossiers(db: sqlite3.Connection, codes: Iterable[str]) -> dict[str, S
         ):
             found[row[0]] = (row[1], row[2], row[3], bool(row[4]))
     return found
-
-
-class LockHeld(RuntimeError):
-    """Another sync of the same source is running."""
 
 
 def now_text() -> str:

@@ -12,13 +12,14 @@ import pluggy
 
 from . import hookspecs
 from .adapters import Sink, Source
+from .errors import ConfigurationError
 
 log = logging.getLogger("isobridge.plugins")
 ENTRY_POINT_GROUP = "isobridge"
 DISABLE_ENV = "ISOBRIDGE_DISABLE_PLUGINS"
 
 
-class PluginError(RuntimeError):
+class PluginError(ConfigurationError):
     """Two plugins claim the same name, or an adapter name is unknown."""
 
 

@@ -10,10 +10,11 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from .errors import ConfigurationError
 from .models import Procedure
 
 
-class ProcedureError(ValueError):
+class ProcedureError(ConfigurationError):
     """A procedure file is invalid, or no procedure applies to a dossier."""
 
 

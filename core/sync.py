@@ -36,6 +36,7 @@ from pydantic import ValidationError
 from .adapters import AdapterContext, EvidenceItem, RawRecord, Sink, SinkUnavailable, Source, WriteResult
 from .calendar import WorkingCalendar
 from .engine import Evaluator
+from .errors import ConfigurationError
 from .ledger import Ledger
 from .plugins import Registry
 from .privacy import Pseudonymizer
@@ -72,10 +73,6 @@ def _touched(results: list[ChunkResult]) -> tuple[dict[str, list[int]], set[str]
             else:
                 touched[code] = indexes
     return touched, split
-
-
-class ConfigurationError(ValueError):
-    """The settings name an unknown adapter or give it invalid options."""
 
 
 @dataclass

@@ -17,13 +17,15 @@ from typing import BinaryIO
 
 from lxml import etree
 
+from .errors import IsobridgeError
+
 PARSER_FLAGS = dict(
     resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False, huge_tree=False,
 )
 """lxml parser keywords that switch off every feature a hostile document could abuse."""
 
 
-class XmlRejected(ValueError):
+class XmlRejected(IsobridgeError, ValueError):
     """The document is refused; the message says why without quoting its content."""
 
 

@@ -18,13 +18,15 @@ from pathlib import Path
 import defusedxml  # noqa: F401 - imported first so that openpyxl parses through it
 import openpyxl
 
+from isobridge.core.errors import IsobridgeError
+
 MAX_BYTES = 200 * 1024 * 1024
 """Largest workbook accepted (compressed size)."""
 MAX_UNPACKED = 2 * 1024 * 1024 * 1024
 """Largest total size of the workbook's parts once unpacked (a zip bomb is refused unopened)."""
 
 
-class XlsxError(ValueError):
+class XlsxError(IsobridgeError, ValueError):
     """A workbook that cannot be read; the message says why."""
 
 

@@ -9,12 +9,14 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from isobridge.core.errors import ConfigurationError
+
 Kind = Literal["received", "handover", "sent_back", "supplement_requested", "paused",
                "resolved", "returned", "refused", "withdrawn", "stopped", "apology_issued"]
 DEFAULT_MAPPING = Path(str(files("isobridge.mappings") / "opencps.toml"))
 
 
-class MappingError(ValueError):
+class MappingError(ConfigurationError):
     """A mapping file is invalid; the message names the file and the bad key."""
 
 

@@ -9,10 +9,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from isobridge.core.errors import ConfigurationError
+
 MAPPINGS = Path(str(files("isobridge.mappings")))
 
 
-class ProfileError(ValueError):
+class ProfileError(ConfigurationError):
     """A profile is invalid; the message names the file and the bad key."""
 
 

@@ -14,10 +14,12 @@ import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
+from isobridge.core.errors import UnavailableError
+
 _CHUNK = 500
 
 
-class SinkFileError(RuntimeError):
+class SinkFileError(UnavailableError):
     """A sink's file cannot be used safely (e.g. someone else's file at the same path)."""
 
 

@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from ..errors import IsobridgeError, LockHeld
 from ..logs import redact
 from . import demo, evaluate, generate, ledger, plugins, report, scaffold, schema, sheet, sync, vendor
 
@@ -45,7 +46,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("isobridge: interrupted", file=sys.stderr)
         return 130
-    except (ValueError, OSError) as exc:
+    except LockHeld as exc:
+        print(f"isobridge {args.command}: {redact(str(exc))}", file=sys.stderr)
+        return 4
+    except (IsobridgeError, ValueError, OSError) as exc:
         print(f"isobridge {args.command}: {redact(str(exc))}", file=sys.stderr)
         return 1
 

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import ConfigurationError
 from .aggregate import Counts
 
 
@@ -40,7 +41,7 @@ INDICATORS: dict[str, tuple[str, bool, Callable[[Counts], float | None]]] = {
 _OPERATORS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq}
 
 
-class ObjectivesError(ValueError):
+class ObjectivesError(ConfigurationError):
     """An objectives file is invalid; the message names the file and key."""
 
 
