@@ -20,8 +20,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterable, NamedTuple
 
-import holidays as holiday_data
-
+from .calendar_days import CalendarDay, exception_days
 from .errors import ConfigurationError
 
 VN_TZ = timezone(timedelta(hours=7), "ICT")
@@ -88,11 +87,15 @@ class CalendarSpec:
     days_off: tuple[date, ...] = ()
     working_days: tuple[date, ...] = ()
     years: tuple[int, int] = DEFAULT_YEARS
+    extends_bundled: bool = True
+    """Layer the bundled public-sector days (country "VN") under this calendar's own."""
+    origin: str = "calendar"
+    """Where the spec came from (a file's path), named as the source of its own days."""
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any], origin: str = "calendar") -> "CalendarSpec":
         """Build a spec from parsed TOML, with errors naming the bad key."""
-        known = {"name", "country", "sessions", "days_off", "working_days", "years"}
+        known = {"name", "country", "sessions", "days_off", "working_days", "years", "extends_bundled"}
         unknown = set(data) - known
         if unknown:
             raise CalendarError(f"{origin}: unknown key(s) {sorted(unknown)}")
@@ -105,10 +108,18 @@ class CalendarSpec:
                 days_off=tuple(_as_date(d, "days_off") for d in data.get("days_off", ())),
                 working_days=tuple(_as_date(d, "working_days") for d in data.get("working_days", ())),
                 years=(int(years[0]), int(years[1])),
+                extends_bundled=_as_bool(data.get("extends_bundled", True), "extends_bundled"),
+                origin=origin,
             )
         except (TypeError, ValueError, IndexError) as exc:
             raise CalendarError(f"{origin}: {exc}") from None
         return spec
+
+
+def _as_bool(value: Any, key: str) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{key}: expected true or false")
+    return value
 
 
 def _as_date(value: Any, key: str) -> date:
@@ -194,16 +205,18 @@ class WorkingCalendar:
         return self._tables
 
     def _exceptions(self, years: Iterable[int]) -> tuple[set[date], set[date]]:
-        off: set[date] = set(self.spec.days_off)
-        extra: set[date] = set(self.spec.working_days)
-        if self.spec.country:
-            try:
-                public = holiday_data.country_holidays(self.spec.country, years=list(years))
-            except NotImplementedError:
-                raise CalendarError(f"country {self.spec.country!r} is unknown to `holidays`") from None
-            off.update(public.keys())
-            extra.update(getattr(public, "weekend_workdays", ()))
-        return off - set(self.spec.working_days), extra - set(self.spec.days_off)
+        spec = self.spec
+        try:
+            self.days = exception_days(spec.country, spec.extends_bundled, years, spec.days_off,
+                                       spec.working_days, spec.origin)
+        except ConfigurationError as exc:
+            raise CalendarError(str(exc)) from None
+        off = {day for day, known in self.days.items() if known.kind == "off"}
+        return off, set(self.days) - off
+
+    def exceptions_in(self, year: int) -> list[CalendarDay]:
+        """The year's days off and worked weekend days, in date order, each with its source."""
+        return [known for day, known in sorted(self.days.items()) if day.year == year]
 
     @property
     def version(self) -> str:

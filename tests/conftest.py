@@ -39,7 +39,7 @@ def iso(text: str) -> str:
 
 @pytest.fixture(scope="session")
 def vn_calendar() -> WorkingCalendar:
-    """Vietnam public holidays, default sessions, 2024–2027, no local overrides."""
+    """Vietnam public holidays and the bundled public-sector days, default sessions, 2024–2027."""
     return WorkingCalendar(CalendarSpec(name="VN-test", years=(2024, 2027)))
 
 

@@ -12,6 +12,7 @@ from conftest import at
 from isobridge.core.calendar import (
     DAY, CalendarError, CalendarSpec, WorkingCalendar, format_instant, local_date,
 )
+from isobridge.core.calendar_days import bundled_layer
 
 H = 3600
 WD = 8 * H
@@ -90,7 +91,7 @@ def test_between_hand_computed(vn_calendar, start, end, hours):
 
 
 def test_working_days_override_and_days_off():
-    base = dict(name="local", years=(2025, 2027))
+    base = dict(name="local", years=(2025, 2027), extends_bundled=False)
     plain = WorkingCalendar(CalendarSpec(**base))
     local = WorkingCalendar(CalendarSpec(**base, days_off=(date(2026, 1, 2),), working_days=(date(2026, 1, 10),)))
     # Saturday 10 Jan 2026 declared a working day: Fri 16:00 + 1 day = Sat 16:00 (else Mon 16:00).
@@ -231,8 +232,16 @@ def _naive_add(start: int, allowance: int, off: set[date], extra: set[date]) -> 
 
 @pytest.fixture(scope="module")
 def oracle_days() -> tuple[set[date], set[date]]:
-    vn = holidays.country_holidays("VN", years=range(2024, 2028))
-    return set(vn), set(vn.weekend_workdays)
+    """The package's days, with the bundled public-sector layer applied by hand (read from its file)."""
+    vn = holidays.country_holidays("VN", years=range(2024, 2028), language="vi")
+    off, extra = set(vn), set(vn.weekend_workdays)
+    layer = bundled_layer()
+    ignored = {entry["holiday"] for entry in layer["ignore"]}
+    off -= {day for day, name in vn.items() if name in ignored}
+    for entry in layer["day"]:
+        (off if entry["kind"] == "off" else extra).add(entry["date"])
+        (extra if entry["kind"] == "off" else off).discard(entry["date"])
+    return off, extra
 
 
 @settings(max_examples=150, deadline=None)

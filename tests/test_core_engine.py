@@ -242,7 +242,7 @@ def test_calendar_days_pause_moves_the_due_by_elapsed_time(evaluator):
 
 @pytest.mark.parametrize(
     "received, due",
-    [("2025-12-31 09:00", "2026-01-05 09:00"),  # version 1: 2 working days (1 Jan is a holiday)
+    [("2025-12-31 09:00", "2026-01-06 09:00"),  # version 1: 2 working days (1 and 2 Jan are off)
      ("2026-01-05 09:00", "2026-01-08 09:00")],  # version 2 (from 2026-01-01): 3 working days
 )
 def test_procedure_version_by_effective_date(evaluator, received, due):

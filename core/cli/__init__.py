@@ -8,9 +8,9 @@ from collections.abc import Sequence
 
 from ..errors import IsobridgeError, LockHeld
 from ..logs import redact
-from . import demo, evaluate, generate, ledger, plugins, report, scaffold, schema, sheet, sync, vendor
+from . import calendar, demo, evaluate, generate, ledger, plugins, report, scaffold, schema, sheet, sync, vendor
 
-COMMANDS = [demo, evaluate, sync, ledger, report, sheet, vendor, generate, schema, plugins, scaffold]
+COMMANDS = [demo, evaluate, sync, ledger, report, sheet, vendor, calendar, generate, schema, plugins, scaffold]
 """Built-in command modules, in the order `--help` lists them."""
 
 
