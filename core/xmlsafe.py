@@ -79,23 +79,21 @@ class MarkupScanner:
 
     def __init__(self, max_depth: int):
         self.max_depth, self.depth, self.offset = max_depth, 0, 0
-        self._carry, self._inside, self._started = b"", b"", False
+        self._carry, self._inside, self._started, self._final = b"", b"", False, False
 
-    def scan(self, chunk: bytes) -> tuple[bytes, str | None]:
-        """(bytes safe to parse, reason to stop after them or None) for the next chunk."""
+    def scan(self, chunk: bytes, final: bool = False) -> tuple[bytes, str | None]:
+        """(bytes safe to parse, reason to stop after them or None) for the next chunk;
+        `final`: no bytes follow, so unfinished markup is a fault."""
+        self._final = final
         data = self._carry + chunk
         end, problem = self._walk(data)
         self._carry = data[end:]
         self.offset += end
         if problem is None and len(self._carry) > MAX_TAG_BYTES:
             problem = f"a tag longer than {MAX_TAG_BYTES} bytes at byte {self.offset}"
+        if problem is None and final and (self._carry or self._inside):
+            problem = f"not well-formed XML: the document ends inside markup at byte {self.offset}"
         return data[:end], problem
-
-    def finish(self) -> str | None:
-        """The reason to refuse the end of the stream (inside a tag), or None."""
-        if self._carry or self._inside:
-            return f"not well-formed XML: the document ends inside markup at byte {self.offset}"
-        return None
 
     def _walk(self, data: bytes) -> tuple[int, str | None]:
         pos = 0
@@ -120,14 +118,16 @@ class MarkupScanner:
     def _prolog(self, data: bytes) -> tuple[int, str | None]:
         """Checks the document's first bytes: markup first, an ASCII-compatible encoding."""
         head = data.lstrip(b"\xef\xbb\xbf \t\r\n")
-        if not head or (len(head) < 9 and head.startswith(b"<")):
+        if not self._final and (not head or (len(head) < 9 and head.startswith(b"<"))):
             return 0, None  # not enough bytes to decide yet
+        if not head:
+            return 0, None
         if head.startswith(_WIDE_STARTS):
             return 0, "only UTF-8 or another ASCII-compatible encoding is accepted"
         if not head.startswith(b"<"):
             return 0, "not well-formed XML: the document does not start with markup"
         declared = _ENCODING.match(head)
-        if head.startswith(b"<?xml") and b"?>" not in head and len(head) < 1024:
+        if head.startswith(b"<?xml") and b"?>" not in head and len(head) < 1024 and not self._final:
             return 0, None
         if declared and not _ASCII_COMPATIBLE.match(declared.group(1).decode("ascii")):
             return 0, "only UTF-8 or another ASCII-compatible encoding is accepted"
@@ -229,7 +229,7 @@ def _stream(reader: _BoundedReader, limits: XmlLimits,
     first = True
     while True:
         chunk = reader.read(CHUNK)
-        safe, problem = scanner.scan(chunk) if chunk else (b"", scanner.finish())
+        safe, problem = scanner.scan(chunk, final=not chunk)
         failure = _feed(parser, safe, close=not chunk and problem is None)
         for event, element in parser.read_events():
             if first:
@@ -271,8 +271,7 @@ def parse_bytes(data: bytes, limits: XmlLimits = XmlLimits()) -> etree._Element:
     if len(data) > limits.max_bytes:
         raise XmlRejected(f"document is {len(data)} bytes, larger than the limit of {limits.max_bytes}")
     scanner = MarkupScanner(limits.max_depth)
-    _, problem = scanner.scan(data)
-    problem = problem or scanner.finish()
+    _, problem = scanner.scan(data, final=True)
     if problem:
         raise XmlRejected(problem)
     try:

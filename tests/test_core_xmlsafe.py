@@ -87,3 +87,9 @@ def test_truncated_and_oversized_documents_are_refused():
 def test_a_limit_above_what_libxml2_allows_is_a_configuration_error():
     with pytest.raises(ValueError):
         XmlLimits(max_depth=1000)
+
+
+@pytest.mark.parametrize("data", [b"<r/>", b"<r></r>", b"\n<r/>\n"])
+def test_tiny_documents_parse(data):
+    assert elements(data) == ["r"]
+    assert parse_bytes(data).tag == "r"
