@@ -19,7 +19,7 @@ from isobridge.core.caselog import RecordError
 from isobridge.core.documents import DocumentSourceOptions, document_client, document_folder
 from isobridge.core.files import changed_documents, check_folder
 from isobridge.core.http import MalformedResponse, check_reachability
-from isobridge.core.xmlsafe import XmlLimits, XmlRejected
+from isobridge.core.xmlsafe import LIBXML_MAX_DEPTH, XmlLimits, XmlRejected
 
 from .mapping import EdxmlMapping, PacketMapper
 from .packet import Packet, read_packet
@@ -32,7 +32,7 @@ class EdxmlOptions(DocumentSourceOptions):
 
     pattern: str = "**/*.xml"
     max_bytes: PositiveInt = 100 * 1024 * 1024
-    max_depth: PositiveInt = Field(64, description="Deeper XML nesting is quarantined.")
+    max_depth: PositiveInt = Field(64, le=LIBXML_MAX_DEPTH, description="Deeper XML nesting is quarantined.")
 
 
 class EdxmlSource(Source):
