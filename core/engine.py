@@ -22,6 +22,8 @@ TERMINAL = {"refused": "refused", "withdrawn": "withdrawn", "stopped": "stopped"
 TERMINAL_STATUS = {3: "refused", 7: "withdrawn", 8: "stopped"}
 TERMINAL_VERDICTS = frozenset(TERMINAL.values())
 PAUSED_STATUS = frozenset({5, 6})
+FINISHED_STATUS = frozenset({9, 10})
+"""National statuses of a resolved dossier (9 resolved, awaiting return; 10 result returned)."""
 _EPOCH = date(1970, 1, 1)
 _NO_INSTANT = -(1 << 62)
 """Stands for "no instant known" where an instant is expected (no timestamp is that far back)."""
@@ -126,6 +128,8 @@ class Evaluator:
             raise RecordError([f"received_at: {exc}"]) from None
         try:
             return self.evaluate_case(case, compiled)
+        except RecordError:
+            raise
         except (ValueError, OverflowError) as exc:  # calendar range and similar
             raise RecordError([f"evaluation: {exc}"]) from None
         except Exception as exc:  # an engine defect must cost one record, never the run
@@ -141,9 +145,13 @@ class Evaluator:
         """Build the evidence dict of one parsed case."""
         cal = self.calendar
         trace = _trace(case.instants, case.events, proc)
+        finish, finish_text = trace.finish(case.status)
+        if finish is None and case.status in FINISHED_STATUS and trace.terminal is None:
+            raise RecordError([f"status: {case.status} says the dossier was resolved, but no `resolved` or"
+                               " `returned` event says when; its verdict cannot be judged"])
         pauses = trace.pauses
-        if trace.paused_since is not None:  # a pause still open stands until `as_of`
-            pauses.append((trace.paused_since, max(trace.paused_since, self.as_of)))
+        if trace.paused_since is not None:  # a pause still open stands until the dossier ended, or `as_of`
+            pauses.append((trace.paused_since, max(trace.paused_since, self._pause_end(case, trace, finish))))
         worked = cal.worked
         paused_working = paused_seconds = 0
         for start, end in pauses:
@@ -168,7 +176,6 @@ class Evaluator:
             effective = cal.instant_at(worked(due) + paused_working) if paused_working else due
         else:
             effective = due + paused_seconds
-        finish, finish_text = trace.finish(case.status)
         verdict = self._verdict(case, trace, finish, effective, pauses)
         # A refused/withdrawn/stopped dossier is over: a step it never closed is measured up to
         # its last event and left unjudged, not found overdue against `as_of`.
@@ -285,6 +292,16 @@ class Evaluator:
                     "finished_at": end_text, "due_at": due_text, "allowed_minutes": known[2],
                     "used_minutes": used, "verdict": verdict})
         return result
+
+    def _pause_end(self, case: Case, trace: "_Trace", finish: int | None) -> int:
+        """Where a pause still open at the last event ends: at the finish of a resolved dossier,
+        at the last event of a refused, withdrawn or stopped one, else at `as_of` (so the evidence
+        of an ended dossier never changes with the day it is evaluated)."""
+        if finish is not None:
+            return finish
+        if trace.terminal is not None or case.status in TERMINAL_STATUS:
+            return case.instants[-1]
+        return self.as_of
 
     def _verdict(self, case: Case, trace: "_Trace", finish: int | None, due: int,
                  pauses: list[tuple[int, int]]) -> str:

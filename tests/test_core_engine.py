@@ -72,7 +72,7 @@ def test_baseline_dossier_early_with_every_step_on_time(evaluator):
 
 
 def test_step_finished_on_an_earlier_day_is_early(evaluator):
-    result = run(evaluator, record(RECEIVED, TD, ev("2025-03-03 16:00", "handover", step="PD")))
+    result = run(evaluator, record(RECEIVED, TD, ev("2025-03-03 16:00", "handover", step="PD"), status=4))
     assert steps(result)[1] == ("TD", 300, iso("2025-03-04 09:30"), "early")
 
 
@@ -371,7 +371,7 @@ def test_non_text_actor_is_refused_on_the_fast_path_too(evaluator):
     """The same event shape once with text and once with a number as its officer: the first
     takes the fast path (its timestamp is cached by then), the second must still be refused."""
     good = dict(TD, actor="Cán bộ A")
-    run(evaluator, record(RECEIVED, good))
+    run(evaluator, record(RECEIVED, good, status=4))
     with pytest.raises(RecordError) as refused:
-        evaluator.evaluate_record(record(RECEIVED, dict(TD, actor=5)))
+        evaluator.evaluate_record(record(RECEIVED, dict(TD, actor=5), status=4))
     assert refused.value.errors == ["events[1].actor: expected text, got int"]
