@@ -7,9 +7,11 @@ that cannot be evaluated becomes a :class:`Reject` with its line number, text an
 
 from __future__ import annotations
 
+import base64
 import gc
 import multiprocessing
 import os
+import unicodedata
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -34,12 +36,54 @@ class Reject:
     """A case-log line that could not be evaluated."""
 
     line: int
-    text: str
+    text: str | None
+    """The line as written, when it is UTF-8 (else None and the bytes are in `raw`)."""
     errors: list[str]
+    raw: bytes | None = None
+    """The line's bytes when they are not UTF-8: kept exactly, never decoded with U+FFFD."""
+
+    @classmethod
+    def of(cls, number: int, line: bytes | memoryview, errors: list[str]) -> "Reject":
+        """A reject keeping the line exactly (its text, or its bytes if it is not UTF-8)."""
+        data = bytes(line).rstrip(b"\r\n")
+        try:
+            return cls(number, data.decode("utf-8"), errors)
+        except UnicodeDecodeError as exc:
+            reason = f"line is not UTF-8 (byte {exc.start + 1})"
+            return cls(number, None, [reason, *errors], data)
 
     def to_json(self) -> bytes:
-        """One JSON line for a rejects file."""
-        return orjson.dumps({"line": self.line, "text": self.text, "errors": self.errors})
+        """One JSON line for a rejects file (`base64` holds a line that is not UTF-8)."""
+        line = {"line": self.line, "text": self.text, "errors": self.errors}
+        if self.raw is not None:
+            line["base64"] = base64.b64encode(self.raw).decode("ascii")
+        return orjson.dumps(line)
+
+
+BOM = b"\xef\xbb\xbf"
+_COMBINING = b"\xcc"
+"""The UTF-8 lead byte of U+0300–U+033F: every combining mark a decomposed (NFD) Vietnamese text
+uses (grave, acute, tilde, hook, dot below, circumflex, breve, horn) starts with it."""
+
+
+def edge_line(text: bytes) -> bytes:
+    """A case-log line as the engine should read it: without a byte order mark, in Unicode NFC.
+
+    The common line (no BOM, no combining mark) is returned as it is, after two byte searches.
+    """
+    if text.startswith(BOM):
+        text = text[3:]
+    if _COMBINING not in text:
+        return text
+    try:
+        return unicodedata.normalize("NFC", text.decode("utf-8")).encode("utf-8")
+    except UnicodeDecodeError:
+        return text  # the engine refuses it with its reason
+
+
+def _needs_edge(data: bytearray, start: int, stop: int) -> bool:
+    """Whether bytes [start, stop) of `data` hold a BOM or a combining mark (see :func:`edge_line`)."""
+    return (data[start] == 0xEF and data.startswith(BOM, start)) or data.find(_COMBINING, start, stop) >= 0
 
 
 @dataclass
@@ -79,7 +123,7 @@ def evaluate_into(evaluator: Evaluator, chunk: Iterable[tuple[int, bytes | memor
         except Exception as exc:  # a bad line, or a defect: either costs one line, never the run
             errors = exc.errors if isinstance(exc, RecordError) else [
                 f"cannot be evaluated: {type(exc).__name__}: {exc}"]
-            rejects.append(Reject(number, bytes(text).decode("utf-8", "replace").rstrip("\r\n"), errors))
+            rejects.append(Reject.of(number, text, errors))
             continue
         verdict = evidence["verdict"]
         verdicts[verdict] = verdicts.get(verdict, 0) + 1
@@ -100,7 +144,7 @@ def numbered_chunks(lines: Iterable[bytes], size: int = CHUNK_LINES) -> Iterator
     for number, text in enumerate(lines, 1):
         if not text or text.isspace():
             continue
-        chunk.append((number, text))
+        chunk.append((number, edge_line(text)))
         if len(chunk) >= size:
             yield chunk
             chunk = []
@@ -174,7 +218,10 @@ class _NumberedLines:
                 stop = size if newline < 0 else newline + 1
                 number += 1
                 if data[position] not in _BLANK or not data[position:stop].isspace():
-                    yield number, view[position:stop]
+                    if _needs_edge(data, position, stop):
+                        yield number, edge_line(bytes(view[position:stop]))
+                    else:
+                        yield number, view[position:stop]
                 position = stop
         self.count = number
 
