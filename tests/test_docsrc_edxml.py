@@ -61,6 +61,61 @@ def test_reply_document_hands_the_dossier_back(packets):
     assert event["at"] == "2025-07-02T15:40:00+07:00"
 
 
+REAL = "2025-08/"  # fixtures following public edXML code (each cites repository, path, commit)
+
+
+def test_messageheader_status_of_a_provincial_axis_closes_the_step(packets):
+    """status_processing_05.edxml keeps StatusCode inside MessageHeader (no To): a status."""
+    fragments, errors, _ = run(make_source(packets))
+    assert REAL + "trangthai-0011-06-messageheader.xml" not in errors
+    assert fragments[REAL + "trangthai-0011-06-messageheader.xml"] == [{"dossier": "H37.31-250801-0011", "events": [{
+        "at": "2025-08-05T16:45:00+07:00", "kind": "handover", "step": "TKQ",
+        "from_unit": "000.00.12.H37", "unit": "000.00.31.H37",
+        "actor": Pseudonymizer(KEY).pseudonym("Phạm Quốc Việt")}]}]
+    assert fragments[REAL + "trangthai-0011-05-messageheader.xml"] == []  # in progress: no event
+
+
+def test_soap_header_status_with_day_first_timestamps_closes_the_step(packets):
+    fragments, errors, _ = run(make_source(packets))
+    assert REAL + "trangthai-0012-06-soap.xml" not in errors
+    assert fragments[REAL + "trangthai-0012-06-soap.xml"] == [{"dossier": "H37.31-250801-0012", "events": [{
+        "at": "2025-08-06T14:10:00+07:00", "kind": "handover", "step": "TKQ",
+        "from_unit": "000.00.20.H37", "unit": "000.00.31.H37"}]}]
+
+
+def test_soap_body_status_and_codes_without_leading_zero_are_read(packets):
+    """edoc-integrator's own API reads Status from the SOAP Body; its confirm trace says "1"."""
+    fragments, errors, _ = run(make_source(packets))
+    for name in ("trangthai-0012-03-soap-body.xml", "trangthai-0011-01-edoc.xml"):
+        assert REAL + name not in errors and fragments[REAL + name] == []
+    source = make_source(packets)
+    text = (packets / "2025-08" / "trangthai-0011-01-edoc.xml").read_text("utf-8").replace(
+        "<edXML:StatusCode>1<", "<edXML:StatusCode>6<")
+    (packets / "2025-08" / "trangthai-0011-01-edoc.xml").write_text(text, "utf-8")
+    fragments, errors, _ = run(source)
+    assert fragments[REAL + "trangthai-0011-01-edoc.xml"][0]["events"][0]["step"] == "TKQ"
+
+
+def test_real_document_layout_starts_the_step(packets):
+    """edoc_new.edxml: default-namespace root, Signature in the header, dd/MM/yyyy dates."""
+    fragments, errors, _ = run(make_source(packets))
+    assert fragments[REAL + "gui-thue-0011.xml"] == [{"dossier": "H37.31-250801-0011", "events": [{
+        "at": "2025-08-01T08:15:00+07:00", "kind": "handover", "step": "LIEN_THONG",
+        "from_unit": "000.00.31.H37", "unit": "000.00.12.H37",
+        "actor": Pseudonymizer(KEY).pseudonym("Trần Thị Bích")}]}]
+
+
+def test_business_spelling_of_soap_builders_is_read(packets):
+    """edoc-integrator's SOAP builder (mineutil/XmlUtil.java getBusinessChild) writes
+    Business/BusinessDocType: a revocation (1) must not be read as a new hand-over."""
+    path = packets / "2025-08" / "gui-thue-0011.xml"
+    text = path.read_text("utf-8").replace("Bussiness", "Business").replace(
+        "<edXML:BusinessDocType>0<", "<edXML:BusinessDocType>1<")
+    path.write_text(text, "utf-8")
+    fragments, errors, _ = run(make_source(packets))
+    assert fragments[REAL + "gui-thue-0011.xml"] == [] and REAL + "gui-thue-0011.xml" not in errors
+
+
 def test_unknown_status_and_unmatched_dossier_are_quarantined(packets):
     _, errors, _ = run(make_source(packets))
     assert "'99' is not in the mapping" in errors["2025-07/trangthai-0003-99.xml"][0]
@@ -181,9 +236,10 @@ def test_http_endpoint_ignoring_limit_and_after_is_paged_and_stops(packets, http
     httpserver.expect_request("/edxml").respond_with_json(items)  # ignores `after` and `limit`
     source = http_source(httpserver.url_for("/edxml"), page_size=3)
     pages = list(source.pages(None))
-    assert [len(p.records) for p in pages] == [3, 3, 2]
-    assert [p.cursor for p in pages] == ["0003", "0006", "0008"]
-    assert list(source.pages("0008")) == []
+    last = f"{len(items):04d}"
+    assert [len(p.records) for p in pages] == [3] * (len(items) // 3) + ([len(items) % 3] if len(items) % 3 else [])
+    assert [p.cursor for p in pages][-1] == last and pages[0].cursor == "0003"
+    assert list(source.pages(last)) == []
     assert [r.key for r in pages[0].records] == ["packet:0001", "packet:0002", "packet:0003"]
 
 

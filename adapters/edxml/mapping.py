@@ -16,9 +16,14 @@ from isobridge.core.caselog import EVENT_KINDS, RecordError
 
 from .packet import Packet
 
-TIME_FORMATS = ("%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S",
-                "%Y/%m/%d", "%Y-%m-%d")
+TIME_FORMATS = ("%Y/%m/%d %H:%M:%S", "%d/%m/%Y %H:%M:%S", "%Y/%m/%d %H:%M", "%d/%m/%Y %H:%M",
+                "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y/%m/%d", "%d/%m/%Y", "%Y-%m-%d")
+"""Timestamp forms seen: yyyy/MM/dd HH:mm:ss (QCVN 102), dd/MM/yyyy HH:mm:ss (SOAP status senders)."""
 DOC_TYPES = {"0": "new", "1": "revoke", "2": "update", "3": "replace"}
+BUSINESS_DOC_TYPE = ("TraceHeaderList/Bussiness/BussinessDocType", "TraceHeaderList/Business/BusinessDocType")
+"""QCVN 102 spells it "Bussiness"; SOAP builders (edoc-integrator XmlUtil) write "Business"."""
+DOCUMENT_STAFF = ("TraceHeaderList/Bussiness/StaffInfo/Staff", "TraceHeaderList/Business/StaffInfo/Staff")
+STATUS_STAFF = "Status/StaffInfo/Staff"
 
 
 class Rule(BaseModel):
@@ -83,6 +88,12 @@ class EdxmlMapping(BaseModel):
         return timezone(sign * timedelta(hours=int(hours), minutes=int(minutes)))
 
 
+def status_code(text: str | None) -> str:
+    """The two-digit form of a status code ("1" and "001" are "01"); other text as it is."""
+    text = (text or "").strip()
+    return f"{int(text):02d}" if text.isdigit() else text
+
+
 def parse_time(text: str | None, tz: timezone) -> str | None:
     """ISO 8601 (with offset) of an edXML timestamp, or None when absent or unreadable."""
     if not text:
@@ -131,7 +142,7 @@ class PacketMapper:
 
     def _document(self, packet: Packet):
         errors: list[str] = []
-        doc_type = DOC_TYPES.get(packet.first("TraceHeaderList/Bussiness/BussinessDocType") or "0", "new")
+        doc_type = DOC_TYPES.get(_first(packet, BUSINESS_DOC_TYPE) or "0", "new")
         if doc_type == "new" and packet.first("MessageHeader/ResponseFor/DocumentId"):
             doc_type = "reply"
         rule = self.mapping.document.get(doc_type)  # type: ignore[call-overload]
@@ -149,7 +160,7 @@ class PacketMapper:
 
     def _status(self, packet: Packet):
         errors: list[str] = []
-        code = packet.first("Status/StatusCode") or ""
+        code = status_code(packet.first("Status/StatusCode"))
         rule = self.mapping.status.get(code)
         if rule is None:
             errors.append(f"Status/StatusCode {code!r} is not in the mapping ({', '.join(sorted(self.mapping.status))})")
@@ -195,9 +206,13 @@ class PacketMapper:
         return reference
 
     def _actor(self, packet: Packet, kind: str) -> str | None:
-        path = "Status/StaffInfo/Staff" if kind == "status" else "TraceHeaderList/Bussiness/StaffInfo/Staff"
-        name = packet.first(path)
+        name = packet.first(STATUS_STAFF) if kind == "status" else _first(packet, DOCUMENT_STAFF)
         policy = self.mapping.officer_names
         if not name or policy == "drop":
             return None
         return name if policy == "keep" else self.pseudonym(name)
+
+
+def _first(packet: Packet, paths: tuple[str, ...]) -> str | None:
+    """The first text at the first of `paths` the packet has."""
+    return next((value for value in map(packet.first, paths) if value), None)
