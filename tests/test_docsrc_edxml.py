@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -278,3 +279,47 @@ def test_quarantined_packet_keeps_no_officer_name_in_clear_and_replays_the_same(
     with pytest.raises(RecordError) as original:
         source.map(record)
     assert replayed.value.errors == original.value.errors
+
+
+PERSONAL = ("Đỗ Thị Mai", "048190001234", "Ngô Thị Lan", "Nguyễn Văn An", "Lê Thị Hoa", "Lê Văn Hùng",
+            "Trần Thị Bích", "Phạm Quốc Việt", "0905123456", "84905123456", "viet.pq@gdt.gov.vn",
+            "bich.tt@danang.gov.vn", "thửa đất số 12")
+
+
+def outcome_text(source: EdxmlSource, record: RawRecord) -> str:
+    try:
+        return repr(source.map(record))
+    except RecordError as exc:
+        return repr(exc.errors)
+
+
+def test_free_text_never_leaves_in_clear_payload_quarantine_fragments_or_errors(packets):
+    """Issue 12: status descriptions, subjects, contents and officers' details are kept only as
+    the dossier code found in them or as a pseudonym (an allow-list of header fields)."""
+    source = make_source(packets)
+    records = [record for page in source.pages(None) for record in page.records]
+    assert len(records) >= 14
+    for record in records:
+        stored = record.payload + source.quarantine_payload(record) + outcome_text(source, record)
+        assert not [value for value in PERSONAL if value in stored], record.key
+        replayed = RawRecord(record.key, source.quarantine_payload(record))
+        assert outcome_text(source, replayed) == outcome_text(source, record), record.key
+    header = {r.key: json.loads(r.payload)["header"] for r in records}
+    pseudonym = Pseudonymizer(KEY).pseudonym
+    assert header[REAL + "trangthai-0012-03-soap-body.xml"]["Status/Description"] == [
+        pseudonym("Đã tiếp nhận, cán bộ Ngô Thị Lan thụ lý")]
+    assert header[REAL + "gui-thue-0011.xml"]["MessageHeader/Subject"] == ["H37.31-250801-0011"]
+    assert "MessageHeader/Content" not in header[REAL + "gui-thue-0011.xml"]
+    assert "MessageHeader/SignerInfo/FullName" not in header[REAL + "gui-thue-0011.xml"]
+
+
+def test_a_payload_stored_in_clear_is_minimised_when_quarantined_again(packets):
+    source = make_source(packets)
+    clear = json.dumps({"packet": "old", "header": {
+        "Status/StatusCode": ["99"], "Status/From/OrganId": ["000.00.12.H37"],
+        "Status/Description": ["Từ chối hồ sơ H37.31-250702-0002 của bà Lê Thị Hoa"],
+        "Status/StaffInfo/Mobile": ["0905123456"], "Status/Timestamp": ["2025/07/02 10:00:00"]}},
+        ensure_ascii=False)
+    again = source.quarantine_payload(RawRecord("old", clear))
+    assert "Lê Thị Hoa" not in again and "0905123456" not in again and "H37.31-250702-0002" in again
+    assert outcome_text(source, RawRecord("old", again)) == outcome_text(source, RawRecord("old", clear))

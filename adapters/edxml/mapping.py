@@ -24,6 +24,19 @@ BUSINESS_DOC_TYPE = ("TraceHeaderList/Bussiness/BussinessDocType", "TraceHeaderL
 """QCVN 102 spells it "Bussiness"; SOAP builders (edoc-integrator XmlUtil) write "Business"."""
 DOCUMENT_STAFF = ("TraceHeaderList/Bussiness/StaffInfo/Staff", "TraceHeaderList/Business/StaffInfo/Staff")
 STATUS_STAFF = "Status/StaffInfo/Staff"
+READ_PATHS = frozenset({
+    "MessageHeader/From/OrganId", "MessageHeader/To/OrganId", "MessageHeader/ResponseFor/DocumentId",
+    "MessageHeader/PromulgationInfo/PromulgationDate", "TraceHeaderList/TraceHeader/Timestamp",
+    "Status/StatusCode", "Status/From/OrganId", "Status/ResponseFor/OrganId", "Status/Timestamp",
+    *BUSINESS_DOC_TYPE, *DOCUMENT_STAFF, STATUS_STAFF,
+})
+"""Header paths the mapping reads (besides the dossier lookup fields): the allow-list."""
+IDENTIFIERS = frozenset({
+    "OrganId", "DocumentId", "Code", "CodeNumber", "CodeNotation", "StatusCode", "BussinessDocType",
+    "BusinessDocType", "Timestamp", "PromulgationDate",
+})
+"""Leaf names of allowed paths kept as they are (codes, ids, times); any other allowed text is a
+free text that may name a person: kept only as the dossier code found in it, or as a pseudonym."""
 
 
 class Rule(BaseModel):
@@ -119,6 +132,7 @@ class PacketMapper:
     def __init__(self, mapping: EdxmlMapping, pseudonym: Callable[[str | None], str | None]):
         self.mapping, self.tz = mapping, mapping.tz()
         self.pseudonym = lru_cache(maxsize=65536)(pseudonym)
+        self._lookup_paths = frozenset(mapping.dossier.document_fields) | frozenset(mapping.dossier.status_fields)
 
     def fragments(self, packet: Packet) -> list[dict]:
         """Fragments of one packet; raises RecordError naming every problem."""
@@ -139,6 +153,27 @@ class PacketMapper:
         if rule is None or not rule.kind:
             return []
         return [{"dossier": dossier, "events": [self._event(rule, at, organs, packet, kind)]}]
+
+    def minimise(self, packet: Packet) -> Packet:
+        """The packet reduced to what the mapping needs: identifiers as they are, the dossier
+        code of a free-text lookup field (Subject, Description), pseudonyms for the rest (officer
+        names, unmatched free text); every other field dropped. Mapping it gives the same result."""
+        lookup = self._lookup_paths
+        kept: dict[str, list[str]] = {}
+        for path, values in packet.fields.items():
+            if path not in READ_PATHS and path not in lookup:
+                continue
+            if path.rpartition("/")[2] in IDENTIFIERS:
+                kept[path] = values
+            elif path in lookup:
+                kept[path] = [self._code(value) or self.pseudonym(value) or "" for value in values]
+            else:
+                kept[path] = [self.pseudonym(value) or "" for value in values]
+        return Packet(kept, packet.layout)
+
+    def _code(self, text: str) -> str | None:
+        match = self.mapping.dossier.pattern.search(text)
+        return (match.groupdict().get("dossier") or match.group(0)) if match else None
 
     def _document(self, packet: Packet):
         errors: list[str] = []
@@ -174,9 +209,9 @@ class PacketMapper:
         lookup = self.mapping.dossier
         for path in lookup.document_fields if kind == "document" else lookup.status_fields:
             for text in packet.all(path):
-                match = lookup.pattern.search(text)
-                if match:
-                    return match.groupdict().get("dossier") or match.group(0)
+                code = self._code(text)
+                if code:
+                    return code
         return None
 
     def _event(self, rule: Rule, at: str | None, organs: tuple, packet: Packet, kind: str) -> dict:

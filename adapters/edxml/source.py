@@ -22,7 +22,7 @@ from isobridge.core.http import MalformedResponse, check_reachability
 from isobridge.core.xmlsafe import LIBXML_MAX_DEPTH, XmlLimits, XmlRejected
 
 from .mapping import EdxmlMapping, PacketMapper
-from .packet import Packet, read_packet
+from .packet import LAYOUTS, Packet, read_packet
 
 LISTING = 'a JSON list of {"id", "edxml"} packets'
 
@@ -92,19 +92,15 @@ class EdxmlSource(Source):
         return self._record(key, io.BytesIO(text.encode("utf-8")))
 
     def _record(self, key: str, source) -> RawRecord:
-        """Read one packet's header; a rejected packet carries its reason (map quarantines it)."""
+        """Read one packet's header, reduced at once to what the mapping needs (free text and
+        officers pseudonymised); a rejected packet carries its reason (map quarantines it)."""
         try:
-            packet: Packet | str = read_packet(source, self.limits)
+            packet: Packet | str = self.mapper.minimise(read_packet(source, self.limits))
         except XmlRejected as exc:
             packet = str(exc)
         except OSError as exc:
             packet = f"cannot read the packet: {exc.strerror or type(exc).__name__}"
-        summary = {"packet": key}
-        if isinstance(packet, Packet):
-            summary["header"] = packet.fields
-        else:
-            summary["rejected"] = packet
-        return RawRecord(key, json.dumps(summary, ensure_ascii=False), packet)
+        return RawRecord(key, _summary(key, packet), packet)
 
     def map(self, record: RawRecord) -> list[dict]:
         """Fragments of one packet; a rejected packet is quarantined with its reason.
@@ -117,14 +113,12 @@ class EdxmlSource(Source):
         return self.mapper.fragments(data)
 
     def quarantine_payload(self, record: RawRecord) -> str:
-        """The packet summary with the officers' details (StaffInfo: name, phone, email)
-        pseudonymised; a replay maps to the same pseudonyms (they are idempotent)."""
-        if not isinstance(record.data, Packet):
-            return record.payload
-        pseudonym = self.context.pseudonymizer.pseudonym
-        header = {path: [pseudonym(v) or "" for v in values] if _personal(path) else values
-                  for path, values in record.data.fields.items()}
-        return json.dumps({"packet": record.key, "header": header}, ensure_ascii=False)
+        """The minimised packet summary (no free text or officer in clear); a payload stored
+        before minimising existed is minimised now. Replaying it maps to the same result."""
+        data = record.data if record.data is not None else _from_payload(record.payload)
+        if isinstance(data, Packet):
+            return _summary(record.key, self.mapper.minimise(data))
+        return record.payload
 
     def close(self) -> None:
         """Close the HTTP session."""
@@ -132,9 +126,11 @@ class EdxmlSource(Source):
             self.http.close()
 
 
-def _personal(path: str) -> bool:
-    """Header paths naming an officer (anything under StaffInfo but the department)."""
-    return "StaffInfo/" in path and not path.endswith("/Department")
+def _summary(key: str, packet: Packet | str) -> str:
+    """The stored form of a read packet (its minimised header) or of its rejection."""
+    if isinstance(packet, Packet):
+        return json.dumps({"packet": key, "layout": packet.layout, "header": packet.fields}, ensure_ascii=False)
+    return json.dumps({"packet": key, "rejected": packet}, ensure_ascii=False)
 
 
 def _from_payload(payload: str) -> Packet | str:
@@ -144,7 +140,9 @@ def _from_payload(payload: str) -> Packet | str:
     except ValueError:
         return "the stored payload is not a packet summary"
     if isinstance(summary, dict) and isinstance(summary.get("header"), dict):
-        return Packet({str(k): [str(v) for v in vs] for k, vs in summary["header"].items() if isinstance(vs, list)})
+        layout = summary.get("layout") if summary.get("layout") in LAYOUTS else ""
+        fields = {str(k): [str(v) for v in vs] for k, vs in summary["header"].items() if isinstance(vs, list)}
+        return Packet(fields, layout)
     if isinstance(summary, dict) and isinstance(summary.get("rejected"), str):
         return summary["rejected"]
     return "the stored payload is not a packet summary"
