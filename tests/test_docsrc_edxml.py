@@ -323,3 +323,20 @@ def test_a_payload_stored_in_clear_is_minimised_when_quarantined_again(packets):
     again = source.quarantine_payload(RawRecord("old", clear))
     assert "Lê Thị Hoa" not in again and "0905123456" not in again and "H37.31-250702-0002" in again
     assert outcome_text(source, RawRecord("old", again)) == outcome_text(source, RawRecord("old", clear))
+
+
+def test_http_endpoint_answering_the_same_page_forever_stops_loudly(packets, httpserver):
+    """An endpoint that ignores `after` but keeps `limit` would serve its first page forever:
+    before, the listing ended quietly after it (every later packet silently never read)."""
+    from isobridge.core.paging import RepeatedPage
+    items = packet_list(packets)
+    httpserver.expect_request("/edxml").respond_with_handler(
+        lambda request: __import__("werkzeug").Response(
+            json.dumps(items[:int(request.args["limit"])]), content_type="application/json"))
+    source = http_source(httpserver.url_for("/edxml"), page_size=3)
+    seen = []
+    with pytest.raises(RepeatedPage) as caught:
+        for page in source.pages(None):
+            seen.append(page.cursor)
+    assert seen == ["0003"] and "repeats page 1" in str(caught.value)
+    assert "checkpoint kept" in str(caught.value)

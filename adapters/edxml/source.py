@@ -3,7 +3,8 @@
 HTTP mode: ``GET url?after=<last id>&limit=<page_size>`` answers a JSON list of
 ``{"id": ..., "edxml": "<xml>"}`` in id order (the packets after that id); the cursor of each
 page is the id of its last packet. An endpoint that ignores `limit` still works (its answer is
-cut into pages); one that ignores `after` is stopped when an answer brings nothing new.
+cut into pages); one that ignores both `after` and `limit` is read once (its answer is all it
+has); one answering a page it answered before stops the run with RepeatedPage (checkpoint kept).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from isobridge.core.caselog import RecordError
 from isobridge.core.documents import DocumentSourceOptions, document_client, document_folder
 from isobridge.core.files import changed_documents, check_folder
 from isobridge.core.http import MalformedResponse, check_reachability
+from isobridge.core.paging import PageGuard
 from isobridge.core.xmlsafe import LIBXML_MAX_DEPTH, XmlLimits, XmlRejected
 
 from .mapping import EdxmlMapping, PacketMapper
@@ -74,10 +76,12 @@ class EdxmlSource(Source):
 
     def _http_pages(self, cursor: str | None) -> Iterator[Page]:
         size = self.options.page_size
+        guard = PageGuard(f"edxml listing {self.http.url(str(self.options.url))}")
         while True:
             items = self._list(cursor, size)
-            if not items or str(items[-1]["id"]) == cursor:
-                return  # nothing after the cursor (or an endpoint ignoring `after`)
+            if not items or (str(items[-1]["id"]) == cursor and len(items) > size):
+                return  # nothing after the cursor, or an endpoint ignoring `after` and `limit` (all read)
+            guard.check(items)  # the same answer again (`after` ignored, `limit` kept): stop, loudly
             for start in range(0, len(items), size):
                 chunk = items[start:start + size]
                 cursor = str(chunk[-1]["id"])
