@@ -328,11 +328,14 @@ def test_a_payload_stored_in_clear_is_minimised_when_quarantined_again(packets):
 def test_http_endpoint_answering_the_same_page_forever_stops_loudly(packets, httpserver):
     """An endpoint that ignores `after` but keeps `limit` would serve its first page forever:
     before, the listing ended quietly after it (every later packet silently never read)."""
+    from werkzeug import Response
+
     from isobridge.core.paging import RepeatedPage
     items = packet_list(packets)
-    httpserver.expect_request("/edxml").respond_with_handler(
-        lambda request: __import__("werkzeug").Response(
-            json.dumps(items[:int(request.args["limit"])]), content_type="application/json"))
+
+    def first_page_only(request):
+        return Response(json.dumps(items[:int(request.args["limit"])]), content_type="application/json")
+    httpserver.expect_request("/edxml").respond_with_handler(first_page_only)
     source = http_source(httpserver.url_for("/edxml"), page_size=3)
     seen = []
     with pytest.raises(RepeatedPage) as caught:
