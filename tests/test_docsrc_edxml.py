@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -59,6 +60,61 @@ def test_reply_document_hands_the_dossier_back(packets):
     assert (event["kind"], event["step"], event["from_unit"], event["unit"]) == (
         "handover", "TKQ", "000.00.12.H37", "000.00.31.H37")
     assert event["at"] == "2025-07-02T15:40:00+07:00"
+
+
+REAL = "2025-08/"  # fixtures following public edXML code (each cites repository, path, commit)
+
+
+def test_messageheader_status_of_a_provincial_axis_closes_the_step(packets):
+    """status_processing_05.edxml keeps StatusCode inside MessageHeader (no To): a status."""
+    fragments, errors, _ = run(make_source(packets))
+    assert REAL + "trangthai-0011-06-messageheader.xml" not in errors
+    assert fragments[REAL + "trangthai-0011-06-messageheader.xml"] == [{"dossier": "H37.31-250801-0011", "events": [{
+        "at": "2025-08-05T16:45:00+07:00", "kind": "handover", "step": "TKQ",
+        "from_unit": "000.00.12.H37", "unit": "000.00.31.H37",
+        "actor": Pseudonymizer(KEY).pseudonym("Phạm Quốc Việt")}]}]
+    assert fragments[REAL + "trangthai-0011-05-messageheader.xml"] == []  # in progress: no event
+
+
+def test_soap_header_status_with_day_first_timestamps_closes_the_step(packets):
+    fragments, errors, _ = run(make_source(packets))
+    assert REAL + "trangthai-0012-06-soap.xml" not in errors
+    assert fragments[REAL + "trangthai-0012-06-soap.xml"] == [{"dossier": "H37.31-250801-0012", "events": [{
+        "at": "2025-08-06T14:10:00+07:00", "kind": "handover", "step": "TKQ",
+        "from_unit": "000.00.20.H37", "unit": "000.00.31.H37"}]}]
+
+
+def test_soap_body_status_and_codes_without_leading_zero_are_read(packets):
+    """edoc-integrator's own API reads Status from the SOAP Body; its confirm trace says "1"."""
+    fragments, errors, _ = run(make_source(packets))
+    for name in ("trangthai-0012-03-soap-body.xml", "trangthai-0011-01-edoc.xml"):
+        assert REAL + name not in errors and fragments[REAL + name] == []
+    source = make_source(packets)
+    text = (packets / "2025-08" / "trangthai-0011-01-edoc.xml").read_text("utf-8").replace(
+        "<edXML:StatusCode>1<", "<edXML:StatusCode>6<")
+    (packets / "2025-08" / "trangthai-0011-01-edoc.xml").write_text(text, "utf-8")
+    fragments, errors, _ = run(source)
+    assert fragments[REAL + "trangthai-0011-01-edoc.xml"][0]["events"][0]["step"] == "TKQ"
+
+
+def test_real_document_layout_starts_the_step(packets):
+    """edoc_new.edxml: default-namespace root, Signature in the header, dd/MM/yyyy dates."""
+    fragments, errors, _ = run(make_source(packets))
+    assert fragments[REAL + "gui-thue-0011.xml"] == [{"dossier": "H37.31-250801-0011", "events": [{
+        "at": "2025-08-01T08:15:00+07:00", "kind": "handover", "step": "LIEN_THONG",
+        "from_unit": "000.00.31.H37", "unit": "000.00.12.H37",
+        "actor": Pseudonymizer(KEY).pseudonym("Trần Thị Bích")}]}]
+
+
+def test_business_spelling_of_soap_builders_is_read(packets):
+    """edoc-integrator's SOAP builder (mineutil/XmlUtil.java getBusinessChild) writes
+    Business/BusinessDocType: a revocation (1) must not be read as a new hand-over."""
+    path = packets / "2025-08" / "gui-thue-0011.xml"
+    text = path.read_text("utf-8").replace("Bussiness", "Business").replace(
+        "<edXML:BusinessDocType>0<", "<edXML:BusinessDocType>1<")
+    path.write_text(text, "utf-8")
+    fragments, errors, _ = run(make_source(packets))
+    assert fragments[REAL + "gui-thue-0011.xml"] == [] and REAL + "gui-thue-0011.xml" not in errors
 
 
 def test_unknown_status_and_unmatched_dossier_are_quarantined(packets):
@@ -181,9 +237,10 @@ def test_http_endpoint_ignoring_limit_and_after_is_paged_and_stops(packets, http
     httpserver.expect_request("/edxml").respond_with_json(items)  # ignores `after` and `limit`
     source = http_source(httpserver.url_for("/edxml"), page_size=3)
     pages = list(source.pages(None))
-    assert [len(p.records) for p in pages] == [3, 3, 2]
-    assert [p.cursor for p in pages] == ["0003", "0006", "0008"]
-    assert list(source.pages("0008")) == []
+    last = f"{len(items):04d}"
+    assert [len(p.records) for p in pages] == [3] * (len(items) // 3) + ([len(items) % 3] if len(items) % 3 else [])
+    assert [p.cursor for p in pages][-1] == last and pages[0].cursor == "0003"
+    assert list(source.pages(last)) == []
     assert [r.key for r in pages[0].records] == ["packet:0001", "packet:0002", "packet:0003"]
 
 
@@ -222,3 +279,67 @@ def test_quarantined_packet_keeps_no_officer_name_in_clear_and_replays_the_same(
     with pytest.raises(RecordError) as original:
         source.map(record)
     assert replayed.value.errors == original.value.errors
+
+
+PERSONAL = ("Đỗ Thị Mai", "048190001234", "Ngô Thị Lan", "Nguyễn Văn An", "Lê Thị Hoa", "Lê Văn Hùng",
+            "Trần Thị Bích", "Phạm Quốc Việt", "0905123456", "84905123456", "viet.pq@gdt.gov.vn",
+            "bich.tt@danang.gov.vn", "thửa đất số 12")
+
+
+def outcome_text(source: EdxmlSource, record: RawRecord) -> str:
+    try:
+        return repr(source.map(record))
+    except RecordError as exc:
+        return repr(exc.errors)
+
+
+def test_free_text_never_leaves_in_clear_payload_quarantine_fragments_or_errors(packets):
+    """Issue 12: status descriptions, subjects, contents and officers' details are kept only as
+    the dossier code found in them or as a pseudonym (an allow-list of header fields)."""
+    source = make_source(packets)
+    records = [record for page in source.pages(None) for record in page.records]
+    assert len(records) >= 14
+    for record in records:
+        stored = record.payload + source.quarantine_payload(record) + outcome_text(source, record)
+        assert not [value for value in PERSONAL if value in stored], record.key
+        replayed = RawRecord(record.key, source.quarantine_payload(record))
+        assert outcome_text(source, replayed) == outcome_text(source, record), record.key
+    header = {r.key: json.loads(r.payload)["header"] for r in records}
+    pseudonym = Pseudonymizer(KEY).pseudonym
+    assert header[REAL + "trangthai-0012-03-soap-body.xml"]["Status/Description"] == [
+        pseudonym("Đã tiếp nhận, cán bộ Ngô Thị Lan thụ lý")]
+    assert header[REAL + "gui-thue-0011.xml"]["MessageHeader/Subject"] == ["H37.31-250801-0011"]
+    assert "MessageHeader/Content" not in header[REAL + "gui-thue-0011.xml"]
+    assert "MessageHeader/SignerInfo/FullName" not in header[REAL + "gui-thue-0011.xml"]
+
+
+def test_a_payload_stored_in_clear_is_minimised_when_quarantined_again(packets):
+    source = make_source(packets)
+    clear = json.dumps({"packet": "old", "header": {
+        "Status/StatusCode": ["99"], "Status/From/OrganId": ["000.00.12.H37"],
+        "Status/Description": ["Từ chối hồ sơ H37.31-250702-0002 của bà Lê Thị Hoa"],
+        "Status/StaffInfo/Mobile": ["0905123456"], "Status/Timestamp": ["2025/07/02 10:00:00"]}},
+        ensure_ascii=False)
+    again = source.quarantine_payload(RawRecord("old", clear))
+    assert "Lê Thị Hoa" not in again and "0905123456" not in again and "H37.31-250702-0002" in again
+    assert outcome_text(source, RawRecord("old", again)) == outcome_text(source, RawRecord("old", clear))
+
+
+def test_http_endpoint_answering_the_same_page_forever_stops_loudly(packets, httpserver):
+    """An endpoint that ignores `after` but keeps `limit` would serve its first page forever:
+    before, the listing ended quietly after it (every later packet silently never read)."""
+    from werkzeug import Response
+
+    from isobridge.core.paging import RepeatedPage
+    items = packet_list(packets)
+
+    def first_page_only(request):
+        return Response(json.dumps(items[:int(request.args["limit"])]), content_type="application/json")
+    httpserver.expect_request("/edxml").respond_with_handler(first_page_only)
+    source = http_source(httpserver.url_for("/edxml"), page_size=3)
+    seen = []
+    with pytest.raises(RepeatedPage) as caught:
+        for page in source.pages(None):
+            seen.append(page.cursor)
+    assert seen == ["0003"] and "repeats page 1" in str(caught.value)
+    assert "checkpoint kept" in str(caught.value)

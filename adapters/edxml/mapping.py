@@ -16,9 +16,27 @@ from isobridge.core.caselog import EVENT_KINDS, RecordError
 
 from .packet import Packet
 
-TIME_FORMATS = ("%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S",
-                "%Y/%m/%d", "%Y-%m-%d")
+TIME_FORMATS = ("%Y/%m/%d %H:%M:%S", "%d/%m/%Y %H:%M:%S", "%Y/%m/%d %H:%M", "%d/%m/%Y %H:%M",
+                "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y/%m/%d", "%d/%m/%Y", "%Y-%m-%d")
+"""Timestamp forms seen: yyyy/MM/dd HH:mm:ss (QCVN 102), dd/MM/yyyy HH:mm:ss (SOAP status senders)."""
 DOC_TYPES = {"0": "new", "1": "revoke", "2": "update", "3": "replace"}
+BUSINESS_DOC_TYPE = ("TraceHeaderList/Bussiness/BussinessDocType", "TraceHeaderList/Business/BusinessDocType")
+"""QCVN 102 spells it "Bussiness"; SOAP builders (edoc-integrator XmlUtil) write "Business"."""
+DOCUMENT_STAFF = ("TraceHeaderList/Bussiness/StaffInfo/Staff", "TraceHeaderList/Business/StaffInfo/Staff")
+STATUS_STAFF = "Status/StaffInfo/Staff"
+READ_PATHS = frozenset({
+    "MessageHeader/From/OrganId", "MessageHeader/To/OrganId", "MessageHeader/ResponseFor/DocumentId",
+    "MessageHeader/PromulgationInfo/PromulgationDate", "TraceHeaderList/TraceHeader/Timestamp",
+    "Status/StatusCode", "Status/From/OrganId", "Status/ResponseFor/OrganId", "Status/Timestamp",
+    *BUSINESS_DOC_TYPE, *DOCUMENT_STAFF, STATUS_STAFF,
+})
+"""Header paths the mapping reads (besides the dossier lookup fields): the allow-list."""
+IDENTIFIERS = frozenset({
+    "OrganId", "DocumentId", "Code", "CodeNumber", "CodeNotation", "StatusCode", "BussinessDocType",
+    "BusinessDocType", "Timestamp", "PromulgationDate",
+})
+"""Leaf names of allowed paths kept as they are (codes, ids, times); any other allowed text is a
+free text that may name a person: kept only as the dossier code found in it, or as a pseudonym."""
 
 
 class Rule(BaseModel):
@@ -83,6 +101,12 @@ class EdxmlMapping(BaseModel):
         return timezone(sign * timedelta(hours=int(hours), minutes=int(minutes)))
 
 
+def status_code(text: str | None) -> str:
+    """The two-digit form of a status code ("1" and "001" are "01"); other text as it is."""
+    text = (text or "").strip()
+    return f"{int(text):02d}" if text.isdigit() else text
+
+
 def parse_time(text: str | None, tz: timezone) -> str | None:
     """ISO 8601 (with offset) of an edXML timestamp, or None when absent or unreadable."""
     if not text:
@@ -108,6 +132,7 @@ class PacketMapper:
     def __init__(self, mapping: EdxmlMapping, pseudonym: Callable[[str | None], str | None]):
         self.mapping, self.tz = mapping, mapping.tz()
         self.pseudonym = lru_cache(maxsize=65536)(pseudonym)
+        self._lookup_paths = frozenset(mapping.dossier.document_fields) | frozenset(mapping.dossier.status_fields)
 
     def fragments(self, packet: Packet) -> list[dict]:
         """Fragments of one packet; raises RecordError naming every problem."""
@@ -129,9 +154,30 @@ class PacketMapper:
             return []
         return [{"dossier": dossier, "events": [self._event(rule, at, organs, packet, kind)]}]
 
+    def minimise(self, packet: Packet) -> Packet:
+        """The packet reduced to what the mapping needs: identifiers as they are, the dossier
+        code of a free-text lookup field (Subject, Description), pseudonyms for the rest (officer
+        names, unmatched free text); every other field dropped. Mapping it gives the same result."""
+        lookup = self._lookup_paths
+        kept: dict[str, list[str]] = {}
+        for path, values in packet.fields.items():
+            if path not in READ_PATHS and path not in lookup:
+                continue
+            if path.rpartition("/")[2] in IDENTIFIERS:
+                kept[path] = values
+            elif path in lookup:
+                kept[path] = [self._code(value) or self.pseudonym(value) or "" for value in values]
+            else:
+                kept[path] = [self.pseudonym(value) or "" for value in values]
+        return Packet(kept, packet.layout)
+
+    def _code(self, text: str) -> str | None:
+        match = self.mapping.dossier.pattern.search(text)
+        return (match.groupdict().get("dossier") or match.group(0)) if match else None
+
     def _document(self, packet: Packet):
         errors: list[str] = []
-        doc_type = DOC_TYPES.get(packet.first("TraceHeaderList/Bussiness/BussinessDocType") or "0", "new")
+        doc_type = DOC_TYPES.get(_first(packet, BUSINESS_DOC_TYPE) or "0", "new")
         if doc_type == "new" and packet.first("MessageHeader/ResponseFor/DocumentId"):
             doc_type = "reply"
         rule = self.mapping.document.get(doc_type)  # type: ignore[call-overload]
@@ -149,7 +195,7 @@ class PacketMapper:
 
     def _status(self, packet: Packet):
         errors: list[str] = []
-        code = packet.first("Status/StatusCode") or ""
+        code = status_code(packet.first("Status/StatusCode"))
         rule = self.mapping.status.get(code)
         if rule is None:
             errors.append(f"Status/StatusCode {code!r} is not in the mapping ({', '.join(sorted(self.mapping.status))})")
@@ -163,9 +209,9 @@ class PacketMapper:
         lookup = self.mapping.dossier
         for path in lookup.document_fields if kind == "document" else lookup.status_fields:
             for text in packet.all(path):
-                match = lookup.pattern.search(text)
-                if match:
-                    return match.groupdict().get("dossier") or match.group(0)
+                code = self._code(text)
+                if code:
+                    return code
         return None
 
     def _event(self, rule: Rule, at: str | None, organs: tuple, packet: Packet, kind: str) -> dict:
@@ -195,9 +241,13 @@ class PacketMapper:
         return reference
 
     def _actor(self, packet: Packet, kind: str) -> str | None:
-        path = "Status/StaffInfo/Staff" if kind == "status" else "TraceHeaderList/Bussiness/StaffInfo/Staff"
-        name = packet.first(path)
+        name = packet.first(STATUS_STAFF) if kind == "status" else _first(packet, DOCUMENT_STAFF)
         policy = self.mapping.officer_names
         if not name or policy == "drop":
             return None
         return name if policy == "keep" else self.pseudonym(name)
+
+
+def _first(packet: Packet, paths: tuple[str, ...]) -> str | None:
+    """The first text at the first of `paths` the packet has."""
+    return next((value for value in map(packet.first, paths) if value), None)

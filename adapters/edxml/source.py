@@ -3,7 +3,8 @@
 HTTP mode: ``GET url?after=<last id>&limit=<page_size>`` answers a JSON list of
 ``{"id": ..., "edxml": "<xml>"}`` in id order (the packets after that id); the cursor of each
 page is the id of its last packet. An endpoint that ignores `limit` still works (its answer is
-cut into pages); one that ignores `after` is stopped when an answer brings nothing new.
+cut into pages); one that ignores both `after` and `limit` is read once (its answer is all it
+has); one answering a page it answered before stops the run with RepeatedPage (checkpoint kept).
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from isobridge.core.caselog import RecordError
 from isobridge.core.documents import DocumentSourceOptions, document_client, document_folder
 from isobridge.core.files import changed_documents, check_folder
 from isobridge.core.http import MalformedResponse, check_reachability
+from isobridge.core.paging import PageGuard
 from isobridge.core.xmlsafe import LIBXML_MAX_DEPTH, XmlLimits, XmlRejected
 
 from .mapping import EdxmlMapping, PacketMapper
-from .packet import Packet, read_packet
+from .packet import LAYOUTS, Packet, read_packet
 
 LISTING = 'a JSON list of {"id", "edxml"} packets'
 
@@ -74,10 +76,12 @@ class EdxmlSource(Source):
 
     def _http_pages(self, cursor: str | None) -> Iterator[Page]:
         size = self.options.page_size
+        guard = PageGuard(f"edxml listing {self.http.url(str(self.options.url))}")
         while True:
             items = self._list(cursor, size)
-            if not items or str(items[-1]["id"]) == cursor:
-                return  # nothing after the cursor (or an endpoint ignoring `after`)
+            if not items or (str(items[-1]["id"]) == cursor and len(items) > size):
+                return  # nothing after the cursor, or an endpoint ignoring `after` and `limit` (all read)
+            guard.check(items)  # the same answer again (`after` ignored, `limit` kept): stop, loudly
             for start in range(0, len(items), size):
                 chunk = items[start:start + size]
                 cursor = str(chunk[-1]["id"])
@@ -92,19 +96,15 @@ class EdxmlSource(Source):
         return self._record(key, io.BytesIO(text.encode("utf-8")))
 
     def _record(self, key: str, source) -> RawRecord:
-        """Read one packet's header; a rejected packet carries its reason (map quarantines it)."""
+        """Read one packet's header, reduced at once to what the mapping needs (free text and
+        officers pseudonymised); a rejected packet carries its reason (map quarantines it)."""
         try:
-            packet: Packet | str = read_packet(source, self.limits)
+            packet: Packet | str = self.mapper.minimise(read_packet(source, self.limits))
         except XmlRejected as exc:
             packet = str(exc)
         except OSError as exc:
             packet = f"cannot read the packet: {exc.strerror or type(exc).__name__}"
-        summary = {"packet": key}
-        if isinstance(packet, Packet):
-            summary["header"] = packet.fields
-        else:
-            summary["rejected"] = packet
-        return RawRecord(key, json.dumps(summary, ensure_ascii=False), packet)
+        return RawRecord(key, _summary(key, packet), packet)
 
     def map(self, record: RawRecord) -> list[dict]:
         """Fragments of one packet; a rejected packet is quarantined with its reason.
@@ -117,14 +117,12 @@ class EdxmlSource(Source):
         return self.mapper.fragments(data)
 
     def quarantine_payload(self, record: RawRecord) -> str:
-        """The packet summary with the officers' details (StaffInfo: name, phone, email)
-        pseudonymised; a replay maps to the same pseudonyms (they are idempotent)."""
-        if not isinstance(record.data, Packet):
-            return record.payload
-        pseudonym = self.context.pseudonymizer.pseudonym
-        header = {path: [pseudonym(v) or "" for v in values] if _personal(path) else values
-                  for path, values in record.data.fields.items()}
-        return json.dumps({"packet": record.key, "header": header}, ensure_ascii=False)
+        """The minimised packet summary (no free text or officer in clear); a payload stored
+        before minimising existed is minimised now. Replaying it maps to the same result."""
+        data = record.data if record.data is not None else _from_payload(record.payload)
+        if isinstance(data, Packet):
+            return _summary(record.key, self.mapper.minimise(data))
+        return record.payload
 
     def close(self) -> None:
         """Close the HTTP session."""
@@ -132,9 +130,11 @@ class EdxmlSource(Source):
             self.http.close()
 
 
-def _personal(path: str) -> bool:
-    """Header paths naming an officer (anything under StaffInfo but the department)."""
-    return "StaffInfo/" in path and not path.endswith("/Department")
+def _summary(key: str, packet: Packet | str) -> str:
+    """The stored form of a read packet (its minimised header) or of its rejection."""
+    if isinstance(packet, Packet):
+        return json.dumps({"packet": key, "layout": packet.layout, "header": packet.fields}, ensure_ascii=False)
+    return json.dumps({"packet": key, "rejected": packet}, ensure_ascii=False)
 
 
 def _from_payload(payload: str) -> Packet | str:
@@ -144,7 +144,9 @@ def _from_payload(payload: str) -> Packet | str:
     except ValueError:
         return "the stored payload is not a packet summary"
     if isinstance(summary, dict) and isinstance(summary.get("header"), dict):
-        return Packet({str(k): [str(v) for v in vs] for k, vs in summary["header"].items() if isinstance(vs, list)})
+        layout = summary.get("layout") if summary.get("layout") in LAYOUTS else ""
+        fields = {str(k): [str(v) for v in vs] for k, vs in summary["header"].items() if isinstance(vs, list)}
+        return Packet(fields, layout)
     if isinstance(summary, dict) and isinstance(summary.get("rejected"), str):
         return summary["rejected"]
     return "the stored payload is not a packet summary"
