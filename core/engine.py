@@ -22,6 +22,9 @@ TERMINAL = {"refused": "refused", "withdrawn": "withdrawn", "stopped": "stopped"
 TERMINAL_STATUS = {3: "refused", 7: "withdrawn", 8: "stopped"}
 TERMINAL_VERDICTS = frozenset(TERMINAL.values())
 PAUSED_STATUS = frozenset({5, 6})
+EVIDENCE_SCHEMA_VERSION = 2
+"""2: every step row says what its minutes count (`time_basis`); 1 (no field): working minutes used,
+allowed minutes of a calendar-day limit counted as 1440 a day."""
 FINISHED_STATUS = frozenset({9, 10})
 """National statuses of a resolved dossier (9 resolved, awaiting return; 10 result returned)."""
 _EPOCH = date(1970, 1, 1)
@@ -44,7 +47,7 @@ class Allowance:
         return cls(calendar.working_seconds(limit.value, limit.unit.value), None)
 
     def minutes(self) -> int:
-        """Allowance in working minutes (calendar-day limits count whole days of 24 h)."""
+        """Allowance in minutes: working minutes, or calendar minutes (1440 a day) for a calendar-day limit."""
         if self.working is not None:
             return self.working // 60
         return round(self.days * 1440)  # type: ignore[operator]
@@ -209,6 +212,7 @@ class Evaluator:
             "steps": steps,
             "nonconformities": nonconformities,
             "calendar": self.calendar_ref,
+            "schema_version": EVIDENCE_SCHEMA_VERSION,
         }
 
     def _steps(self, rows: list[list], proc: CompiledProcedure, pauses: list[tuple[int, int]],
@@ -258,9 +262,12 @@ class Evaluator:
             if known is None:
                 append({"step": step, "from_unit": from_unit, "unit": unit, "started_at": text,
                         "finished_at": end_text, "due_at": None, "allowed_minutes": None,
-                        "used_minutes": used, "verdict": None})
+                        "used_minutes": used, "time_basis": "working", "verdict": None})
                 continue
             working = known[3]
+            basis = "working"
+            if working is None:  # a calendar-day limit: used time in the same unit, calendar minutes
+                used, basis = (end - start - paused_seconds) // 60, "calendar"
             # due = instant_at(...) and its text, inlined for the common case
             if working is not None and (total := start_worked + working + paused_working) > 0 \
                     and (day_rest := divmod(total - 1, day_seconds))[0] <= last_working:
@@ -290,7 +297,7 @@ class Evaluator:
                 )
             append({"step": step, "from_unit": from_unit, "unit": unit, "started_at": text,
                     "finished_at": end_text, "due_at": due_text, "allowed_minutes": known[2],
-                    "used_minutes": used, "verdict": verdict})
+                    "used_minutes": used, "time_basis": basis, "verdict": verdict})
         return result
 
     def _pause_end(self, case: Case, trace: "_Trace", finish: int | None) -> int:

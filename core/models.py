@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -156,8 +156,11 @@ class StepEvidence(BaseModel):
     started_at: AwareDatetime
     finished_at: AwareDatetime | None = None
     due_at: AwareDatetime | None = Field(default=None, description="None for an unknown step.")
-    allowed_minutes: int | None = Field(default=None, description="Working minutes allowed.")
-    used_minutes: int = Field(description="Working minutes used (paused time excluded).")
+    allowed_minutes: int | None = Field(default=None, description="Minutes allowed, counted as `time_basis` says.")
+    used_minutes: int = Field(description="Minutes used (paused time excluded), counted as `time_basis` says.")
+    time_basis: Literal["working", "calendar"] = Field(
+        default="working", description="What both minute counts count: working minutes (a working_days or"
+        " working_hours limit, or an unknown step) or calendar minutes (a calendar_days limit: 1440 a day).")
     verdict: StepVerdict | None = Field(default=None, description="None for an unknown step.")
 
 
@@ -193,6 +196,8 @@ class Evidence(BaseModel):
     steps: list[StepEvidence]
     nonconformities: list[Nonconformity]
     calendar: CalendarRef
+    schema_version: int = Field(default=1, description="2: step rows carry `time_basis`; 1 (absent): used"
+                                " minutes are working minutes, a calendar-day allowance 1440 a day.")
 
 
 class IndicatorSummary(BaseModel):
