@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from .mapping import DOSSIER, PROGRESS, STATUS_ONLY, PayloadMapper, row_fields
 from .rows import fold
 
-if TYPE_CHECKING:
-    from .mapping import PayloadMapper
 
-DOSSIER, PROGRESS, STATUS_ONLY = "DongBoHoSoMC", "CapNhatTienDoHoSoMC", "DongBoTrangThaiHoSo"
-
-
-def unmapped_codes(service: str, item: dict, mapper: "PayloadMapper") -> set[tuple[str, str]]:
+def unmapped_codes(service: str, item: dict, mapper: PayloadMapper) -> set[tuple[str, str]]:
     """(category, code) pairs of one item: `row` no rule places, `unconfirmed` rule readings,
     `status` a dossier status that is not a national code, `service` a payload that is not read."""
     if service == STATUS_ONLY:
@@ -22,8 +16,6 @@ def unmapped_codes(service: str, item: dict, mapper: "PayloadMapper") -> set[tup
         return set() if status.isdigit() and 1 <= int(status) <= 10 else {("status", f"TrangThaiHoSo {status!r}")}
     if service != PROGRESS:
         return set()
-    from .mapping import row_fields
-
     unit, text, status = row_fields(item)
     rule = mapper.rule_of(item)
     profile = mapper.profile_name

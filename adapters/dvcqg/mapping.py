@@ -14,8 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from isobridge.core.caselog import RecordError
 
+from .privacy import applicant_value
 from .rows import RowProfile, RowRule
 
+DOSSIER, PROGRESS, STATUS_ONLY = "DongBoHoSoMC", "CapNhatTienDoHoSoMC", "DongBoTrangThaiHoSo"
+"""The payload kinds: a dossier header, a progress row, a status-only body (not read)."""
 DOSSIER_STATES = range(1, 11)
 
 
@@ -107,24 +110,29 @@ class PayloadMapper:
         due = portal_time(item.get("NgayHenTra"), "NgayHenTra", offset, errors)
         if due:
             fragment["due_at"] = due
-        status = _status(item.get("TrangThaiHoSo"), errors, code)
-        if status == 9 and self.profile.status_9_folds and not item.get("NgayKetThucXuLy"):
-            errors.append(f"TrangThaiHoSo: 9 without NgayKetThucXuLy for dossier {code}: profile "
-                          f"{self.profile_name!r} sends statuses 5, 6 and 8 as 9, so it may be paused or stopped")
+        status = self._status(item, code, errors)
         if status is not None:
             fragment["status"] = status
         if item.get("DonViXuLy"):
-            fragment["agency"] = str(item["DonViXuLy"])
+            fragment["agency"] = _text(item["DonViXuLy"])
         channel = self.mapping.channels.get(str(item.get("KenhThucHien", "")))
         if channel:
             fragment["channel"] = channel
-        applicant = item.get("SoGiayToChuHoSo") or _identity(item) or item.get("ChuHoSo")
+        applicant = applicant_value(item)
         if applicant:
             fragment["applicant"] = self.pseudonym(str(applicant))
         fragment["events"] = self._header_events(item, received, status, errors)
         if errors:
             raise RecordError(errors)
         return [fragment]
+
+    def _status(self, item: dict, code: str, errors: list[str]) -> int | None:
+        """The dossier's national status; one the profile cannot read is an error."""
+        status = _status(item.get("TrangThaiHoSo"), errors, code)
+        if status == 9 and self.profile.status_9_folds and not item.get("NgayKetThucXuLy"):
+            errors.append(f"TrangThaiHoSo: 9 without NgayKetThucXuLy for dossier {code}: profile "
+                          f"{self.profile_name!r} sends statuses 5, 6 and 8 as 9, so it may be paused or stopped")
+        return status
 
     def _header_events(self, item: dict, received: str | None, status: int | None,
                        errors: list[str]) -> list[dict]:
@@ -174,7 +182,7 @@ class PayloadMapper:
 
 def row_fields(item: dict) -> tuple[str, str, str]:
     """(unit, text, status code) of a progress row, NFC text, stripped."""
-    return tuple(unicodedata.normalize("NFC", str(item.get(name) or "")).strip()  # type: ignore[return-value]
+    return tuple(_text(item.get(name) or "")  # type: ignore[return-value]
                  for name in ("PhongBanXuLy", "NoiDungXuLy", "TrangThai"))
 
 
@@ -183,14 +191,12 @@ def _required(item: dict, field: str, errors: list[str]) -> str:
     if value in (None, ""):
         errors.append(f"{field}: missing")
         return ""
-    return str(value).strip()
+    return _text(value)
 
 
-def _identity(item: dict) -> str | None:
-    for entry in item.get("DinhDanhCHS") or []:
-        if isinstance(entry, dict) and entry.get("SoDinhDanh"):
-            return str(entry["SoDinhDanh"])
-    return None
+def _text(value: Any) -> str:
+    """Text as stored: NFC (one spelling of each Vietnamese letter), stripped."""
+    return unicodedata.normalize("NFC", str(value)).strip()
 
 
 def _status(value: Any, errors: list[str], dossier: str) -> int | None:

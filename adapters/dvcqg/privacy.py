@@ -51,7 +51,7 @@ def minimal_item(item: object, pseudonym: Pseudonym, service: str = "") -> dict:
                          else None for e in value]
         elif key not in APPLICANT_KEYS and not key.startswith("_"):
             withheld.append(str(key)[:40])
-    applicant = _applicant(item)
+    applicant = applicant_value(item)
     if applicant:
         kept["SoGiayToChuHoSo"] = pseudonym(applicant)
     if withheld:
@@ -63,8 +63,8 @@ def _scalar(value: object) -> bool:
     return value is None or isinstance(value, (str, int, float, bool))
 
 
-def _applicant(item: dict) -> str | None:
-    """The value the mapping takes as the applicant (same order as the mapping)."""
+def applicant_value(item: dict) -> str | None:
+    """The applicant's identifier: SoGiayToChuHoSo, else DinhDanhCHS[].SoDinhDanh, else ChuHoSo."""
     if item.get("SoGiayToChuHoSo"):
         return str(item["SoGiayToChuHoSo"])
     for entry in item.get("DinhDanhCHS") or []:

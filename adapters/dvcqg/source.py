@@ -22,10 +22,9 @@ from isobridge.core.files import changed_documents, check_folder
 from isobridge.core.http import check_reachability
 
 from .check import unmapped_codes
-from .mapping import DvcqgMapping, PayloadMapper
+from .mapping import DOSSIER, PROGRESS, STATUS_ONLY, DvcqgMapping, PayloadMapper
 from .privacy import FILE_MARK, minimal_item, scrubbed_file
 
-DOSSIER, PROGRESS, STATUS_ONLY = "DongBoHoSoMC", "CapNhatTienDoHoSoMC", "DongBoTrangThaiHoSo"
 SERVICES = {DOSSIER: DOSSIER, STATUS_ONLY: STATUS_ONLY, PROGRESS: PROGRESS, "DongBoTienTrinh": PROGRESS}
 PAYLOAD = "a DongBoHoSoMC / CapNhatTienDoHoSoMC payload"
 NOT_READ = ("DongBoTrangThaiHoSo is not read: OpenCPS sends it only for dossiers the national portal owns "
