@@ -16,6 +16,7 @@ import pytest
 from conftest import at, pull_and_map as run
 
 from isobridge.adapters.dvcqg import DvcqgOptions, DvcqgSource
+from isobridge.adapters.dvcqg.mapping import MappingError
 from isobridge.core import samples
 from isobridge.core.adapters import AdapterContext, RawRecord
 from isobridge.core.calendar import WorkingCalendar
@@ -221,8 +222,10 @@ def test_mapping_check_lists_rows_no_rule_places_and_unconfirmed_readings(opencp
 def test_a_mapping_of_the_old_form_is_refused_with_a_pointer(tmp_path):
     old = tmp_path / "cu.toml"
     old.write_text('[[steps]]\ncontent = "tiếp nhận"\nstep = "TN"\n', "utf-8")
-    with pytest.raises(ValueError, match=r"replaced by `\[profiles.NAME\]`"):
+    with pytest.raises(MappingError, match=r"cu.toml: .*`\[\[steps\]\]` and `\[progress.kinds\]` are replaced"):
         make_source(tmp_path, mapping=old)
+    with pytest.raises(MappingError, match=r"profile 'igate' is not in the mapping \(it has \['opencps', 'thanhhoa'\]\)"):
+        make_source(tmp_path, profile="igate")
 
 
 def test_merge_puts_a_reception_first_at_its_instant():

@@ -10,9 +10,10 @@ from pathlib import Path
 from functools import lru_cache
 from typing import Any, Callable, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from isobridge.core.caselog import RecordError
+from isobridge.core.errors import ConfigurationError
 
 from .privacy import applicant_value
 from .rows import RowProfile, RowRule
@@ -20,6 +21,10 @@ from .rows import RowProfile, RowRule
 DOSSIER, PROGRESS, STATUS_ONLY = "DongBoHoSoMC", "CapNhatTienDoHoSoMC", "DongBoTrangThaiHoSo"
 """The payload kinds: a dossier header, a progress row, a status-only body (not read)."""
 DOSSIER_STATES = range(1, 11)
+
+
+class MappingError(ConfigurationError):
+    """The dvcqg mapping file or the profile a source names is invalid (one line: file, key, reason)."""
 
 
 class DvcqgMapping(BaseModel):
@@ -49,20 +54,29 @@ class DvcqgMapping(BaseModel):
         self.row_profile(self.profile)
 
     def row_profile(self, name: str | None) -> RowProfile:
-        """The profile `name` (None: the default one); ValueError naming the known ones."""
+        """The profile `name` (None: the default one); MappingError naming the known ones."""
         name = name or self.profile
         if name not in self.profiles:
-            raise ValueError(f"profile {name!r} is not in the mapping (it has {sorted(self.profiles)})")
+            raise MappingError(f"profile {name!r} is not in the mapping (it has {sorted(self.profiles)})")
         return self.profiles[name]
 
     @classmethod
     def load(cls, path: Path | None = None) -> "DvcqgMapping":
-        """Load a mapping file (None: the bundled `isobridge.mappings/dvcqg.toml`)."""
-        if path is None:
-            text = resources.files("isobridge.mappings").joinpath("dvcqg.toml").read_text("utf-8")
-        else:
-            text = Path(path).read_text("utf-8")
-        return cls.model_validate(tomllib.loads(text))
+        """Load a mapping file (None: the bundled `isobridge.mappings/dvcqg.toml`); MappingError in one line."""
+        where = path or "mappings/dvcqg.toml"
+        try:
+            if path is None:
+                text = resources.files("isobridge.mappings").joinpath("dvcqg.toml").read_text("utf-8")
+            else:
+                text = Path(path).read_text("utf-8")
+            return cls.model_validate(tomllib.loads(text))
+        except OSError as exc:
+            raise MappingError(f"{where}: cannot read: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise MappingError(f"{where}: invalid TOML: {exc}") from None
+        except ValidationError as exc:
+            raise MappingError(f"{where}: " + "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or '(top)'}: {e['msg']}" for e in exc.errors())) from None
 
 
 def portal_time(value: Any, field: str, offset: str, errors: list[str]) -> str | None:
