@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import unicodedata
 from collections import defaultdict
 from pathlib import Path
 
@@ -235,3 +236,33 @@ def test_merge_puts_a_reception_first_at_its_instant():
     row = {"dossier": "X", "events": [{"at": moment, "kind": "received", "step": "TN"}]}
     for parts in ([header, row], [row, header]):
         assert [e["step"] for e in merge(None, parts)["events"]] == ["TN", "TD"]
+
+
+@pytest.mark.parametrize(("text", "status", "expected"), [
+    # labels of DichVuCong_KhoaLuan_PASETO@7d1730c (SyncLocalDataToDVCQGService.PushData and the
+    # QuaTrinhXuLyHoSo rows its commands write), as posted with an empty PhongBanXuLy
+    ("Trình ký", "4", ("handover", "PD")),
+    ("Trinh ky", "4", ("handover", "PD")),
+    ("TRÌNH KÝ", "4", ("handover", "PD")),
+    (unicodedata.normalize("NFD", "Trình ký"), "4", ("handover", "PD")),
+    ("Tiếp nhận hồ sơ", "2", ("received", "TN")),
+    ("Kết thúc xử lý hồ sơ", "9", None),
+    ("Hồ sơ không có ngày hẹn trả", "9", None),
+    ("Nộp hồ sơ trực tuyến", "1", None),
+    ("Trình thông qua dự thảo yêu cầu bổ sung hồ sơ", "4", None),
+    ("Cán bộ trả hồ sơ bổ sung", "9", ("supplement_requested", None)),
+    ("Công dân thực hiện NVTC", "9", ("paused", None)),
+    ("Đã trả kết quả", "10", ("returned", None)),
+    ("Trả lại người xử lý trước", "4", ("sent_back", "TD")),
+    ("Từ chối tiếp nhận hồ sơ", "3", ("refused", None)),
+])
+def test_thanhhoa_labels_are_placed_accent_insensitively(tmp_path, text, status, expected):
+    source = make_source(tmp_path, profile="thanhhoa")
+    row = {"MaHoSo": "H56-1", "NguoiXuLy": "Cán bộ một cửa", "NoiDungXuLy": text, "ThoiDiemXuLy": "20250701080000",
+           "TrangThai": status, "PhongBanXuLy": None}
+    fragments = source.map(RawRecord("r#0", orjson.dumps(row).decode(), ("CapNhatTienDoHoSoMC", row)))
+    if expected is None:
+        assert fragments == []
+    else:
+        (event,) = fragments[0]["events"]
+        assert (event["kind"], event.get("step")) == expected and "unit" not in event
