@@ -266,3 +266,16 @@ def test_thanhhoa_labels_are_placed_accent_insensitively(tmp_path, text, status,
     else:
         (event,) = fragments[0]["events"]
         assert (event["kind"], event.get("step")) == expected and "unit" not in event
+
+
+def test_rules_written_with_accents_match_any_spelling_and_a_bad_pattern_is_refused(tmp_path):
+    mapping = tmp_path / "m.toml"
+    mapping.write_text('profile = "x"\n[profiles.x]\nrow = "enters"\n'
+                       '[[profiles.x.rules]]\ntext = "Trình ký"\nstep = "PD"\n', "utf-8")
+    source = make_source(tmp_path, mapping=mapping)
+    row = {"MaHoSo": "X-1", "NoiDungXuLy": "TRINH  KY ho so", "ThoiDiemXuLy": "20250701080000", "TrangThai": "4"}
+    (fragment,) = source.map(RawRecord("r#0", orjson.dumps(row).decode(), ("CapNhatTienDoHoSoMC", row)))
+    assert fragment["events"][0]["step"] == "PD"
+    mapping.write_text(mapping.read_text("utf-8").replace("Trình ký", "(Trình"), "utf-8")
+    with pytest.raises(MappingError, match=r"profiles\.x\.rules\.0: Value error, pattern '\(Trình' is not a regular"):
+        make_source(tmp_path, mapping=mapping)

@@ -23,12 +23,16 @@ ENTERING = frozenset({"handover", "sent_back"})
 """Kinds that need the step they enter (`received` without a step enters the first step)."""
 
 
+def bare(text: str) -> str:
+    """Vietnamese diacritics stripped (any Unicode form in), đ→d."""
+    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
 @lru_cache(maxsize=8192)
 def fold(text: str) -> str:
-    """Text for matching: NFC, Vietnamese diacritics stripped, đ→d, case-folded, spaces collapsed."""
-    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
-    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return " ".join(bare.casefold().split())
+    """Text for matching: diacritics stripped, đ→d, case-folded, spaces collapsed."""
+    return " ".join(bare(text).casefold().split())
 
 
 class RowRule(BaseModel):
@@ -36,9 +40,9 @@ class RowRule(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     unit: str = ""
-    """Regex searched in the folded `PhongBanXuLy` (empty: any, also an empty unit)."""
+    """Regex searched, without diacritics and case, in the folded `PhongBanXuLy` (empty: any unit)."""
     text: str = ""
-    """Regex searched in the folded `NoiDungXuLy` (empty: any)."""
+    """Regex searched, without diacritics and case, in the folded `NoiDungXuLy` (empty: any)."""
     status: list[str] = Field(default_factory=list)
     """`TrangThai` codes the row may carry (empty: any; "" matches a row sent without one)."""
     kind: str = "handover"
@@ -59,8 +63,7 @@ class RowRule(BaseModel):
             raise ValueError(f"kind {self.kind!r} is not an event kind nor {NO_EVENT!r}")
         if self.kind in ENTERING and not self.step:
             raise ValueError(f"a {self.kind} rule needs the `step` it enters")
-        self._patterns = tuple(re.compile(fold(p)) if p else None  # type: ignore[assignment]
-                               for p in (self.unit, self.text))
+        self._patterns = (_compile(self.unit), _compile(self.text))
 
     def matches(self, unit: str, text: str, status: str) -> bool:
         """Unit and text (both folded) and the status code all fit this rule."""
@@ -74,6 +77,16 @@ class RowRule(BaseModel):
         parts = [f"{name}={value!r}" for name, value in
                  (("unit", self.unit), ("text", self.text), ("status", self.status)) if value]
         return " ".join(parts) or "any row"
+
+
+def _compile(pattern: str) -> re.Pattern[str] | None:
+    """A rule's pattern without diacritics, case-insensitive (None: empty); ValueError if invalid."""
+    if not pattern:
+        return None
+    try:
+        return re.compile(bare(pattern), re.IGNORECASE)
+    except re.error as exc:
+        raise ValueError(f"pattern {pattern!r} is not a regular expression: {exc}") from None
 
 
 class RowProfile(BaseModel):
