@@ -279,3 +279,10 @@ def test_rules_written_with_accents_match_any_spelling_and_a_bad_pattern_is_refu
     mapping.write_text(mapping.read_text("utf-8").replace("Trình ký", "(Trình"), "utf-8")
     with pytest.raises(MappingError, match=r"profiles\.x\.rules\.0: Value error, pattern '\(Trình' is not a regular"):
         make_source(tmp_path, mapping=mapping)
+
+
+def test_a_payload_file_with_a_byte_order_mark_is_read(thanhhoa):
+    path = thanhhoa / "tien-trinh-0002.json"
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    fragments, errors, _ = run(make_source(thanhhoa, profile="thanhhoa"))
+    assert "tien-trinh-0002.json" not in errors and fragments["tien-trinh-0002.json#0"]

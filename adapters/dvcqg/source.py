@@ -8,6 +8,7 @@ de-duplicates the items it repeats).
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,8 +44,9 @@ class DvcqgOptions(DocumentSourceOptions):
 
 
 def payload_items(body: bytes) -> list[tuple[str, object]]:
-    """(service, item) pairs of a payload: a request body with `service`/`data`, a list, or one object."""
-    return document_items(orjson.loads(body))
+    """(service, item) pairs of a payload: a request body with `service`/`data`, a list, or one object
+    (a UTF-8 byte-order mark, as Windows tools write one, is skipped)."""
+    return document_items(orjson.loads(body[3:] if body.startswith(codecs.BOM_UTF8) else body))
 
 
 def document_items(document: object) -> list[tuple[str, object]]:
