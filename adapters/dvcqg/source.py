@@ -157,7 +157,7 @@ class DvcqgSource(Source):
 
         A record replayed from the quarantine (no decoded data) is decoded from its payload.
         """
-        data = record.data if record.data is not None else _from_payload(record.payload)
+        data = _decoded(record)
         if isinstance(data, str):
             raise RecordError([f"{record.key}: {data}"])
         service, item = data
@@ -168,12 +168,13 @@ class DvcqgSource(Source):
         if service == PROGRESS:
             return self.mapper.progress(item)
         if service == STATUS_ONLY:
-            raise RecordError([f"dossier {str(item.get('MaHoSoDonVi') or item.get('MaHoSo') or '?')[:60]}: {NOT_READ}"])
+            dossier = str(item.get("MaHoSoDonVi") or item.get("MaHoSo") or "?")[:60]
+            raise RecordError([f"dossier {dossier}: {NOT_READ}"])
         raise RecordError([f"{record.key}: neither a dossier (DongBoHoSoMC) nor a progress row (CapNhatTienDoHoSoMC)"])
 
     def unmapped(self, record: RawRecord) -> set[tuple[str, str]]:
         """For `mapping check`: rows no rule places, rules read as unconfirmed, statuses and services not read."""
-        data = record.data if record.data is not None else _from_payload(record.payload)
+        data = _decoded(record)
         if isinstance(data, str) or not isinstance(data[1], dict):
             return set()
         return unmapped_codes(data[0], data[1], self.mapper)
@@ -182,6 +183,11 @@ class DvcqgSource(Source):
         """Close the HTTP session."""
         if self.http is not None:
             self.http.close()
+
+
+def _decoded(record: RawRecord) -> tuple[str, object] | str:
+    """(service, item) of a record, decoded from its payload when replayed; or why it cannot be read."""
+    return record.data if record.data is not None else _from_payload(record.payload)
 
 
 def _from_payload(payload: str) -> tuple[str, object] | str:
