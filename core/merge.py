@@ -28,11 +28,13 @@ def event_key(event: dict) -> tuple:
 
 
 def _event_order(event: dict) -> tuple:
+    """By instant; at one instant a reception first (a step received and handed on at once, as
+    OpenCPS and national-portal rows record it, must not run until the next hand-over)."""
     try:
         instant = datetime.fromisoformat(event["at"]).timestamp()
     except (KeyError, TypeError, ValueError):
         instant = 0.0
-    return (instant, *(str(part) for part in event_key(event)))
+    return (instant, event.get("kind") != "received", *(str(part) for part in event_key(event)))
 
 
 def merge(stored: dict | None, fragments: list[dict]) -> dict:

@@ -59,21 +59,25 @@ def test_bad_dossier_lists_every_reason(folder):
     assert not any("Phan Văn Sai" in r for r in reasons)
 
 
-def test_progress_rows_become_step_events_in_any_order(folder):
+def test_progress_rows_read_as_actions_done_from_their_unit_in_any_order(folder):
+    """The bundled `opencps` profile: PhongBanXuLy is the unit an action was done from."""
     fragments, errors, _ = run(make_source(folder=folder))
-    events = [f["events"][0] for key, frags in fragments.items() if "tien-do" in key for f in frags
-              if f["dossier"] == "000.00.31.H37-250701-0001"]
+    events = [e for key, frags in fragments.items() if "tien-do" in key for f in frags
+              if f["dossier"] == "000.00.31.H37-250701-0001" for e in f["events"]]
     by_at = {(e["at"], e["kind"]): e for e in events}
     assert by_at[("2025-07-01T08:15:12+07:00", "received")] == {
         "at": "2025-07-01T08:15:12+07:00", "kind": "received", "step": "TN",
         "unit": "Bộ phận Một cửa", "actor": P("Trần Thị Bích")}
-    assert by_at[("2025-07-01T09:30:00+07:00", "handover")]["step"] == "TD"
+    assert by_at[("2025-07-01T08:15:12+07:00", "handover")] == {
+        "at": "2025-07-01T08:15:12+07:00", "kind": "handover", "step": "TD", "from_unit": "Bộ phận Một cửa"}
+    assert by_at[("2025-07-01T09:30:00+07:00", "handover")]["step"] == "PD"  # done from Phòng Kinh tế
     assert "step" not in by_at[("2025-07-01T14:00:00+07:00", "supplement_requested")]
-    assert by_at[("2025-07-03T10:00:00+07:00", "handover")]["step"] == "PD"
-    assert by_at[("2025-07-03T15:00:00+07:00", "handover")]["step"] == "TKQ"
-    assert by_at[("2025-07-02T00:00:00+07:00", "handover")]["step"] == "Văn thư"  # no rule: the unit
+    assert by_at[("2025-07-03T10:00:00+07:00", "handover")]["step"] == "TKQ"  # done from the leadership
     # the same row in two files maps to the same event: the ledger de-duplicates it
     assert sum(1 for e in events if e["at"] == "2025-07-01T09:30:00+07:00") == 2
+    # a unit no rule knows is not made a step; "Chuyển trả kết quả" in status 9 is not a return
+    assert errors["2025-07-03/tien-do-phe-duyet.json#3"][0].startswith("no rule of profile 'opencps'")
+    assert errors["2025-07-03/tien-do-phe-duyet.json#2"][0].startswith("no rule of profile 'opencps'")
     assert errors["2025-07-03/tien-do-phe-duyet.json#4"] == [
         "MaHoSo: missing", "ThoiDiemXuLy: '2025/07/03' is not a yyyyMMddHHmmss date"]
 
@@ -109,7 +113,7 @@ def test_incremental_files_read_once_and_changed_files_again(folder):
          "PhongBanXuLy": "Phòng Văn hóa - Xã hội", "NoiDungXuLy": "Thẩm định", "TrangThai": "4"}]}))
     new, _, _ = run(source, cursor)
     assert list(new) == ["2025-07-04.json#0"]
-    assert new["2025-07-04.json#0"][0]["events"][0]["step"] == "TD"
+    assert new["2025-07-04.json#0"][0]["events"][0]["step"] == "PD"  # done from that unit: on to approval
 
 
 def test_http_endpoint_verifies_tls_and_reads_unchanged_body_once(httpserver):
@@ -177,4 +181,5 @@ def test_quarantined_items_hold_personal_data_only_as_pseudonyms(tmp_path):
     kept = source.quarantine_payload(RawRecord("f.json#0", orjson.dumps(item).decode()))
     for clear in ("Nguyễn Văn Công", "079199012345", "Lê Thị Cán Bộ"):
         assert clear not in kept
-    assert Pseudonymizer(KEY).pseudonym("079199012345") in kept and "Bản sao CCCD" in kept
+    assert Pseudonymizer(KEY).pseudonym("079199012345") in kept
+    assert "Bản sao CCCD" not in kept  # free text the mapping does not read stays out

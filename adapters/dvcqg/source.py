@@ -8,6 +8,7 @@ de-duplicates the items it repeats).
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,19 +22,16 @@ from isobridge.core.documents import DocumentSourceOptions, document_client, doc
 from isobridge.core.files import changed_documents, check_folder
 from isobridge.core.http import check_reachability
 
-from .mapping import DvcqgMapping, PayloadMapper
+from .check import unmapped_codes
+from .mapping import DOSSIER, PROGRESS, STATUS_ONLY, DvcqgMapping, PayloadMapper
+from .privacy import FILE_MARK, minimal_item, scrubbed_file
 
-DOSSIER, PROGRESS = "DongBoHoSoMC", "CapNhatTienDoHoSoMC"
-SERVICES = {DOSSIER: DOSSIER, "DongBoTrangThaiHoSo": DOSSIER, PROGRESS: PROGRESS,
-            "DongBoTienTrinh": PROGRESS}
+SERVICES = {DOSSIER: DOSSIER, STATUS_ONLY: STATUS_ONLY, PROGRESS: PROGRESS, "DongBoTienTrinh": PROGRESS}
 PAYLOAD = "a DongBoHoSoMC / CapNhatTienDoHoSoMC payload"
-
-
-PERSONAL_KEYS = frozenset({
-    "ChuHoSo", "SoGiayToChuHoSo", "SoDinhDanh", "SoDienThoai", "Email", "Fax", "DiaChi", "DiaChiChuHoSo",
-    "NguoiXuLy", "NguoiYeuCauBoSung", "NguoiTiepNhanBoSung",
-})
-"""Payload keys holding a person's name, identifier or contact (pseudonymised in the quarantine)."""
+NOT_READ = ("DongBoTrangThaiHoSo is not read: OpenCPS sends it only for dossiers the national portal owns "
+            "(systemId 5), with the portal's reference UUID as MaHoSo, no procedure, no due date, the "
+            "reception date (or the time of sending) as NgayXuLy and a folded status (2 stands for 2, 4, 6, "
+            "9, 10; 5 for 3, 5, 7, 8); nothing in it places a step or a status without guessing")
 
 
 class DvcqgOptions(DocumentSourceOptions):
@@ -41,11 +39,14 @@ class DvcqgOptions(DocumentSourceOptions):
 
     pattern: str = "**/*.json"
     page_size: PositiveInt = 1000
+    profile: str | None = None
+    """The mapping's profile for progress rows (None: the mapping's default `profile`)."""
 
 
 def payload_items(body: bytes) -> list[tuple[str, object]]:
-    """(service, item) pairs of a payload: a request body with `service`/`data`, a list, or one object."""
-    return document_items(orjson.loads(body))
+    """(service, item) pairs of a payload: a request body with `service`/`data`, a list, or one object
+    (a UTF-8 byte-order mark, as Windows tools write one, is skipped)."""
+    return document_items(orjson.loads(body[3:] if body.startswith(codecs.BOM_UTF8) else body))
 
 
 def document_items(document: object) -> list[tuple[str, object]]:
@@ -64,6 +65,8 @@ def _guess(item: object) -> str:
             return PROGRESS
         if "NgayTiepNhan" in item or "TrangThaiHoSo" in item or "MaTTHC" in item:
             return DOSSIER
+        if "MaHoSoDonVi" in item or "NgayXuLy" in item:
+            return STATUS_ONLY
     return ""
 
 
@@ -91,7 +94,7 @@ class DvcqgSource(Source):
         self.folder = document_folder(options, context)
         self.http = document_client(options)
         mapping = context.resolve(options.mapping) if options.mapping else None
-        self.mapper = PayloadMapper(DvcqgMapping.load(mapping), context.pseudonym)
+        self.mapper = PayloadMapper(DvcqgMapping.load(mapping), context.pseudonym, options.profile)
 
     def check(self) -> CheckResult:
         """The folder exists (or the endpoint answers with JSON)."""
@@ -128,7 +131,8 @@ class DvcqgSource(Source):
         try:
             items = payload_items(body)
         except orjson.JSONDecodeError as exc:
-            return [RawRecord(key, body[:65536].decode("utf-8", "replace"), f"not valid JSON: {exc}")]
+            reason = f"not valid JSON: {exc}"
+            return [RawRecord(key, scrubbed_file(body, reason), reason)]
         return self._records_of(key, items)
 
     @staticmethod
@@ -137,27 +141,23 @@ class DvcqgSource(Source):
                 for index, (service, item) in enumerate(items)]
 
     def quarantine_payload(self, record: RawRecord) -> str:
-        """The payload item with names, identifiers and contacts pseudonymised (other text as it is)."""
+        """Only what the mapping reads: dates, codes, units in clear; people as pseudonyms; the rest
+        dropped (its key names listed under `_withheld`). A non-JSON file is kept as a scrubbed summary."""
+        if not record.payload:
+            return record.payload
         try:
             data = orjson.loads(record.payload)
-        except orjson.JSONDecodeError:
-            return record.payload
-        return orjson.dumps(self._scrub(data)).decode()
-
-    def _scrub(self, value: object) -> object:
-        if isinstance(value, dict):
-            return {key: (self.context.pseudonym(str(inner)) if key in PERSONAL_KEYS and inner not in (None, "")
-                          else self._scrub(inner)) for key, inner in value.items()}
-        if isinstance(value, list):
-            return [self._scrub(inner) for inner in value]
-        return value
+        except orjson.JSONDecodeError as exc:
+            return scrubbed_file(record.payload.encode("utf-8", "replace"), f"not valid JSON: {exc}")
+        service = record.data[0] if isinstance(record.data, tuple) else ""
+        return orjson.dumps(minimal_item(data, self.context.pseudonym, service)).decode()
 
     def map(self, record: RawRecord) -> list[dict]:
         """Fragments of one dossier or progress row; a bad item is quarantined with every reason.
 
         A record replayed from the quarantine (no decoded data) is decoded from its payload.
         """
-        data = record.data if record.data is not None else _from_payload(record.payload)
+        data = _decoded(record)
         if isinstance(data, str):
             raise RecordError([f"{record.key}: {data}"])
         service, item = data
@@ -167,12 +167,27 @@ class DvcqgSource(Source):
             return self.mapper.dossier(item)
         if service == PROGRESS:
             return self.mapper.progress(item)
+        if service == STATUS_ONLY:
+            dossier = str(item.get("MaHoSoDonVi") or item.get("MaHoSo") or "?")[:60]
+            raise RecordError([f"dossier {dossier}: {NOT_READ}"])
         raise RecordError([f"{record.key}: neither a dossier (DongBoHoSoMC) nor a progress row (CapNhatTienDoHoSoMC)"])
+
+    def unmapped(self, record: RawRecord) -> set[tuple[str, str]]:
+        """For `mapping check`: rows no rule places, rules read as unconfirmed, statuses and services not read."""
+        data = _decoded(record)
+        if isinstance(data, str) or not isinstance(data[1], dict):
+            return set()
+        return unmapped_codes(data[0], data[1], self.mapper)
 
     def close(self) -> None:
         """Close the HTTP session."""
         if self.http is not None:
             self.http.close()
+
+
+def _decoded(record: RawRecord) -> tuple[str, object] | str:
+    """(service, item) of a record, decoded from its payload when replayed; or why it cannot be read."""
+    return record.data if record.data is not None else _from_payload(record.payload)
 
 
 def _from_payload(payload: str) -> tuple[str, object] | str:
@@ -181,4 +196,8 @@ def _from_payload(payload: str) -> tuple[str, object] | str:
         item = orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
         return f"not valid JSON: {exc}"
+    if isinstance(item, dict) and item.get(FILE_MARK) is True:
+        return str(item.get("reason") or "not valid JSON")
+    if isinstance(item, dict) and item.get("_service") in SERVICES:
+        return SERVICES[item["_service"]], item
     return _guess(item), item
