@@ -277,7 +277,9 @@ def unmapped(data: dict, mapping: OpenCPSMapping) -> set[tuple[str, str]]:
     an action code is listed when the step it leads into is not covered.
     """
     found: set[tuple[str, str]] = set()
-    detail = data.get("dossier") if isinstance(data.get("dossier"), dict) else {}
+    if not isinstance(data, dict) or data.get("_error") or not isinstance(data.get("dossier"), dict):
+        return found  # a dossier the server would not describe is quarantined, not a mapping gap
+    detail = data["dossier"]
     status, sub = detail.get("dossierStatus") or "", detail.get("dossierSubStatus") or ""
     if mapping.rule(status, sub) is None:
         found.add(("status", f"{status}/{sub}" if sub else status))
