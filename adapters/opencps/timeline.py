@@ -146,6 +146,8 @@ class _Timeline:
         self.steps = steps if isinstance(steps, dict) else {}
         self.timed: list[tuple[int, int, dict]] = []
         self.previous: str | None = None
+        self.entering: set[int] = set()
+        """ids of the actions that put the dossier into a step (a rollback sends it back from there)."""
 
     def add(self, ms: int, event: dict) -> None:
         """Queue an event at epoch milliseconds `ms` (kept in insertion order on ties)."""
@@ -200,6 +202,8 @@ class _Timeline:
         vendor = str(action.get("stepCode") or "")
         undone = _ms(action.get("state")) == STATE_ROLLED_BACK
         kind, reason = self._kind(action, vendor, current)
+        if kind == "received":
+            kind = "handover"  # the reception is the event at receiveDate; later ones hand over
         if undone and kind not in ENTERING:
             kind, reason = None, None  # the rollback undid its status (release, pause, refusal…)
         iso = self.mapping.iso_step(self.procedure, vendor)
@@ -208,6 +212,8 @@ class _Timeline:
         base = {"at": at, "from_unit": self.roles.get(action["_phase"]) or None,
                 "unit": self.roles.get(str(action.get("sequenceNo"))) or None,
                 "actor": action.get("actionUser") or None}
+        if kind in ENTERING or iso is not None:
+            self.entering.add(id(action))
         if kind in ENTERING:
             self.add(ms, {**base, "kind": kind, "step": iso or vendor})
         else:
@@ -252,9 +258,7 @@ class _Timeline:
 
     def _rollback(self, ms: int, action: dict) -> None:
         """The dossier goes back to the step the undone action came from."""
-        vendor = str(action.get("stepCode") or "")
-        if self.mapping.iso_step(self.procedure, vendor) is None and \
-                self._step_kind(vendor)[0] not in ENTERING:
+        if id(action) not in self.entering:
             return  # the undone action entered no step: nothing to send back from
         back = str(action.get("fromStepCode") or "")
         step = self.mapping.iso_step(self.procedure, back) if back else self.mapping.reception_step(self.procedure)
