@@ -67,3 +67,16 @@ def test_a_list_ignoring_start_and_end_stops_with_a_clear_error_keeping_the_chec
             cursors.append(page.cursor)
     assert len(cursors) == 1  # the first page was delivered and its checkpoint kept
     assert orjson.loads(cursors[0])["start"] == 10
+
+
+def test_nfd_and_nfc_spellings_map_to_one_unit(fake, httpserver):
+    import unicodedata
+
+    base = fake.install(httpserver)
+    body = fake._sequences(fake.dossiers[40000])
+    for phase in body["data"]:
+        phase["sequenceRole"] = unicodedata.normalize("NFD", phase["sequenceRole"])
+    fake.fail("/dossiers/40000/sequences", times=1, status=200, body=orjson.dumps(body))
+    fragments, _, _ = pull_and_map(source(fake, base))
+    units = {e.get("unit") for e in fragments["40000"][0]["events"]} - {None}
+    assert units and all(unicodedata.is_normalized("NFC", unit) for unit in units)

@@ -8,6 +8,7 @@ fragments, which the host's ledger recognises, so they produce no new evidence r
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -55,6 +56,12 @@ class OpenCPSOptions(AdapterOptions):
     page_overlap: int = Field(2, ge=0, le=50, description="List items re-read at each page start.")
     mapping: Path | None = Field(None, description="Mapping file; the bundled opencps.toml by default.")
     http: HttpOptions = Field(default_factory=HttpOptions)
+
+
+def _kept(body: dict, fields: tuple[str, ...]) -> dict:
+    """The listed fields of `body`, text in Unicode NFC (one spelling of each unit and step name)."""
+    return {key: unicodedata.normalize("NFC", value) if isinstance(value, str) and not value.isascii() else value
+            for key in fields if key in body for value in (body[key],)}
 
 
 def _marker(value: Any) -> str:
@@ -187,7 +194,7 @@ class OpenCPSSource(Source):
 
     def _detail(self, detail: dict) -> dict:
         """The allow-listed detail fields; person fields as pseudonyms."""
-        kept = {key: detail[key] for key in DETAIL_FIELDS if key in detail}
+        kept = _kept(detail, DETAIL_FIELDS)
         for key in PSEUDONYMISED:
             if detail.get(key):
                 kept[key] = self.context.pseudonym(str(detail[key]))
@@ -198,14 +205,14 @@ class OpenCPSSource(Source):
         if not isinstance(sequences, dict):
             return f"<not an object: {type(sequences).__name__}>"
         phases = sequences.get("data")
-        kept: dict[str, Any] = {key: sequences[key] for key in SEQUENCE_FIELDS if key in sequences}
+        kept: dict[str, Any] = _kept(sequences, SEQUENCE_FIELDS)
         kept["data"] = [self._phase(p) for p in phases] if isinstance(phases, list) else _marker(phases)
         return kept
 
     def _phase(self, phase: Any) -> Any:
         if not isinstance(phase, dict):
             return _marker(phase)
-        kept = {key: phase[key] for key in PHASE_FIELDS if key in phase}
+        kept = _kept(phase, PHASE_FIELDS)
         actions = phase.get("actions") or []
         kept["actions"] = [self._action(a) for a in actions] if isinstance(actions, list) else _marker(actions)
         return kept
@@ -214,7 +221,7 @@ class OpenCPSSource(Source):
         """An action's allow-listed fields; the acting officer's name as a pseudonym."""
         if not isinstance(action, dict):
             return _marker(action)
-        kept = {key: action[key] for key in ACTION_FIELDS if key in action}
+        kept = _kept(action, ACTION_FIELDS)
         if action.get("actionUser"):
             kept["actionUser"] = self.context.pseudonym(str(action["actionUser"]))
         return kept
