@@ -80,3 +80,10 @@ def test_nfd_and_nfc_spellings_map_to_one_unit(fake, httpserver):
     fragments, _, _ = pull_and_map(source(fake, base))
     units = {e.get("unit") for e in fragments["40000"][0]["events"]} - {None}
     assert units and all(unicodedata.is_normalized("NFC", unit) for unit in units)
+
+
+def test_rereading_an_up_to_date_checkpoint_leaves_it_put(fake, httpserver):
+    src = source(fake, fake.install(httpserver), overlap_days=19)  # the window spans several pages
+    done = orjson.dumps({"done": "2024-03-20"}).decode()
+    pages = list(src.pages(done))
+    assert len(pages) > 1 and all(page.cursor == done for page in pages)
