@@ -15,7 +15,7 @@ import pytest
 
 from conftest import at
 from isobridge.adapters.opencps import OpenCPSOptions, OpenCPSSource
-from isobridge.adapters.opencps.mapping import MappingError, load_mapping
+from isobridge.adapters.opencps.mapping import DEFAULT_MAPPING, MappingError, load_mapping
 from isobridge.core.adapters import AdapterContext
 from isobridge.core.caselog import RecordError
 from isobridge.core.engine import Evaluator
@@ -77,9 +77,9 @@ def records(src: OpenCPSSource) -> list:
     return [record for page in src.pages(None) for record in page.records]
 
 
-def judged(evaluator: Evaluator, src: OpenCPSSource, name: str, httpserver) -> dict:
-    """The evidence of one fixture dossier pulled through the adapter."""
-    (record,) = records(src) if src else ()
+def judged(evaluator: Evaluator, src: OpenCPSSource) -> dict:
+    """The evidence of the one fixture dossier pulled through the adapter."""
+    (record,) = records(src)
     (fragment,) = src.map(record)
     return evaluator.evaluate_record(fragment)
 
@@ -106,7 +106,7 @@ def test_fixtures_have_the_real_shapes_and_cite_their_source():
 
 def test_rollback_is_a_send_back_and_the_rework_is_charged_to_the_step_it_happened_in(httpserver, evaluator):
     src = source(serve(httpserver, fixture("rollback")))
-    evidence = judged(evaluator, src, "rollback", httpserver)
+    evidence = judged(evaluator, src)
     # 08:30 to TD, rolled back at 10:00 (modifiedDate of the state-2 action), re-sent at 14:30.
     assert rows(evidence) == [("TN", 30, True), ("TD", 90, True), ("TN", 180, True),
                               ("TD", 90, True), ("PD", 150, True), ("TKQ", 60, True)]
@@ -119,7 +119,7 @@ def test_rollback_is_a_send_back_and_the_rework_is_charged_to_the_step_it_happen
 
 def test_first_action_that_is_the_reception_keeps_the_reception_step(httpserver, evaluator):
     src = source(serve(httpserver, fixture("first-action-reception")))
-    evidence = judged(evaluator, src, "first-action-reception", httpserver)
+    evidence = judged(evaluator, src)
     assert [r[0] for r in rows(evidence)] == ["TN", "TD", "PD", "TKQ"]
     assert not [n for n in evidence["nonconformities"] if n["kind"] == "missing_step"]
     # the first action's own time is not listed: its hand-over is taken 1 s after receiveDate
@@ -128,13 +128,13 @@ def test_first_action_that_is_the_reception_keeps_the_reception_step(httpserver,
 
 def test_bundled_mapping_places_the_releasing_step_and_the_return(httpserver, evaluator):
     src = source(serve(httpserver, fixture("releasing")))
-    evidence = judged(evaluator, src, "releasing", httpserver)
+    evidence = judged(evaluator, src)
     assert rows(evidence) == [("TN", 30, True), ("TD", 90, True), ("PD", 120, True), ("TKQ", 270, True)]
     assert not [n for n in evidence["nonconformities"] if n["kind"] in ("missing_step", "late_step")]
 
 
 def test_unmapped_reports_every_step_and_action_reaching_no_iso_step(httpserver, tmp_path):
-    text = (Path(load_mapping.__globals__["DEFAULT_MAPPING"])).read_text(encoding="utf-8")
+    text = DEFAULT_MAPPING.read_text(encoding="utf-8")
     trimmed = tmp_path / "opencps.toml"
     trimmed.write_text(text.replace('"310" = "TKQ"  #', '# "310" = "TKQ"  #'), encoding="utf-8")
     src = source(serve(httpserver, fixture("releasing")), mapping=str(trimmed))
