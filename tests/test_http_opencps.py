@@ -220,12 +220,15 @@ def test_unmapped_codes_lists_vendor_codes(fake, httpserver, tmp_path):
     mapping = tmp_path / "m.toml"
     text = load_mapping().model_dump()
     text["steps"].pop("300")
+    text["steps"].pop("310")
     text["procedures"] = {}
     mapping.write_text("\n".join(_toml(text)), encoding="utf-8")
     src = source(fake, fake.install(httpserver), mapping=str(mapping))
     found = unmapped_codes(src, sample_size=20)
     assert ("step", "1.004227:300") in found  # a hand-over step with no ISO code
-    assert ("step", "1.004227:310") not in found  # a releasing step: its status kind suffices
+    assert ("step", "1.004227:310") in found  # a releasing step reaches no ISO step either
+    assert ("step", "1.004227:210") in found and ("action", "1.004227:2100") in found  # waiting
+    assert ("step", "1.004227:400") not in found  # no_iso_step: deliberately none
     assert all(count > 0 for count in found.values())
 
 

@@ -13,6 +13,8 @@ from isobridge.core.errors import ConfigurationError
 
 Kind = Literal["received", "handover", "sent_back", "supplement_requested", "paused",
                "resolved", "returned", "refused", "withdrawn", "stopped", "apology_issued"]
+ROLLBACK_ACTION = "9000"
+"""OpenCPS's rollback action code (DossierActionTerm.OUTSIDE_ACTION_ROLLBACK); never stored as an action."""
 DEFAULT_MAPPING = Path(str(files("isobridge.mappings") / "opencps.toml"))
 
 
@@ -54,6 +56,8 @@ class ProcedureSteps(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     steps: dict[str, str] = Field(default_factory=dict)
+    reception: str | None = None
+    no_iso_step: list[str] = Field(default_factory=list)
 
 
 class OpenCPSMapping(BaseModel):
@@ -65,7 +69,16 @@ class OpenCPSMapping(BaseModel):
     substatus: dict[str, StatusRule] = Field(default_factory=dict)
     actions: dict[str, ActionRule] = Field(default_factory=dict)
     steps: dict[str, str] = Field(default_factory=dict)
+    reception: str | None = None
+    no_iso_step: list[str] = Field(default_factory=list)
     procedures: dict[str, ProcedureSteps] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _rollback_is_a_send_back(self) -> "OpenCPSMapping":
+        rule = self.actions.get(ROLLBACK_ACTION)
+        if rule is not None and rule.kind != "sent_back":
+            raise ValueError(f'actions."{ROLLBACK_ACTION}" (rollback) can only be kind = "sent_back"')
+        return self
 
     def rule(self, status: str, substatus: str = "") -> StatusRule | None:
         """The rule of a sub-status, else of its status, else None."""
@@ -77,6 +90,20 @@ class OpenCPSMapping(BaseModel):
         if own and step in own.steps:
             return own.steps[step]
         return self.steps.get(step)
+
+    def reception_step(self, procedure: str) -> str | None:
+        """The ISO step a dossier is received into at `receiveDate`, None when not set."""
+        own = self.procedures.get(procedure)
+        return (own.reception if own and own.reception else None) or self.reception
+
+    def no_iso_step_of(self, procedure: str, step: str) -> bool:
+        """True when the mapping says a vendor step is deliberately no ISO step of its own."""
+        own = self.procedures.get(procedure)
+        return step in self.no_iso_step or bool(own and step in own.no_iso_step)
+
+    def rollback_rule(self) -> "ActionRule":
+        """The rule of a rollback (`[actions."9000"]`, a send-back when absent)."""
+        return self.actions.get(ROLLBACK_ACTION) or ActionRule(kind="sent_back")
 
 
 def load_mapping(path: str | Path | None = None) -> OpenCPSMapping:

@@ -51,7 +51,10 @@ def draft_procedure(process: dict, steps: list[dict], roles: dict[str, str]) -> 
             f"unit = {_q(roles.get(str(step.get('sequenceNo')), ''))}",
             f"limit = {_limit(step.get('durationCount'), process.get('durationUnit'))}",
         ]
-    lines += ["", "# mapping for opencps.toml:", "# [procedures.\"CODE\".steps]"]
+    others = sorted(str(s.get("stepCode")) for s in steps if s not in kept and s.get("stepCode"))
+    lines += ["", "# mapping for opencps.toml (steps of other statuses: no ISO step of their own):",
+              "# [procedures.\"CODE\"]", f"# no_iso_step = {json.dumps(others)}",
+              "# [procedures.\"CODE\".steps]"]
     lines += [f"# {_q(s.get('stepCode'))} = {_q(s.get('stepCode'))}" for s in kept]
     return "\n".join(lines) + "\n"
 

@@ -8,6 +8,7 @@ fragments, which the host's ledger recognises, so they produce no new evidence r
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -17,16 +18,27 @@ import orjson
 from pydantic import Field, SecretStr
 
 from isobridge.core.adapters import AdapterContext, AdapterOptions, CheckResult, Page, RawRecord, Source
-from isobridge.core.http import BasicAuth, HttpClient, HttpError, HttpOptions, check_reachability
+from isobridge.core.http import (AuthenticationError, BasicAuth, HttpClient, HttpError, HttpOptions,
+                                 MalformedResponse, check_reachability)
+from isobridge.core.paging import PageGuard
 
 from .mapping import load_mapping
 from .timeline import map_dossier, unmapped
 
 VN = timezone(timedelta(hours=7), "Asia/Ho_Chi_Minh")
-PERSONAL = ("applicantName", "applicantIdNo", "address", "contactName", "contactTelNo", "contactEmail",
-            "delegateName", "delegateIdNo", "delegateTelNo", "delegateEmail", "delegateAddress",
-            "postalAddress", "postalTelNo", "applicantNote")
-"""Citizens' personal fields, pseudonymised before a record leaves the adapter."""
+DETAIL_FIELDS = ("dossierId", "dossierNo", "serviceCode", "govAgencyCode", "processNo", "dossierStatus",
+                 "dossierSubStatus", "receiveDate", "dueDate", "releaseDate", "finishDate", "online",
+                 "originality", "lockState", "stepCode")
+"""Detail fields the mapping reads; every other field (names, notes, addresses…) is never stored."""
+PSEUDONYMISED = ("applicantIdNo",)
+"""Person fields kept only as keyed pseudonyms (the applicant's identity links a citizen's dossiers)."""
+SEQUENCE_FIELDS = ("processNo", "durationUnit", "durationCount", "total")
+PHASE_FIELDS = ("sequenceNo", "sequenceName", "sequenceRole", "durationCount", "startDate")
+ACTION_FIELDS = ("fromStepCode", "sequenceNo", "dossierId", "serviceProcessId", "previousActionId",
+                 "nextActionId", "actionCode", "createDate", "modifiedDate", "dueDate", "state", "stepCode")
+"""Fields of /sequences kept; notes, payloads, files and assigned users' names are dropped."""
+RECORD_STATUSES = frozenset({400, 403, 404, 410})
+"""Answers about one dossier that quarantine it (OpenCPS answers any server-side exception with 403)."""
 
 
 class OpenCPSOptions(AdapterOptions):
@@ -44,6 +56,17 @@ class OpenCPSOptions(AdapterOptions):
     page_overlap: int = Field(2, ge=0, le=50, description="List items re-read at each page start.")
     mapping: Path | None = Field(None, description="Mapping file; the bundled opencps.toml by default.")
     http: HttpOptions = Field(default_factory=HttpOptions)
+
+
+def _kept(body: dict, fields: tuple[str, ...]) -> dict:
+    """The listed fields of `body`, text in Unicode NFC (one spelling of each unit and step name)."""
+    return {key: unicodedata.normalize("NFC", value) if isinstance(value, str) and not value.isascii() else value
+            for key in fields if key in body for value in (body[key],)}
+
+
+def _marker(value: Any) -> str:
+    """What stands in the stored record for a part of the wrong shape (its text is never kept)."""
+    return f"<not an object: {type(value).__name__}>"
 
 
 def vn_today() -> date:
@@ -85,17 +108,24 @@ class OpenCPSSource(Source):
 
     # -- pages --------------------------------------------------------------------------------
     def pages(self, cursor: str | None) -> Iterator[Page]:
-        """Pages of dossiers (detail + sequences + step table), window by window up to today."""
+        """Pages of dossiers (detail + sequences + step table), window by window up to today.
+
+        Re-reading the overlap of a checkpoint that is already today's keeps that checkpoint on
+        every page: the re-read is idempotent, and a run that finds nothing new leaves it put.
+        """
         state = self._load(cursor)
         today = self.today()
         while True:
+            kept = None
             if "done" in state:
+                if date.fromisoformat(state["done"]) >= today:
+                    kept = self._dump(state)
                 start_day = date.fromisoformat(state["done"]) - timedelta(days=self.options.overlap_days)
                 state = {"from": start_day.isoformat(), "to": today.isoformat(), "start": 0}
             for records, last in self._window(state):
                 if last:
                     state = {"done": state["to"]}
-                yield Page(records, self._dump(state))
+                yield Page(records, kept or self._dump(state))
             if date.fromisoformat(state["done"]) >= today:
                 return
 
@@ -103,10 +133,13 @@ class OpenCPSSource(Source):
         """Page through one statistic window; `state["start"]` advances as pages are yielded."""
         seen: set[str] = set()
         size, overlap = self.options.page_size, self.options.page_overlap
+        guard = PageGuard(f"GET dossiers (statistic window {state['from']} to {state['to']})")
         while True:
             start = state["start"]
             ask = max(0, start - overlap)
             items, total = self._list(state["from"], state["to"], ask, start + size)
+            if items:
+                guard.check(items)
             fresh = [item for item in items if str(item.get("dossierId")) not in seen]
             records = [self._record(item) for item in fresh]
             seen.update(record.key for record in records)
@@ -125,31 +158,73 @@ class OpenCPSSource(Source):
         if self.options.agency:
             params["agency"] = self.options.agency
         body = self.http.get_json("dossiers", params, expected='{"total", "data": [dossiers]}')
-        if not isinstance(body, dict) or not isinstance(body.get("data", []), list):
-            raise HttpError(f"GET dossiers: expected {{total, data: [...]}}, got {type(body).__name__}")
-        return body.get("data") or [], int(body.get("total") or 0)
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, (list, type(None))) or not all(isinstance(i, dict) for i in data or []):
+            raise MalformedResponse(f"GET dossiers: expected {{total, data: [dossiers]}}, got {type(body).__name__}")
+        try:
+            return data or [], int(body.get("total") or 0)
+        except (TypeError, ValueError):
+            raise MalformedResponse("GET dossiers: `total` is not a number") from None
 
     def _record(self, item: dict) -> RawRecord:
+        """Detail + sequences + step table of one dossier, allow-listed and pseudonymised.
+
+        A dossier the server will not describe (404, 403, a body of the wrong shape) becomes a
+        record that `map` quarantines with the reason; the run goes on.
+        """
         dossier_id = str(item.get("dossierId"))
-        detail = self.http.get_json(f"dossiers/{dossier_id}", expected=f"the detail of dossier {dossier_id}")
-        sequences = self.http.get_json(f"dossiers/{dossier_id}/sequences",
-                                       expected=f"the sequences of dossier {dossier_id}")
+        try:
+            detail = self.http.get_json(f"dossiers/{dossier_id}", expected=f"the detail of dossier {dossier_id}")
+            sequences = self.http.get_json(f"dossiers/{dossier_id}/sequences",
+                                           expected=f"the sequences of dossier {dossier_id}")
+        except HttpError as exc:
+            if isinstance(exc, AuthenticationError) or exc.status not in RECORD_STATUSES:
+                raise
+            return self._failed(dossier_id, f"the server answered HTTP {exc.status} for this dossier")
         if not isinstance(detail, dict):
-            detail = {"dossierId": dossier_id, "_error": f"detail is a {type(detail).__name__}"}
-        for key in PERSONAL:
-            if detail.get(key):
-                detail[key] = self.context.pseudonym(str(detail[key]))
-        self._pseudonymise_officers(sequences)
-        data = {"dossier": detail, "sequences": sequences, "steps": self._step_table(detail, sequences)}
+            return self._failed(dossier_id, f"the detail is a {type(detail).__name__}, not an object")
+        kept = self._detail(detail)
+        sequences = self._sequences(sequences)
+        data = {"dossier": kept, "sequences": sequences, "steps": self._step_table(kept, sequences)}
         return RawRecord(dossier_id, orjson.dumps(data).decode(), data)
 
-    def _pseudonymise_officers(self, sequences: Any) -> None:
-        """Officers' names in the action chain become pseudonyms too (units stay readable)."""
-        phases = sequences.get("data", []) if isinstance(sequences, dict) else []
-        for phase in phases if isinstance(phases, list) else []:
-            for action in phase.get("actions", []) if isinstance(phase, dict) else []:
-                if isinstance(action, dict) and action.get("actionUser"):
-                    action["actionUser"] = self.context.pseudonym(str(action["actionUser"]))
+    def _failed(self, dossier_id: str, reason: str) -> RawRecord:
+        data = {"dossier": {"dossierId": dossier_id}, "_error": reason}
+        return RawRecord(dossier_id, orjson.dumps(data).decode(), data)
+
+    def _detail(self, detail: dict) -> dict:
+        """The allow-listed detail fields; person fields as pseudonyms."""
+        kept = _kept(detail, DETAIL_FIELDS)
+        for key in PSEUDONYMISED:
+            if detail.get(key):
+                kept[key] = self.context.pseudonym(str(detail[key]))
+        return kept
+
+    def _sequences(self, sequences: Any) -> Any:
+        """The allow-listed /sequences body; a part of the wrong shape becomes a marker naming its type."""
+        if not isinstance(sequences, dict):
+            return f"<not an object: {type(sequences).__name__}>"
+        phases = sequences.get("data")
+        kept: dict[str, Any] = _kept(sequences, SEQUENCE_FIELDS)
+        kept["data"] = [self._phase(p) for p in phases] if isinstance(phases, list) else _marker(phases)
+        return kept
+
+    def _phase(self, phase: Any) -> Any:
+        if not isinstance(phase, dict):
+            return _marker(phase)
+        kept = _kept(phase, PHASE_FIELDS)
+        actions = phase.get("actions") or []
+        kept["actions"] = [self._action(a) for a in actions] if isinstance(actions, list) else _marker(actions)
+        return kept
+
+    def _action(self, action: Any) -> Any:
+        """An action's allow-listed fields; the acting officer's name as a pseudonym."""
+        if not isinstance(action, dict):
+            return _marker(action)
+        kept = _kept(action, ACTION_FIELDS)
+        if action.get("actionUser"):
+            kept["actionUser"] = self.context.pseudonym(str(action["actionUser"]))
+        return kept
 
     # -- process step tables ------------------------------------------------------------------
     def _step_table(self, detail: dict, sequences: Any) -> dict[str, list[str]]:
@@ -168,15 +243,18 @@ class OpenCPSSource(Source):
         return self._steps[process_id]
 
     def _process_id(self, detail: dict, sequences: Any) -> str | None:
-        for phase in (sequences or {}).get("data", []) if isinstance(sequences, dict) else []:
-            for action in phase.get("actions") or []:
-                if action.get("serviceProcessId"):
+        phases = sequences.get("data") if isinstance(sequences, dict) else None
+        for phase in phases if isinstance(phases, list) else []:
+            actions = phase.get("actions") if isinstance(phase, dict) else None
+            for action in actions if isinstance(actions, list) else []:
+                if isinstance(action, dict) and action.get("serviceProcessId"):
                     return str(action["serviceProcessId"])
         if self._processes is None:
             body = self.http.get_json("serviceprocesses", {"start": 0, "end": 0},
                                       expected="the service process list")
             rows = body.get("data", []) if isinstance(body, dict) else []
-            self._processes = {str(r.get("processNo")): str(r.get("serviceProcessId")) for r in rows}
+            self._processes = {str(r.get("processNo")): str(r.get("serviceProcessId"))
+                               for r in rows if isinstance(r, dict)}
         return self._processes.get(str(detail.get("processNo") or ""))
 
     # -- mapping ------------------------------------------------------------------------------

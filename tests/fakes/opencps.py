@@ -1,5 +1,23 @@
 """A fake OpenCPS v2 server: real paths, field names, date formats, paging and error behaviour.
 
+Shapes follow VietOpenCPS/opencps-v2, branch release-candidate-3.0, commit
+242803f4bccd763bd15a86f5d58389caa02bdf5b (read, not copied):
+- `/dossiers/{id}/sequences`: modules/backend-api-rest/src/main/java/org/opencps/api/controller/impl/
+  DossierManagementImpl.java (getDossierProcessSequencesJSON): each phase lists the actions done
+  *from* it (fromSequenceNo), so the first action (empty from-step) is never listed; the field
+  names and order of the action objects are those of that method; `startDate` is the createDate of
+  the last action into the phase, `statusText` marks the current phase, `assignUsers` names users.
+- the action chain: modules/backend-dossiermgt/backend-dossiermgt-service/src/main/java/org/opencps/
+  dossiermgt/service/impl/CPSDossierBusinessLocalServiceImpl.java (createActionAndAssignUser: the new
+  action has state 0 and the previous one gets state 1, nextActionId and modifiedDate; rollback,
+  action code 9000: NO new action, the current one gets state 2 and the previous one state 0 with
+  nextActionId 0, DossierActionLocalServiceImpl.updateState stamping modifiedDate);
+  state values from backend-dossiermgt-api/.../constants/DossierActionTerm.java.
+- `/dossiers/{id}`: modules/backend-api-rest/src/main/java/org/opencps/api/controller/util/
+  DossierUtils.java (mappingForGetDetail) field names; stepCode/stepName are the current action's.
+The process (step codes, names, statuses, durations) is our own example: no public process
+definition was found; 400 "Hoàn thành" is DossierActionTerm.DONE_STEP.
+
 `FakeOpenCPS.handle` is plain logic (method, path, query, headers → status, headers, body), served
 either by pytest-httpserver (`install`) or by a threaded `http.server` (`serve`, for the bench).
 Faults are injected with `fail(path_prefix, times, status, body, headers, delay)`.
@@ -27,7 +45,7 @@ PROCESS = {"serviceProcessId": 3301, "processNo": "QT_GPXD_15N", "processName": 
 SEQUENCES = [("01", "Tiếp nhận", "Bộ phận một cửa", 0.5), ("02", "Thẩm định", "Phòng QLĐT", 10.0),
              ("03", "Phê duyệt", "Lãnh đạo UBND", 3.0), ("04", "Trả kết quả", "Bộ phận một cửa", 0.5)]
 STEPS = {  # stepCode: (name, sequenceNo, status, substatus, durationCount)
-    "110": ("Chờ tiếp nhận", "01", "new", "new_0", "0.5"),
+    "110": ("Tiếp nhận hồ sơ", "01", "new", "new_0", "0.5"),
     "200": ("Thẩm định hồ sơ", "02", "processing", "processing_1", "10.0"),
     "210": ("Yêu cầu bổ sung", "02", "waiting", "waiting_4", "0.0"),
     "250": ("Chờ thanh toán", "02", "paying", "paying_1", "0.0"),
@@ -36,13 +54,20 @@ STEPS = {  # stepCode: (name, sequenceNo, status, substatus, durationCount)
     "400": ("Hoàn thành", "04", "done", "", "0.0"),
     "500": ("Từ chối", "01", "denied", "", "0.0"),
 }
-PATHS = [  # action code, target step, hours after the previous action
-    [("1100", "200", 1), ("2000", "300", 30), ("3000", "310", 20), ("4000", "400", 5)],
-    [("1100", "200", 2), ("2100", "210", 8), ("2200", "200", 48), ("2000", "300", 20), ("3000", "310", 9)],
-    [("1100", "200", 1), ("8282", "250", 6), ("8283", "300", 26), ("3000", "310", 4), ("4000", "400", 2)],
-    [("1100", "200", 3), ("9000", "110", 4), ("1100", "200", 2)],
-    [("5000", "500", 2)],
+ROLLBACK = "9000"
+"""In PATHS: roll the current action back (OpenCPS stores no action for it)."""
+PATHS = [  # action code, target step, hours after the previous move; the first action has no from-step
+    [("1000", "110", 0), ("1100", "200", 1), ("2000", "300", 30), ("3000", "310", 20), ("4000", "400", 5)],
+    [("1100", "200", 0), ("2100", "210", 8), ("2200", "200", 48), ("2000", "300", 20), ("3000", "310", 9)],
+    [("1000", "110", 0), ("1100", "200", 1), ("8282", "250", 6), ("8283", "300", 26), ("3000", "310", 4),
+     ("4000", "400", 2)],
+    [("1000", "110", 0), ("1100", "200", 3), (ROLLBACK, "", 0.5), ("1100", "200", 4), ("2000", "300", 2)],
+    [("1000", "110", 0), ("5000", "500", 2)],
 ]
+ACTION_NAMES = {"1000": "Tiếp nhận hồ sơ", "1100": "Chuyển thẩm định", "2000": "Trình phê duyệt",
+                "2100": "Yêu cầu bổ sung", "2200": "Nhận bổ sung", "3000": "Phê duyệt, chuyển trả kết quả",
+                "4000": "Trả kết quả", "5000": "Từ chối tiếp nhận", "8282": "Yêu cầu thanh toán",
+                "8283": "Xác nhận thanh toán"}
 
 
 def ddmmyyyy(moment: datetime | None) -> str:
@@ -57,7 +82,7 @@ def ms(moment: datetime | None) -> int:
 
 @dataclass
 class FakeDossier:
-    """One dossier with its action chain."""
+    """One dossier with its DossierAction rows (rolled-back ones included, as OpenCPS keeps them)."""
 
     id: int
     no: str
@@ -74,10 +99,12 @@ class FakeDossier:
     officer: str = "Trần Thị B"
     receive_text: str | None = None
     """Overrides the receiveDate text (a malformed date for quarantine tests)."""
+    current: dict | None = None
+    """The dossier's current action (Dossier.dossierActionId)."""
 
     @property
     def step(self) -> str:
-        return self.actions[-1]["stepCode"] if self.actions else "110"
+        return self.current["stepCode"] if self.current else "110"
 
     @property
     def status(self) -> tuple[str, str]:
@@ -86,16 +113,28 @@ class FakeDossier:
     @property
     def released(self) -> datetime | None:
         for action in self.actions:
-            if STEPS[action["stepCode"]][2] in ("releasing", "done", "denied"):
+            if action["state"] != 2 and STEPS[action["stepCode"]][2] in ("releasing", "done", "denied"):
                 return action["at"]
         return None
 
     def act(self, code: str, step: str, at: datetime) -> None:
-        """Perform an action moving the dossier into `step` at `at`."""
-        previous = self.actions[-1] if self.actions else None
-        self.actions.append({"actionCode": code, "stepCode": step, "at": at,
-                             "fromStepCode": previous["stepCode"] if previous else "110",
-                             "id": self.id * 100 + len(self.actions)})
+        """Perform an action moving the dossier into `step` at `at` (a new DossierAction row)."""
+        previous = self.current
+        action = {"id": self.id * 100 + len(self.actions) + 1, "actionCode": code, "stepCode": step, "at": at,
+                  "modified": at, "fromStepCode": previous["stepCode"] if previous else "",
+                  "previous": previous["id"] if previous else 0, "next": 0, "state": 0}
+        if previous:
+            previous.update(next=action["id"], state=1, modified=at)
+        self.actions.append(action)
+        self.current = action
+
+    def rollback(self, at: datetime) -> None:
+        """Action 9000: the current action gets state 2, the previous one is reinstated."""
+        undone = self.current
+        undone.update(state=2, modified=at)
+        previous = next(a for a in self.actions if a["id"] == undone["previous"])
+        previous.update(state=0, next=0, modified=at)
+        self.current = previous
 
 
 def make_dossiers(count: int, first_day: date, seed: int = 7) -> list[FakeDossier]:
@@ -108,14 +147,22 @@ def make_dossiers(count: int, first_day: date, seed: int = 7) -> list[FakeDossie
         dossier = FakeDossier(40000 + index, f"000.00.12.H40-{received:%y%m%d}-{index:04d}", "1.004227",
                               received, received + timedelta(days=21), f"NGUYỄN VĂN {index}",
                               f"0010870{index:05d}", online=index % 3 == 0)
-        at = received
         path = PATHS[index % len(PATHS)]
         length = len(path) if (index // len(PATHS)) % 2 == 0 else rng.randint(1, len(path))
-        for code, step, hours in path[:length]:
-            at += timedelta(hours=hours)
-            dossier.act(code, step, at)
+        follow(dossier, path[:length])
         dossiers.append(dossier)
     return dossiers
+
+
+def follow(dossier: FakeDossier, path: list[tuple[str, str, float]]) -> None:
+    """Perform `path` (action code, target step, hours after the previous move) from `received`."""
+    at = dossier.received
+    for code, step, hours in path:
+        at += timedelta(hours=hours)
+        if code == ROLLBACK:
+            dossier.rollback(at)
+        else:
+            dossier.act(code, step, at)
 
 
 @dataclass
@@ -217,31 +264,55 @@ class FakeOpenCPS:
                 "durationCount": 15.0, "durationUnit": 0}
 
     def _detail(self, d: FakeDossier) -> dict:
+        """DossierUtils.mappingForGetDetail field names (personal fields included, as the server sends)."""
         item = self._item(d)
-        item.update(dossierActionId=d.actions[-1]["id"] if d.actions else 0, stepOverdue="true",
-                    modifiedDate=ddmmyyyy(d.actions[-1]["at"] if d.actions else d.received))
+        last = d.current
+        item.update(
+            dossierIdCTN="", userId=5021, userName=d.officer, counter=0, serviceName="Cấp giấy phép xây dựng",
+            govAgencyName="UBND huyện A", dossierTemplateNo="TP_GPXD_01", applicantIdType="citizen",
+            applicantIdDate="01/01/2015 00:00:00", cityCode="40", cityName="Nghệ An", districtCode="412",
+            districtName="Huyện A", wardCode="17000", wardName="Xã B", contactName=d.applicant,
+            delegateName=d.applicant, delegateIdNo=d.id_no, delegateTelNo=d.phone, delegateEmail=d.email,
+            delegateAddress=d.address, dossierNote="Hồ sơ của " + d.applicant, briefNote="Nhà ở " + d.address,
+            applicantNote="SĐT " + d.phone, submissionNote="", referenceUid=f"ref-{d.id}",
+            submitDate=ddmmyyyy(d.received), stepInstruction="", stepDuedate="", stepOverdue="true",
+            lastActionCode=last["actionCode"] if last else "", lastActionUser=d.officer.upper(),
+            lastActionDate=ddmmyyyy(last["at"]) if last else "", lastActionNote="",
+            metaData=orjson.dumps({"nguoi_nop": d.applicant}).decode(), specialNo=0, viaPostal=0,
+            postalAddress=d.address, postalTelNo=d.phone, modifiedDate=ddmmyyyy(last["modified"] if last else
+                                                                               d.received))
         return item
 
     def _sequences(self, d: FakeDossier) -> dict:
-        phases = {n: {"sequenceNo": n, "sequenceName": name, "sequenceRole": role, "durationCount": dur,
-                      "startDate": 0, "assignUsers": [], "actions": []} for n, name, role, dur in SEQUENCES}
-        for index, action in enumerate(d.actions):
-            source = STEPS[action["fromStepCode"]]
-            target = STEPS[action["stepCode"]]
-            phases[source[1]]["actions"].append({
-                "userId": 5021, "fromStepCode": action["fromStepCode"], "fromStepName": source[0],
-                "sequenceNo": target[1], "dossierId": d.id, "serviceProcessId": PROCESS["serviceProcessId"],
-                "previousActionId": d.actions[index - 1]["id"] if index else 0, "actionCode": action["actionCode"],
-                "actionName": f"Thao tác {action['actionCode']}", "actionNote": "", "actionUser": d.officer,
-                "actionOverdue": 0, "payload": "{}", "pending": False, "rollbackable": True,
-                "createDate": ms(action["at"]), "modifiedDate": ms(action["at"]), "dueDate": 0,
-                "nextActionId": d.actions[index + 1]["id"] if index + 1 < len(d.actions) else 0,
-                "state": 1 if index + 1 < len(d.actions) else 0, "stepCode": action["stepCode"],
-                "stepName": target[0]})
-            phases[target[1]]["startDate"] = ms(action["at"])
-        data = list(phases.values())
+        """getDossierProcessSequencesJSON: actions under the phase they were done *from*."""
+        phases = {n: {"sequenceNo": n, "sequenceName": name, "sequenceRole": role, "durationCount": dur}
+                  for n, name, role, dur in SEQUENCES}
+        if d.current:
+            phases[STEPS[d.current["stepCode"]][1]]["statusText"] = \
+                f"Đang thực hiện: {STEPS[d.current['stepCode']][0]}"
+        for action in d.actions:
+            phases[STEPS[action["stepCode"]][1]]["startDate"] = ms(action["at"])
+        for number, phase in phases.items():
+            listed = [a for a in d.actions if a["fromStepCode"] and STEPS[a["fromStepCode"]][1] == number]
+            phase["assignUsers"] = [{"userId": 5021, "userName": d.officer}] if listed else []
+            phase["actions"] = [self._action(d, a) for a in listed]
+        data = [] if len(d.actions) == 1 and d.actions[0]["stepCode"] == "400" else list(phases.values())
         return {"processNo": PROCESS["processNo"], "durationUnit": 0, "durationCount": 15.0,
-                "total": len(data), "data": data}
+                "total": len(SEQUENCES), "data": data}
+
+    @staticmethod
+    def _action(d: FakeDossier, action: dict) -> dict:
+        source, target = STEPS[action["fromStepCode"]], STEPS[action["stepCode"]]
+        return {
+            "userId": 5021, "fromStepCode": action["fromStepCode"], "fromStepName": source[0],
+            "sequenceNo": target[1], "dossierId": d.id, "serviceProcessId": PROCESS["serviceProcessId"],
+            "previousActionId": action["previous"], "actionCode": action["actionCode"],
+            "actionName": ACTION_NAMES.get(action["actionCode"], action["actionCode"]),
+            "actionNote": f"Gửi ông {d.applicant}", "actionUser": d.officer, "actionOverdue": 0,
+            "payload": orjson.dumps({"applicantName": d.applicant}).decode(), "pending": False,
+            "rollbackable": True, "createDate": ms(action["at"]), "modifiedDate": ms(action["modified"]),
+            "dueDate": 0, "nextActionId": action["next"], "state": action["state"],
+            "stepCode": action["stepCode"], "stepName": target[0]}
 
     @staticmethod
     def _step(code: str) -> dict:
