@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from isobridge.core.errors import ConfigurationError
+from isobridge.core.paging import DEFAULT_MAX_PAGES
 
 MAPPINGS = Path(str(files("isobridge.mappings")))
 
@@ -70,6 +71,7 @@ class PagingSpec(_Strict):
     last_path: str = Field("", description="Boolean 'last page' flag (Spring `last`).")
     total_path: str = Field("", description="Total record count (Spring `totalElements`).")
     next_path: str = Field("", description="URL of the next page (next_link style).")
+    max_pages: int = Field(DEFAULT_MAX_PAGES, ge=1, description="Pages one listing may take before it is judged endless.")
 
 
 class IncrementalSpec(_Strict):
@@ -114,7 +116,13 @@ class Profile(_Strict):
     paging: PagingSpec = Field(default_factory=PagingSpec)
     incremental: IncrementalSpec | None = None
     fields: FieldsSpec
-    date_formats: list[str] = Field(default_factory=lambda: ["iso"])
+    date_formats: list[str] = Field(
+        default_factory=lambda: ["iso"],
+        description="Tried in order: 'iso', 'epoch_ms', 'epoch_s' or strftime patterns; numbers that none"
+                    " reads are epoch milliseconds.")
+    future_tolerance_hours: int = Field(
+        48, ge=0, le=24 * 31,
+        description="A reception, step or change date later than now plus this is quarantined, never a checkpoint.")
     timezone: str = Field("+07:00", pattern=r"^[+-]\d\d:\d\d$")
     status: dict[str, int] = Field(description="Vendor status code → national status code 1–10.")
     channels: dict[str, str] = Field(default_factory=dict)

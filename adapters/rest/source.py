@@ -12,11 +12,13 @@ from pydantic import Field, SecretStr
 
 from isobridge.core.adapters import AdapterContext, AdapterOptions, CheckResult, Page, RawRecord, Source
 from isobridge.core.caselog import RecordError
+from isobridge.core.paging import PageGuard
 from isobridge.core.http import (
     AuthenticationError, BasicAuth, BearerAuth, HttpClient, HttpOptions, MalformedResponse, NoAuth,
     check_reachability, register_secret,
 )
 
+from .dates import DUE_HORIZON, implausible, parse_date
 from .profile import Profile, load_profile
 
 MISSING = object()
@@ -126,7 +128,8 @@ class RestSource(Source):
     def pages(self, cursor: str | None) -> Iterator[Page]:
         """Pages after the cursor: `{"since", "page", "next", "latest"}` as JSON."""
         state = orjson.loads(cursor) if cursor else {"since": self.options.since, "page": 0, "latest": None}
-        previous: list[str] = []
+        guard = PageGuard(f"{self.profile.records.path} (rest profile {self.profile.profile.name!r})",
+                          self.profile.paging.max_pages)
         while True:
             url = state.get("next")
             body = self._fetch(self._params(state["since"], state["page"]), url)
@@ -134,12 +137,8 @@ class RestSource(Source):
             if not isinstance(items, list):
                 raise MalformedResponse(f"{self.profile.records.path}: expected a list at "
                                         f"{self.profile.records.items or 'the top'!r}")
+            guard.check(items)
             records = [self._record(item) for item in items]
-            keys = [record.key for record in records]
-            if keys and keys == previous:
-                raise MalformedResponse(f"{self.profile.records.path}: page {state['page']} repeats the page"
-                                        " before it; does the server take the profile's paging parameters?")
-            previous = keys
             state["latest"] = self._latest(state.get("latest"), items)
             if self._last(body, items, state["page"]):
                 yield Page(records, self._dump({"since": self._next_since(state), "page": 0, "latest": None}))
@@ -219,14 +218,16 @@ class RestSource(Source):
 
     # -- incremental checkpoint ---------------------------------------------------------------
     def _latest(self, latest: str | None, items: list) -> str | None:
+        """The latest plausible change date of the pages so far: an absurd one never becomes the checkpoint."""
         spec = self.profile.incremental
         if spec is None:
             return None
         best = self._instant(latest) if latest else None
         for item in items:
-            moment = self._instant(dig(item, spec.field))
-            if moment is not None and (best is None or moment > best):
-                best, latest = moment, dig(item, spec.field)
+            value = dig(item, spec.field)
+            moment = self._instant(value)
+            if moment is not None and self._implausible(moment) is None and (best is None or moment > best):
+                best, latest = moment, value
         return latest
 
     def _next_since(self, state: dict) -> str | None:
@@ -242,18 +243,14 @@ class RestSource(Source):
         return moment.astimezone(self.tz).strftime(spec.format)
 
     def _instant(self, value: Any) -> datetime | None:
-        """A vendor date as an aware datetime (profile formats; naive values are in its timezone)."""
-        if value in (None, ""):
-            return None
-        if isinstance(value, (int, float)) or (isinstance(value, str) and value.isdigit()):
-            return datetime.fromtimestamp(int(value) / 1000, timezone.utc)
-        for pattern in self.profile.date_formats:
-            try:
-                moment = datetime.fromisoformat(value) if pattern == "iso" else datetime.strptime(value, pattern)
-            except (TypeError, ValueError):
-                continue
-            return moment if moment.tzinfo else moment.replace(tzinfo=self.tz)
-        return None
+        """A vendor date as an aware datetime (profile formats first; naive values in its timezone)."""
+        return parse_date(value, self.profile.date_formats, self.tz)
+
+    def _implausible(self, moment: datetime, due: bool = False) -> str | None:
+        """Why a parsed date cannot be real (before 2000, or too far in the future), else None."""
+        now = datetime.now(timezone.utc)
+        ahead = DUE_HORIZON if due else timedelta(hours=self.profile.future_tolerance_hours)
+        return implausible(moment, now + ahead)
 
     # -- mapping ------------------------------------------------------------------------------
     def map(self, record: RawRecord) -> list[dict]:
@@ -265,7 +262,8 @@ class RestSource(Source):
             if not text[name]:
                 errors.append(f"{getattr(fields, name)}: missing (the {name} code)")
         received = self._date(item, fields.received_at, errors, required=True)
-        due = self._date(item, fields.due_at, errors) if fields.due_at else None
+        due = self._date(item, fields.due_at, errors, due=True) if fields.due_at else None
+        self._check_change_date(item, errors)
         status_raw = str(dig(item, fields.status, ""))
         status = self.profile.status.get(status_raw)
         if status is None:
@@ -285,12 +283,24 @@ class RestSource(Source):
             fragment["applicant"] = dig(item, fields.applicant)
         return [fragment]
 
-    def _date(self, item: Any, path: str, errors: list[str], required: bool = False) -> str | None:
+    def _date(self, item: Any, path: str, errors: list[str], required: bool = False, due: bool = False) -> str | None:
         value = dig(item, path)
         moment = self._instant(value)
-        if moment is None and (value not in (None, "") or required):
-            errors.append(f"{path}: {value!r} is not a date in {self.profile.date_formats}")
-        return moment.isoformat() if moment else None
+        if moment is None:
+            if value not in (None, "") or required:
+                errors.append(f"{path}: {value!r} is not a date in {self.profile.date_formats}")
+            return None
+        reason = self._implausible(moment, due)
+        if reason:
+            errors.append(f"{path}: {value!r} reads as {moment.isoformat()}, {reason}: not a plausible date")
+            return None
+        return moment.isoformat()
+
+    def _check_change_date(self, item: Any, errors: list[str]) -> None:
+        """The incremental field, when present, must be a plausible date (it feeds the checkpoint)."""
+        spec = self.profile.incremental
+        if spec is not None and spec.field != self.profile.fields.received_at:
+            self._date(item, spec.field, errors)
 
     def _events(self, item: Any, procedure: str, errors: list[str]) -> list[dict]:
         spec = self.profile.events
