@@ -12,6 +12,7 @@ from isobridge.adapters.rest import ProfileError, RestSource, RestSourceOptions,
 from isobridge.core.adapters import AdapterContext
 from isobridge.core.caselog import RecordError, parse_case
 from isobridge.core.http import HttpUnavailable, MalformedResponse
+from isobridge.core.paging import RepeatedPage
 from isobridge.core.privacy import Pseudonymizer
 from fakes.igate import FakeIGate, make_igate_dossiers
 
@@ -234,5 +235,5 @@ def test_next_link_to_another_server_is_refused_and_gets_no_token(httpserver, tm
 def test_a_server_that_ignores_the_page_parameter_stops_the_pull(httpserver, tmp_path):
     httpserver.expect_request("/items").respond_with_json({"items": rows(1, 2)})
     src = simple_source(tmp_path, httpserver.url_for("/"), "page")
-    with pytest.raises(MalformedResponse, match="repeats the page before it"):
+    with pytest.raises(RepeatedPage, match="page 2 repeats page 1"):
         list(src.pages(None))
