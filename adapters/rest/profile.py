@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from isobridge.core.errors import ConfigurationError
 from isobridge.core.paging import DEFAULT_MAX_PAGES
@@ -104,7 +105,37 @@ class EventsSpec(_Strict):
     at: str
     step: str
     unit: str = ""
+    actor: str = Field("", description="The officer handling the step; sent on only as a pseudonym.")
     kind: Literal["handover"] = "handover"
+    reception: Literal["first_row", "received_at"] = Field(
+        "first_row",
+        description="'first_row': the earliest row is the reception; 'received_at': the list holds only the"
+                    " current tasks, the reception is the dossier's received_at and every row is a hand-over.")
+
+
+class ProcedureCodeSpec(_Strict):
+    """How a vendor's procedure code resolves to the national code (mã TTHC)."""
+
+    national: str = Field(
+        description="Regular expression whose match at the start of the vendor code is the national code;"
+                    " the rest (after a separating dot) is the local suffix, kept as `source_procedure`.")
+
+    @field_validator("national")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
+        return value
+
+    def resolve(self, code: str) -> str | None:
+        """The national code at the start of `code`, None when it has none."""
+        match = re.match(self.national, code)
+        if not match or not match.group(0):
+            return None
+        rest = code[match.end():]
+        return match.group(0) if not rest or rest.startswith(".") else None
 
 
 class Profile(_Strict):
@@ -129,6 +160,11 @@ class Profile(_Strict):
     events: EventsSpec | None = None
     steps: dict[str, str] = Field(default_factory=dict)
     procedures: dict[str, dict[str, str]] = Field(default_factory=dict)
+    procedure_code: ProcedureCodeSpec | None = None
+    unconfirmed: dict[str, str] = Field(
+        default_factory=dict,
+        description="Profile key (or vendor field) → why it is not confirmed: no public client was seen"
+                    " reading it. Printed by `isobridge mapping check`.")
     personal: list[str] = Field(
         default_factory=list,
         description="Dotted paths of personal data (a value or a whole object): every text in them"
@@ -141,6 +177,16 @@ class Profile(_Strict):
         if bad:
             raise ValueError(f"status codes {bad} map outside the national codes 1–10")
         return self
+
+    def unconfirmed_notes(self) -> list[str]:
+        """`key: note` for every unconfirmed key, the profile-wide note first when not confirmed."""
+        head = [] if self.profile.confirmed else [f"profile {self.profile.name!r}: not confirmed against a live"
+                                                  f" system{': ' + self.profile.note if self.profile.note else ''}"]
+        return head + [f"{key}: {note}" for key, note in self.unconfirmed.items()]
+
+    def national_procedure(self, code: str) -> str | None:
+        """The national procedure code of a vendor code (verbatim without a rule), None when unresolved."""
+        return self.procedure_code.resolve(code) if self.procedure_code else code
 
     def iso_step(self, procedure: str, step: str) -> str | None:
         """ISO step code of a vendor step (procedure-specific first), None when unmapped."""

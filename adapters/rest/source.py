@@ -18,10 +18,13 @@ from isobridge.core.http import (
     check_reachability, register_secret,
 )
 
+from .allow import allowed
 from .dates import DUE_HORIZON, implausible, parse_date
 from .profile import Profile, load_profile
 
 MISSING = object()
+NOT_AN_OBJECT = "__not_an_object__"
+"""Key of the stand-in kept for a list item that is not a JSON object."""
 
 
 def dig(data: Any, path: str, default: Any = None) -> Any:
@@ -190,20 +193,13 @@ class RestSource(Source):
         return len(items) < paging.size
 
     def _record(self, item: Any) -> RawRecord:
+        """The record as the adapter keeps it: only the paths the profile reads, personal ones as pseudonyms."""
         key = str(dig(item, self.profile.fields.key, ""))
-        if isinstance(item, dict) and (self.profile.fields.applicant or self.profile.personal):
-            item = self._scrub(item)
+        if isinstance(item, dict):
+            item = allowed(item, self.profile, self._pseudonymise)
+        else:
+            item = {NOT_AN_OBJECT: type(item).__name__}  # never the value itself: it may hold anything
         return RawRecord(key, orjson.dumps(item).decode(), item)
-
-    def _scrub(self, item: dict) -> dict:
-        """A copy of the record whose applicant identifier and `personal` paths hold only pseudonyms."""
-        item = orjson.loads(orjson.dumps(item))
-        for dotted in filter(None, [self.profile.fields.applicant, *self.profile.personal]):
-            path = dotted.split(".")
-            parent = dig(item, ".".join(path[:-1])) if len(path) > 1 else item
-            if isinstance(parent, dict) and parent.get(path[-1]) is not None:
-                parent[path[-1]] = self._pseudonymise(parent[path[-1]])
-        return item
 
     def _pseudonymise(self, value: Any) -> Any:
         """Every text (and number) in `value` as a pseudonym; structure kept, existing pseudonyms kept."""
@@ -256,11 +252,18 @@ class RestSource(Source):
     def map(self, record: RawRecord) -> list[dict]:
         """One case-log fragment per record; RecordError lists every problem."""
         item = record.data if record.data is not None else orjson.loads(record.payload)
+        if NOT_AN_OBJECT in item:
+            raise RecordError([f"record {record.key}: the record is a {item[NOT_AN_OBJECT]}, not an object"])
         fields, errors = self.profile.fields, []
         text = {name: dig(item, getattr(fields, name)) for name in ("dossier", "procedure", "agency")}
         for name in ("dossier", "procedure"):
             if not text[name]:
                 errors.append(f"{getattr(fields, name)}: missing (the {name} code)")
+        vendor_procedure = str(text["procedure"] or "")
+        procedure = self.profile.national_procedure(vendor_procedure) if vendor_procedure else ""
+        if procedure is None:
+            errors.append(f"{fields.procedure}: {vendor_procedure!r} has no national procedure code"
+                          f" (rule {self.profile.procedure_code.national!r})")
         received = self._date(item, fields.received_at, errors, required=True)
         due = self._date(item, fields.due_at, errors, due=True) if fields.due_at else None
         self._check_change_date(item, errors)
@@ -268,12 +271,14 @@ class RestSource(Source):
         status = self.profile.status.get(status_raw)
         if status is None:
             errors.append(f"{fields.status}: vendor status {status_raw!r} has no mapping in the profile")
-        events = self._events(item, str(text["procedure"] or ""), errors)
+        events = self._events(item, procedure or "", received, errors)
         if errors:
             raise RecordError([f"record {record.key}: {e}" for e in errors])
-        fragment = {"dossier": str(text["dossier"]), "procedure": str(text["procedure"]),
+        fragment = {"dossier": str(text["dossier"]), "procedure": procedure,
                     "agency": str(text["agency"] or ""), "received_at": received, "status": status,
                     "source_status": status_raw, "events": events}
+        if procedure != vendor_procedure:
+            fragment["source_procedure"] = vendor_procedure  # the local form, kept as provenance
         channel = str(dig(item, fields.channel, "")) if fields.channel else ""
         if channel:
             fragment["channel"] = self.profile.channels.get(channel, channel)
@@ -302,44 +307,68 @@ class RestSource(Source):
         if spec is not None and spec.field != self.profile.fields.received_at:
             self._date(item, spec.field, errors)
 
-    def _events(self, item: Any, procedure: str, errors: list[str]) -> list[dict]:
+    def _events(self, item: Any, procedure: str, received: str | None, errors: list[str]) -> list[dict]:
+        """The step events of a record, in time order (see `EventsSpec.reception`)."""
         spec = self.profile.events
         if spec is None:
             return []
-        rows = dig(item, spec.path) or []
         events = []
-        for index, row in enumerate(rows if isinstance(rows, list) else []):
+        for row in self._rows(item):
             at = self._date(row, spec.at, errors, required=True)
-            vendor = str(dig(row, spec.step, ""))
             if at is None:
                 continue
-            event = {"at": at, "kind": "received" if not events else spec.kind,
-                     "step": self.profile.iso_step(procedure, vendor) or vendor}
-            if spec.unit and dig(row, spec.unit):
-                event["unit"] = str(dig(row, spec.unit))
+            vendor = str(dig(row, spec.step, ""))
+            event = {"at": at, "kind": spec.kind, "step": self.profile.iso_step(procedure, vendor) or vendor}
+            for name in ("unit", "actor"):
+                value = dig(row, getattr(spec, name)) if getattr(spec, name) else None
+                if value not in (None, ""):
+                    event[name] = str(value)
             events.append(event)
         events.sort(key=lambda e: e["at"])
-        if events:
-            for event in events:
-                event["kind"] = spec.kind
+        if spec.reception == "received_at":
+            if received:
+                events.insert(0, {"at": received, "kind": "received"})
+        elif events:
             events[0]["kind"] = "received"
         return events
 
+    def _rows(self, item: Any) -> list:
+        """The event rows of a record (the list at the events path), [] when there is none."""
+        rows = dig(item, self.profile.events.path) if self.profile.events else None
+        if isinstance(rows, dict):  # an allow-listed copy keeps list indexes as keys
+            rows = list(rows.values())
+        return rows if isinstance(rows, list) else []
+
     def unmapped(self, record: RawRecord) -> set[tuple[str, str]]:
-        """(category, code) pairs of this record missing from the profile's maps."""
+        """(category, code) pairs of this record that reach no ISO step or status.
+
+        Categories: `status` (a vendor status with no national code), `procedure` (a vendor
+        procedure code with no national form), `step` (`procedure:vendor step` with no ISO step)
+        and `events` (the record has no step rows at all: the events path is wrong or empty).
+        """
         item = record.data if record.data is not None else orjson.loads(record.payload)
         found: set[tuple[str, str]] = set()
         status = str(dig(item, self.profile.fields.status, ""))
         if status not in self.profile.status:
             found.add(("status", status))
+        vendor = str(dig(item, self.profile.fields.procedure, ""))
+        procedure = self.profile.national_procedure(vendor) if vendor else None
+        if vendor and procedure is None:
+            found.add(("procedure", vendor))
         spec = self.profile.events
         if spec:
-            procedure = str(dig(item, self.profile.fields.procedure, ""))
-            for row in dig(item, spec.path) or []:
+            rows = self._rows(item)
+            if not rows:
+                found.add(("events", f"{spec.path}: no step rows"))
+            for row in rows:
                 code = str(dig(row, spec.step, ""))
-                if code and self.profile.iso_step(procedure, code) is None:
-                    found.add(("step", f"{procedure}:{code}"))
+                if code and self.profile.iso_step(procedure or vendor, code) is None:
+                    found.add(("step", f"{procedure or vendor}:{code}"))
         return found
+
+    def unconfirmed(self) -> list[str]:
+        """Notes on what this profile reads that no public client or live system has confirmed."""
+        return self.profile.unconfirmed_notes()
 
     @staticmethod
     def _dump(state: dict) -> str:
