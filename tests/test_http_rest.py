@@ -70,8 +70,10 @@ def test_igate_profile_pulls_spring_pages(httpserver):
     fragment = src.map(records[5])[0]
     parse_case(fragment)
     assert fragment["status"] == 4 and fragment["channel"] == "direct"
-    assert fragment["events"][0] == {"at": fragment["events"][0]["at"], "kind": "received",
-                                     "step": "tiep_nhan", "unit": "MC"}
+    assert fragment["events"][0] == {"at": "2025-07-02T09:00:00+07:00", "kind": "received"}
+    assert fragment["events"][1] == {"at": "2025-07-02T11:00:00+07:00", "kind": "handover", "step": "tham_dinh",
+                                     "unit": "PKT", "actor": src.context.pseudonym("Nguyễn Văn Thẩm Định")}
+    assert fragment["procedure"] == "1.001612" and fragment["source_procedure"] == "1.001612.000.00.00.H48"
     text = " ".join(r.payload for r in records)
     assert "038095000005" not in text and src.context.pseudonym("038095000005") in text
     assert orjson.loads(cursor)["since"]
