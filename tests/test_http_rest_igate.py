@@ -110,3 +110,16 @@ def test_the_profile_marks_what_no_public_client_was_seen_reading() -> None:
                 "incremental.param"):
         assert key in profile.unconfirmed
     assert profile.events and profile.events.path == "currentTask"
+
+
+def test_a_finished_dossier_ends_at_its_completed_date(deployment, capsys) -> None:
+    """currentTask[] is empty once a dossier is done: without the milestones it stayed open, overdue."""
+    folder, fake = deployment
+    assert main(["sync", "--config", str(folder / "conf.toml")]) == 0, capsys.readouterr().err
+    got = evidence(folder)
+    finished = [d for d in fake.dossiers if not d["currentTask"]]
+    assert finished
+    for dossier in finished:
+        result = got[dossier["code"]]
+        assert result["finished_at"] == datetime.fromisoformat(dossier["completedDate"]).isoformat()
+        assert result["verdict"] not in ("open_overdue", "open")

@@ -20,6 +20,7 @@ def header_paths(profile: Profile) -> list[str]:
              fields.agency, fields.due_at, fields.channel, fields.applicant]
     if profile.incremental:
         paths.append(profile.incremental.field)
+    paths.extend(milestone.at for milestone in profile.milestones)
     return [path for path in paths if path]
 
 

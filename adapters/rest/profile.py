@@ -113,6 +113,13 @@ class EventsSpec(_Strict):
                     " current tasks, the reception is the dossier's received_at and every row is a hand-over.")
 
 
+class MilestoneSpec(_Strict):
+    """A dossier-level date that is an event: the result ready (`resolved`), handed back (`returned`)…"""
+
+    at: str = Field(description="Dotted path of the date in the record; no event when it is empty.")
+    kind: Literal["resolved", "returned", "refused", "withdrawn", "stopped"]
+
+
 class ProcedureCodeSpec(_Strict):
     """How a vendor's procedure code resolves to the national code (mã TTHC)."""
 
@@ -158,6 +165,9 @@ class Profile(_Strict):
     status: dict[str, int] = Field(description="Vendor status code → national status code 1–10.")
     channels: dict[str, str] = Field(default_factory=dict)
     events: EventsSpec | None = None
+    milestones: list[MilestoneSpec] = Field(
+        default_factory=list,
+        description="Dossier-level dates read as events (a list holding only the open tasks never shows the end).")
     steps: dict[str, str] = Field(default_factory=dict)
     procedures: dict[str, dict[str, str]] = Field(default_factory=dict)
     procedure_code: ProcedureCodeSpec | None = None

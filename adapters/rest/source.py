@@ -271,7 +271,7 @@ class RestSource(Source):
         status = self.profile.status.get(status_raw)
         if status is None:
             errors.append(f"{fields.status}: vendor status {status_raw!r} has no mapping in the profile")
-        events = self._events(item, procedure or "", received, errors)
+        events = self._events(item, procedure or "", received, errors) + self._milestones(item, errors)
         if errors:
             raise RecordError([f"record {record.key}: {e}" for e in errors])
         fragment = {"dossier": str(text["dossier"]), "procedure": procedure,
@@ -330,6 +330,15 @@ class RestSource(Source):
                 events.insert(0, {"at": received, "kind": "received"})
         elif events:
             events[0]["kind"] = "received"
+        return events
+
+    def _milestones(self, item: Any, errors: list[str]) -> list[dict]:
+        """Events read from dossier-level dates (`milestones`), when the record has them."""
+        events = []
+        for milestone in self.profile.milestones:
+            at = self._date(item, milestone.at, errors)
+            if at:
+                events.append({"at": at, "kind": milestone.kind})
         return events
 
     def _rows(self, item: Any) -> list:

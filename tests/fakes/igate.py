@@ -13,7 +13,8 @@ names no repository or commit for these files; cited by index id, host and the f
   `appliedDate`, `completedDate`, Keycloak password grant, `spec=page`, `sort=updatedDate,desc`;
 - index ids 5767722257 / 35169937524 (dvcapi.daklak / apiigate.gialai): `nationCode`, `eForm.data`.
 Fields marked unconfirmed in mappings/igate.toml (acceptedDate, updatedDate, dossierStatus.id,
-agency.code, applyMethod.id, currentTask[].assignedDate/activitiDefinitionKey/agency/assignee)
+agency.code, applyMethod.id, returnedDate, currentTask[].assignedDate/activitiDefinitionKey/agency/
+assignee)
 are our guesses, kept only so the profile has something to read; the local procedure form
 `1.001612.000.00.00.H48` is reported from a deployment (issue 13).
 
@@ -63,6 +64,8 @@ def make_igate_dossiers(count: int, start: datetime | None = None) -> list[dict]
             "updatedDate": stamp(accepted + timedelta(hours=1)),
             "dossierStatus": {"id": 9 if finished else 3, "name": "Đã trả kết quả" if finished else "Đang xử lý"},
             "dossierTaskStatus": {"name": "Đang xử lý"},
+            **({"completedDate": stamp(accepted + timedelta(days=1, hours=2)),
+                "returnedDate": stamp(accepted + timedelta(days=1, hours=4))} if finished else {}),
             "applyMethod": {"id": index % 2},
             "currentTask": [] if finished else [{
                 "id": f"t{index:05d}", "activitiDefinitionKey": "tham_dinh",
