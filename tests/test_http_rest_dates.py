@@ -148,3 +148,18 @@ def test_sync_quarantines_the_absurd_record_and_delivers_the_rest(httpserver, tm
     assert main(["quarantine", "list", "--config", str(tmp_path / "conf.toml")]) == 0
     listing = capsys.readouterr().out
     assert "r2" in listing and "updated" in listing
+
+
+def test_a_checkpoint_misread_into_the_future_is_read_again_from_since(httpserver, tmp_path, caplog) -> None:
+    """A deployment upgraded from the digits-as-epoch bug has since=2612…: every later change was skipped."""
+    profile = COMPACT_PROFILE.replace('overlap_seconds = 0', 'overlap_seconds = 60')
+    httpserver.expect_request("/items").respond_with_json({"items": [row(1, "20260302093000", "20260302101500")]})
+    src = source(tmp_path, httpserver.url_for("/"), profile)
+    src.options = src.options.model_copy(update={"since": "20260101000000"})
+    cursor = orjson.dumps({"since": "26120110124133", "page": 0, "latest": None}).decode()
+    records = [record for page in src.pages(cursor) for record in page.records]
+    assert [r.key for r in records] == ["r1"]
+    (request, _), = httpserver.log
+    assert request.args["changed-from"] == "20260101000000"
+    assert any("checkpoint since='26120110124133'" in r.getMessage() and "future" in r.getMessage()
+               for r in caplog.records)

@@ -130,7 +130,7 @@ class RestSource(Source):
     # -- pages --------------------------------------------------------------------------------
     def pages(self, cursor: str | None) -> Iterator[Page]:
         """Pages after the cursor: `{"since", "page", "next", "latest"}` as JSON."""
-        state = orjson.loads(cursor) if cursor else {"since": self.options.since, "page": 0, "latest": None}
+        state = self._start(cursor)
         guard = PageGuard(f"{self.profile.records.path} (rest profile {self.profile.profile.name!r})",
                           self.profile.paging.max_pages)
         while True:
@@ -149,6 +149,21 @@ class RestSource(Source):
             state["page"] += 1
             state["next"] = self._next_link(body) if self.profile.paging.style == "next_link" else None
             yield Page(records, self._dump(state))
+
+    def _start(self, cursor: str | None) -> dict:
+        """The paging state to resume from; a checkpoint misread into the future (by an older version)
+        is dropped for the configured `since`, with a warning: re-reading is harmless, skipping is not."""
+        fresh = {"since": self.options.since, "page": 0, "latest": None}
+        state = orjson.loads(cursor) if cursor else fresh
+        spec = self.profile.incremental
+        for name in ("since", "latest") if spec and cursor else ():
+            moment = parse_date(state.get(name), [spec.format, *self.profile.date_formats], self.tz)
+            reason = self._implausible(moment) if moment else None
+            if reason:
+                self.context.log.warning("%s: checkpoint %s=%r is %s: read again from since=%r", self.context.name,
+                                         name, state.get(name), reason, self.options.since)
+                return fresh
+        return state
 
     def _next_link(self, body: Any) -> str | None:
         """The next page's URL, only on the configured server: credentials never go elsewhere."""
