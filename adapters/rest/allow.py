@@ -7,6 +7,7 @@ into the quarantine; what it reads from a personal path leaves only as a keyed p
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -38,25 +39,37 @@ def personal_paths(profile: Profile) -> set[str]:
     return paths
 
 
+class AllowList:
+    """What one profile keeps of a record, worked out once; `apply` makes the kept copy."""
+
+    def __init__(self, profile: Profile):
+        personal = personal_paths(profile)
+        self.header = [(path.split("."), _is_personal(path, personal)) for path in header_paths(profile)]
+        spec = profile.events
+        self.rows_at = spec.path.split(".") if spec else None
+        self.row = [(path.split("."), _is_personal(f"{spec.path}.*.{path}", personal))
+                    for path in row_paths(profile)] if spec else []
+
+    def apply(self, item: dict, pseudonym: Callable[[Any], Any]) -> dict:
+        """A new record holding only the allowed paths of `item`: text in NFC, personal values as pseudonyms."""
+        kept: dict = {}
+        for parts, hidden in self.header:
+            _copy(item, kept, parts, hidden, pseudonym)
+        rows = _get(item, self.rows_at) if self.rows_at else None
+        if isinstance(rows, list):
+            projected = []
+            for row in rows:
+                out: dict = {}
+                for parts, hidden in self.row:
+                    _copy(row, out, parts, hidden, pseudonym)
+                projected.append(out)
+            _put(kept, self.rows_at, projected)
+        return kept
+
+
 def allowed(item: dict, profile: Profile, pseudonym: Callable[[Any], Any]) -> dict:
     """A new record holding only what `profile` reads from `item`, personal values as pseudonyms."""
-    personal = personal_paths(profile)
-    kept: dict = {}
-    for path in header_paths(profile):
-        _copy(item, kept, path.split("."), _is_personal(path, personal), pseudonym)
-    spec = profile.events
-    rows = _get(item, spec.path.split(".")) if spec else None
-    if spec and isinstance(rows, list):
-        inner = row_paths(profile)
-        projected = []
-        for row in rows:
-            out: dict = {}
-            for path in inner:
-                hidden = _is_personal(f"{spec.path}.*.{path}", personal)
-                _copy(row, out, path.split("."), hidden, pseudonym)
-            projected.append(out)
-        _put(kept, spec.path.split("."), projected)
-    return kept
+    return AllowList(profile).apply(item, pseudonym)
 
 
 def _is_personal(path: str, personal: Iterable[str]) -> bool:
@@ -67,7 +80,19 @@ def _is_personal(path: str, personal: Iterable[str]) -> bool:
 def _copy(src: Any, dst: dict, parts: list[str], hidden: bool, pseudonym: Callable[[Any], Any]) -> None:
     value = _get(src, parts)
     if value is not _ABSENT:
+        value = nfc(value)  # the same text in NFD and NFC is one dossier, one unit, one pseudonym
         _put(dst, parts, pseudonym(value) if hidden else value)
+
+
+def nfc(value: Any) -> Any:
+    """`value` with every text in Unicode NFC (Vietnamese arrives decomposed from some systems)."""
+    if isinstance(value, str):
+        return value if value.isascii() else unicodedata.normalize("NFC", value)
+    if isinstance(value, dict):
+        return {nfc(key): nfc(inner) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [nfc(inner) for inner in value]
+    return value
 
 
 _ABSENT = object()

@@ -87,11 +87,11 @@ class IncrementalSpec(_Strict):
 class FieldsSpec(_Strict):
     """Dotted paths of the case-log header fields in a record."""
 
-    key: str
-    dossier: str
-    procedure: str
-    received_at: str
-    status: str
+    key: str = Field(min_length=1)
+    dossier: str = Field(min_length=1)
+    procedure: str = Field(min_length=1)
+    received_at: str = Field(min_length=1)
+    status: str = Field(min_length=1)
     agency: str = ""
     due_at: str = ""
     channel: str = ""
@@ -101,9 +101,9 @@ class FieldsSpec(_Strict):
 class EventsSpec(_Strict):
     """A list in each record giving the steps the dossier went through."""
 
-    path: str
-    at: str
-    step: str
+    path: str = Field(min_length=1)
+    at: str = Field(min_length=1)
+    step: str = Field(min_length=1)
     unit: str = ""
     actor: str = Field("", description="The officer handling the step; sent on only as a pseudonym.")
     kind: Literal["handover"] = "handover"

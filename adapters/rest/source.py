@@ -18,7 +18,7 @@ from isobridge.core.http import (
     check_reachability, register_secret,
 )
 
-from .allow import allowed
+from .allow import AllowList
 from .dates import DUE_HORIZON, implausible, parse_date
 from .profile import Profile, load_profile
 
@@ -115,6 +115,7 @@ class RestSource(Source):
             paging = self.profile.paging.model_copy(update={"size": options.page_size})
             self.profile = self.profile.model_copy(update={"paging": paging})
         self.http = HttpClient(options.base_url, options.http, auth=_auth(self.profile, options))
+        self.allow = AllowList(self.profile)
         self.tz = datetime.strptime(self.profile.timezone.replace(":", ""), "%z").tzinfo
 
     # -- check --------------------------------------------------------------------------------
@@ -211,7 +212,7 @@ class RestSource(Source):
         """The record as the adapter keeps it: only the paths the profile reads, personal ones as pseudonyms."""
         key = str(dig(item, self.profile.fields.key, ""))
         if isinstance(item, dict):
-            item = allowed(item, self.profile, self._pseudonymise)
+            item = self.allow.apply(item, self._pseudonymise)
         else:
             item = {NOT_AN_OBJECT: type(item).__name__}  # never the value itself: it may hold anything
         return RawRecord(key, orjson.dumps(item).decode(), item)
@@ -270,7 +271,8 @@ class RestSource(Source):
         if NOT_AN_OBJECT in item:
             raise RecordError([f"record {record.key}: the record is a {item[NOT_AN_OBJECT]}, not an object"])
         fields, errors = self.profile.fields, []
-        text = {name: dig(item, getattr(fields, name)) for name in ("dossier", "procedure", "agency")}
+        text = {name: dig(item, getattr(fields, name)) if getattr(fields, name) else None
+                for name in ("dossier", "procedure", "agency")}  # dig("") is the whole record
         for name in ("dossier", "procedure"):
             if not text[name]:
                 errors.append(f"{getattr(fields, name)}: missing (the {name} code)")
