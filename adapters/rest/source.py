@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit
 
@@ -110,13 +111,20 @@ class RestSource(Source):
 
     def __init__(self, options: RestSourceOptions, context: AdapterContext):
         super().__init__(options, context)
-        self.profile = load_profile(options.profile)
+        self.profile = load_profile(self._profile_path(options.profile, context))
         if options.page_size:
             paging = self.profile.paging.model_copy(update={"size": options.page_size})
             self.profile = self.profile.model_copy(update={"paging": paging})
         self.http = HttpClient(options.base_url, options.http, auth=_auth(self.profile, options))
         self.allow = AllowList(self.profile)
         self.tz = datetime.strptime(self.profile.timezone.replace(":", ""), "%z").tzinfo
+
+    @staticmethod
+    def _profile_path(profile: str, context: AdapterContext) -> str | Path:
+        """A relative profile path is relative to the configuration file (cron runs elsewhere);
+        a name that is no file there is a bundled profile (`igate`)."""
+        candidate = context.resolve(profile)
+        return candidate if candidate.is_file() else profile
 
     # -- check --------------------------------------------------------------------------------
     def check(self) -> CheckResult:
