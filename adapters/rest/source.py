@@ -115,9 +115,17 @@ class RestSource(Source):
         if options.page_size:
             paging = self.profile.paging.model_copy(update={"size": options.page_size})
             self.profile = self.profile.model_copy(update={"paging": paging})
-        self.http = HttpClient(options.base_url, options.http, auth=_auth(self.profile, options))
+        self.http = HttpClient(options.base_url, self._http_options(options.http, context),
+                               auth=_auth(self.profile, options))
         self.allow = AllowList(self.profile)
         self.tz = datetime.strptime(self.profile.timezone.replace(":", ""), "%z").tzinfo
+
+    @staticmethod
+    def _http_options(http: HttpOptions, context: AdapterContext) -> HttpOptions:
+        """The HTTP options with a relative `ca_bundle` made relative to the configuration file."""
+        if http.ca_bundle is None or http.ca_bundle.is_absolute():
+            return http
+        return http.model_copy(update={"ca_bundle": context.resolve(http.ca_bundle)})
 
     @staticmethod
     def _profile_path(profile: str, context: AdapterContext) -> str | Path:
