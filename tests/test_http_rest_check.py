@@ -92,3 +92,35 @@ def test_the_output_has_a_header(httpserver, tmp_path, capsys, marker) -> None:
     fake = FakeIGate(make_igate_dossiers(2))
     main(["mapping", "check", "--source", "igate", "--config", str(deploy(tmp_path, fake.install(httpserver)))])
     assert capsys.readouterr().out.splitlines()[0] == marker
+
+
+def test_a_record_the_source_cannot_read_is_counted_not_fatal() -> None:
+    """A source's `unmapped` may refuse a record (a detail answering 404): the check goes on."""
+    from isobridge.adapters.rest.check import check_mapping
+    from isobridge.core.adapters import AdapterContext, CheckResult, Page, RawRecord, Source
+    from isobridge.core.caselog import RecordError
+    from isobridge.core.privacy import Pseudonymizer
+
+    class TwoRecords(Source):
+        name = "two-records"
+
+        def check(self) -> CheckResult:
+            return CheckResult(True, "ok")
+
+        def pages(self, cursor):
+            yield Page([RawRecord("gone", "{}"), RawRecord("ok", "{}")], None)
+
+        def map(self, record):
+            if record.key == "gone":
+                raise RecordError(["record gone: detail: 404 Not Found"])
+            return [{"dossier": "D-1", "procedure": "1.001612", "received_at": "2026-03-02T09:30:00+07:00",
+                     "status": 4, "events": []}]
+
+        def unmapped(self, record):
+            if record.key == "gone":
+                raise RecordError(["record gone: detail: 404 Not Found"])
+            return {("status", "77")}
+
+    report = check_mapping(TwoRecords(None, AdapterContext("two", Pseudonymizer("k"))), 10)
+    assert report.sampled == 2 and not report.clear
+    assert report.codes == {("record", "quarantined: detail"): 1, ("status", "77"): 1}

@@ -68,8 +68,8 @@ def check_mapping(source: MappedSource, sample_size: int = 500, procedures=None)
     seen = 0
     for page in source.pages(None):
         for record in page.records:
-            found = set(source.unmapped(record)) if hasattr(source, "unmapped") else set()
-            found |= _fragment_codes(source, record, procedures, reached, per_procedure)
+            found = _source_codes(source, record) | _fragment_codes(source, record, procedures, reached,
+                                                                    per_procedure)
             counts.update(found)
             seen += 1
             if seen >= sample_size:
@@ -79,6 +79,16 @@ def check_mapping(source: MappedSource, sample_size: int = 500, procedures=None)
     counts.update(_unreached(procedures, reached, per_procedure))
     notes = list(source.unconfirmed()) if hasattr(source, "unconfirmed") else []
     return MappingReport(dict(sorted(counts.items())), seen, notes)
+
+
+def _source_codes(source, record: RawRecord) -> set[tuple[str, str]]:
+    """The source's own `unmapped(record)`; a record it cannot read counts as quarantined."""
+    if not hasattr(source, "unmapped"):
+        return set()
+    try:
+        return set(source.unmapped(record))
+    except RecordError as exc:
+        return {("record", f"quarantined: {_field(error)}") for error in exc.errors}
 
 
 def _fragment_codes(source, record: RawRecord, procedures, reached: dict[str, set[str]],
