@@ -47,9 +47,11 @@ def source(tmp_path: Path, base: str) -> RestSource:
 
 def dossier(form: str) -> dict:
     text = lambda value: unicodedata.normalize(form, value)  # noqa: E731
-    return {"id": f"r-{form}", "code": "HS-1", "procedure": {"code": "1.001612", "name": text("Đăng ký hộ kinh doanh")},
+    return {"id": f"r-{form}", "code": "HS-1",
+            "procedure": {"code": "1.001612", "name": text("Đăng ký hộ kinh doanh")},
             "received": "2026-03-02T08:00:00+07:00", "status": 4,
-            "ghiChu": text("Bà Nguyễn Thị Hoa, 0912345678, số 3 Hùng Vương"), "officer": text("Phạm Văn Bốn"),
+            "ghiChu": text("Bà Nguyễn Thị Hoa, 0912345678, số 3 Hùng Vương"),
+            "officer": text("Phạm Văn Bốn"),
             "history": [{"at": "2026-03-02T10:00:00+07:00", "step": text("thẩm_định"),
                          "unit": {"name": text("Phòng Kinh tế"), "head": text("Đỗ Văn Năm")},
                          "by": {"name": text("Phạm Văn Bốn"), "phone": "0987000111"}}]}

@@ -72,7 +72,8 @@ class PagingSpec(_Strict):
     last_path: str = Field("", description="Boolean 'last page' flag (Spring `last`).")
     total_path: str = Field("", description="Total record count (Spring `totalElements`).")
     next_path: str = Field("", description="URL of the next page (next_link style).")
-    max_pages: int = Field(DEFAULT_MAX_PAGES, ge=1, description="Pages one listing may take before it is judged endless.")
+    max_pages: int = Field(DEFAULT_MAX_PAGES, ge=1,
+                           description="Pages one listing may take before it is judged endless.")
 
 
 class IncrementalSpec(_Strict):
@@ -177,8 +178,9 @@ class Profile(_Strict):
                     " reading it. Printed by `isobridge mapping check`.")
     personal: list[str] = Field(
         default_factory=list,
-        description="Dotted paths of personal data (a value or a whole object): every text in them"
-                    " becomes a pseudonym before the record leaves the adapter.",
+        description="Dotted paths of personal data (a value or a whole object; in event rows"
+                    " `<events.path>.*.<path>`): every text read from them becomes a pseudonym before the"
+                    " record leaves the adapter. Paths the profile does not read are never kept at all.",
     )
 
     @model_validator(mode="after")
