@@ -12,6 +12,7 @@ from isobridge.adapters.rest import ProfileError, RestSource, RestSourceOptions,
 from isobridge.core.adapters import AdapterContext
 from isobridge.core.caselog import RecordError, parse_case
 from isobridge.core.http import HttpUnavailable, MalformedResponse
+from isobridge.core.paging import RepeatedPage
 from isobridge.core.privacy import Pseudonymizer
 from fakes.igate import FakeIGate, make_igate_dossiers
 
@@ -69,8 +70,10 @@ def test_igate_profile_pulls_spring_pages(httpserver):
     fragment = src.map(records[5])[0]
     parse_case(fragment)
     assert fragment["status"] == 4 and fragment["channel"] == "direct"
-    assert fragment["events"][0] == {"at": fragment["events"][0]["at"], "kind": "received",
-                                     "step": "tiep_nhan", "unit": "MC"}
+    assert fragment["events"][0] == {"at": "2025-07-02T09:00:00+07:00", "kind": "received"}
+    assert fragment["events"][1] == {"at": "2025-07-02T11:00:00+07:00", "kind": "handover", "step": "tham_dinh",
+                                     "unit": "PKT", "actor": src.context.pseudonym("Nguyễn Văn Thẩm Định")}
+    assert fragment["procedure"] == "1.001612" and fragment["source_procedure"] == "1.001612.000.00.00.H48"
     text = " ".join(r.payload for r in records)
     assert "038095000005" not in text and src.context.pseudonym("038095000005") in text
     assert orjson.loads(cursor)["since"]
@@ -234,5 +237,5 @@ def test_next_link_to_another_server_is_refused_and_gets_no_token(httpserver, tm
 def test_a_server_that_ignores_the_page_parameter_stops_the_pull(httpserver, tmp_path):
     httpserver.expect_request("/items").respond_with_json({"items": rows(1, 2)})
     src = simple_source(tmp_path, httpserver.url_for("/"), "page")
-    with pytest.raises(MalformedResponse, match="repeats the page before it"):
+    with pytest.raises(RepeatedPage, match="page 2 repeats page 1"):
         list(src.pages(None))

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from isobridge.core.errors import ConfigurationError
+from isobridge.core.paging import DEFAULT_MAX_PAGES
 
 MAPPINGS = Path(str(files("isobridge.mappings")))
 
@@ -70,6 +72,8 @@ class PagingSpec(_Strict):
     last_path: str = Field("", description="Boolean 'last page' flag (Spring `last`).")
     total_path: str = Field("", description="Total record count (Spring `totalElements`).")
     next_path: str = Field("", description="URL of the next page (next_link style).")
+    max_pages: int = Field(DEFAULT_MAX_PAGES, ge=1,
+                           description="Pages one listing may take before it is judged endless.")
 
 
 class IncrementalSpec(_Strict):
@@ -84,11 +88,11 @@ class IncrementalSpec(_Strict):
 class FieldsSpec(_Strict):
     """Dotted paths of the case-log header fields in a record."""
 
-    key: str
-    dossier: str
-    procedure: str
-    received_at: str
-    status: str
+    key: str = Field(min_length=1)
+    dossier: str = Field(min_length=1)
+    procedure: str = Field(min_length=1)
+    received_at: str = Field(min_length=1)
+    status: str = Field(min_length=1)
     agency: str = ""
     due_at: str = ""
     channel: str = ""
@@ -98,11 +102,48 @@ class FieldsSpec(_Strict):
 class EventsSpec(_Strict):
     """A list in each record giving the steps the dossier went through."""
 
-    path: str
-    at: str
-    step: str
+    path: str = Field(min_length=1)
+    at: str = Field(min_length=1)
+    step: str = Field(min_length=1)
     unit: str = ""
+    actor: str = Field("", description="The officer handling the step; sent on only as a pseudonym.")
     kind: Literal["handover"] = "handover"
+    reception: Literal["first_row", "received_at"] = Field(
+        "first_row",
+        description="'first_row': the earliest row is the reception; 'received_at': the list holds only the"
+                    " current tasks, the reception is the dossier's received_at and every row is a hand-over.")
+
+
+class MilestoneSpec(_Strict):
+    """A dossier-level date that is an event: the result ready (`resolved`), handed back (`returned`)…"""
+
+    at: str = Field(description="Dotted path of the date in the record; no event when it is empty.")
+    kind: Literal["resolved", "returned", "refused", "withdrawn", "stopped"]
+
+
+class ProcedureCodeSpec(_Strict):
+    """How a vendor's procedure code resolves to the national code (mã TTHC)."""
+
+    national: str = Field(
+        description="Regular expression whose match at the start of the vendor code is the national code;"
+                    " the rest (after a separating dot) is the local suffix, kept as `source_procedure`.")
+
+    @field_validator("national")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
+        return value
+
+    def resolve(self, code: str) -> str | None:
+        """The national code at the start of `code`, None when it has none."""
+        match = re.match(self.national, code)
+        if not match or not match.group(0):
+            return None
+        rest = code[match.end():]
+        return match.group(0) if not rest or rest.startswith(".") else None
 
 
 class Profile(_Strict):
@@ -114,17 +155,32 @@ class Profile(_Strict):
     paging: PagingSpec = Field(default_factory=PagingSpec)
     incremental: IncrementalSpec | None = None
     fields: FieldsSpec
-    date_formats: list[str] = Field(default_factory=lambda: ["iso"])
+    date_formats: list[str] = Field(
+        default_factory=lambda: ["iso"],
+        description="Tried in order: 'iso', 'epoch_ms', 'epoch_s' or strftime patterns; numbers that none"
+                    " reads are epoch milliseconds.")
+    future_tolerance_hours: int = Field(
+        48, ge=0, le=24 * 31,
+        description="A reception, step or change date later than now plus this is quarantined, never a checkpoint.")
     timezone: str = Field("+07:00", pattern=r"^[+-]\d\d:\d\d$")
     status: dict[str, int] = Field(description="Vendor status code → national status code 1–10.")
     channels: dict[str, str] = Field(default_factory=dict)
     events: EventsSpec | None = None
+    milestones: list[MilestoneSpec] = Field(
+        default_factory=list,
+        description="Dossier-level dates read as events (a list holding only the open tasks never shows the end).")
     steps: dict[str, str] = Field(default_factory=dict)
     procedures: dict[str, dict[str, str]] = Field(default_factory=dict)
+    procedure_code: ProcedureCodeSpec | None = None
+    unconfirmed: dict[str, str] = Field(
+        default_factory=dict,
+        description="Profile key (or vendor field) → why it is not confirmed: no public client was seen"
+                    " reading it. Printed by `isobridge mapping check`.")
     personal: list[str] = Field(
         default_factory=list,
-        description="Dotted paths of personal data (a value or a whole object): every text in them"
-                    " becomes a pseudonym before the record leaves the adapter.",
+        description="Dotted paths of personal data (a value or a whole object; in event rows"
+                    " `<events.path>.*.<path>`): every text read from them becomes a pseudonym before the"
+                    " record leaves the adapter. Paths the profile does not read are never kept at all.",
     )
 
     @model_validator(mode="after")
@@ -133,6 +189,16 @@ class Profile(_Strict):
         if bad:
             raise ValueError(f"status codes {bad} map outside the national codes 1–10")
         return self
+
+    def unconfirmed_notes(self) -> list[str]:
+        """`key: note` for every unconfirmed key, the profile-wide note first when not confirmed."""
+        head = [] if self.profile.confirmed else [f"profile {self.profile.name!r}: not confirmed against a live"
+                                                  f" system{': ' + self.profile.note if self.profile.note else ''}"]
+        return head + [f"{key}: {note}" for key, note in self.unconfirmed.items()]
+
+    def national_procedure(self, code: str) -> str | None:
+        """The national procedure code of a vendor code (verbatim without a rule), None when unresolved."""
+        return self.procedure_code.resolve(code) if self.procedure_code else code
 
     def iso_step(self, procedure: str, step: str) -> str | None:
         """ISO step code of a vendor step (procedure-specific first), None when unmapped."""

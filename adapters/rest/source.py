@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit
 
@@ -12,14 +13,19 @@ from pydantic import Field, SecretStr
 
 from isobridge.core.adapters import AdapterContext, AdapterOptions, CheckResult, Page, RawRecord, Source
 from isobridge.core.caselog import RecordError
+from isobridge.core.paging import PageGuard
 from isobridge.core.http import (
     AuthenticationError, BasicAuth, BearerAuth, HttpClient, HttpOptions, MalformedResponse, NoAuth,
     check_reachability, register_secret,
 )
 
+from .allow import AllowList
+from .dates import DUE_HORIZON, implausible, parse_date
 from .profile import Profile, load_profile
 
 MISSING = object()
+NOT_AN_OBJECT = "__not_an_object__"
+"""Key of the stand-in kept for a list item that is not a JSON object."""
 
 
 def dig(data: Any, path: str, default: Any = None) -> Any:
@@ -105,12 +111,28 @@ class RestSource(Source):
 
     def __init__(self, options: RestSourceOptions, context: AdapterContext):
         super().__init__(options, context)
-        self.profile = load_profile(options.profile)
+        self.profile = load_profile(self._profile_path(options.profile, context))
         if options.page_size:
             paging = self.profile.paging.model_copy(update={"size": options.page_size})
             self.profile = self.profile.model_copy(update={"paging": paging})
-        self.http = HttpClient(options.base_url, options.http, auth=_auth(self.profile, options))
+        self.http = HttpClient(options.base_url, self._http_options(options.http, context),
+                               auth=_auth(self.profile, options))
+        self.allow = AllowList(self.profile)
         self.tz = datetime.strptime(self.profile.timezone.replace(":", ""), "%z").tzinfo
+
+    @staticmethod
+    def _http_options(http: HttpOptions, context: AdapterContext) -> HttpOptions:
+        """The HTTP options with a relative `ca_bundle` made relative to the configuration file."""
+        if http.ca_bundle is None or http.ca_bundle.is_absolute():
+            return http
+        return http.model_copy(update={"ca_bundle": context.resolve(http.ca_bundle)})
+
+    @staticmethod
+    def _profile_path(profile: str, context: AdapterContext) -> str | Path:
+        """A relative profile path is relative to the configuration file (cron runs elsewhere);
+        a name that is no file there is a bundled profile (`igate`)."""
+        candidate = context.resolve(profile)
+        return candidate if candidate.is_file() else profile
 
     # -- check --------------------------------------------------------------------------------
     def check(self) -> CheckResult:
@@ -125,8 +147,9 @@ class RestSource(Source):
     # -- pages --------------------------------------------------------------------------------
     def pages(self, cursor: str | None) -> Iterator[Page]:
         """Pages after the cursor: `{"since", "page", "next", "latest"}` as JSON."""
-        state = orjson.loads(cursor) if cursor else {"since": self.options.since, "page": 0, "latest": None}
-        previous: list[str] = []
+        state = self._start(cursor)
+        guard = PageGuard(f"{self.profile.records.path} (rest profile {self.profile.profile.name!r})",
+                          self.profile.paging.max_pages)
         while True:
             url = state.get("next")
             body = self._fetch(self._params(state["since"], state["page"]), url)
@@ -134,12 +157,8 @@ class RestSource(Source):
             if not isinstance(items, list):
                 raise MalformedResponse(f"{self.profile.records.path}: expected a list at "
                                         f"{self.profile.records.items or 'the top'!r}")
+            guard.check(items)
             records = [self._record(item) for item in items]
-            keys = [record.key for record in records]
-            if keys and keys == previous:
-                raise MalformedResponse(f"{self.profile.records.path}: page {state['page']} repeats the page"
-                                        " before it; does the server take the profile's paging parameters?")
-            previous = keys
             state["latest"] = self._latest(state.get("latest"), items)
             if self._last(body, items, state["page"]):
                 yield Page(records, self._dump({"since": self._next_since(state), "page": 0, "latest": None}))
@@ -147,6 +166,21 @@ class RestSource(Source):
             state["page"] += 1
             state["next"] = self._next_link(body) if self.profile.paging.style == "next_link" else None
             yield Page(records, self._dump(state))
+
+    def _start(self, cursor: str | None) -> dict:
+        """The paging state to resume from; a checkpoint misread into the future (by an older version)
+        is dropped for the configured `since`, with a warning: re-reading is harmless, skipping is not."""
+        fresh = {"since": self.options.since, "page": 0, "latest": None}
+        state = orjson.loads(cursor) if cursor else fresh
+        spec = self.profile.incremental
+        for name in ("since", "latest") if spec and cursor else ():
+            moment = parse_date(state.get(name), [spec.format, *self.profile.date_formats], self.tz)
+            reason = self._implausible(moment) if moment else None
+            if reason:
+                self.context.log.warning("%s: checkpoint %s=%r is %s: read again from since=%r", self.context.name,
+                                         name, state.get(name), reason, self.options.since)
+                return fresh
+        return state
 
     def _next_link(self, body: Any) -> str | None:
         """The next page's URL, only on the configured server: credentials never go elsewhere."""
@@ -191,20 +225,13 @@ class RestSource(Source):
         return len(items) < paging.size
 
     def _record(self, item: Any) -> RawRecord:
+        """The record as the adapter keeps it: only the paths the profile reads, personal ones as pseudonyms."""
         key = str(dig(item, self.profile.fields.key, ""))
-        if isinstance(item, dict) and (self.profile.fields.applicant or self.profile.personal):
-            item = self._scrub(item)
+        if isinstance(item, dict):
+            item = self.allow.apply(item, self._pseudonymise)
+        else:
+            item = {NOT_AN_OBJECT: type(item).__name__}  # never the value itself: it may hold anything
         return RawRecord(key, orjson.dumps(item).decode(), item)
-
-    def _scrub(self, item: dict) -> dict:
-        """A copy of the record whose applicant identifier and `personal` paths hold only pseudonyms."""
-        item = orjson.loads(orjson.dumps(item))
-        for dotted in filter(None, [self.profile.fields.applicant, *self.profile.personal]):
-            path = dotted.split(".")
-            parent = dig(item, ".".join(path[:-1])) if len(path) > 1 else item
-            if isinstance(parent, dict) and parent.get(path[-1]) is not None:
-                parent[path[-1]] = self._pseudonymise(parent[path[-1]])
-        return item
 
     def _pseudonymise(self, value: Any) -> Any:
         """Every text (and number) in `value` as a pseudonym; structure kept, existing pseudonyms kept."""
@@ -219,14 +246,16 @@ class RestSource(Source):
 
     # -- incremental checkpoint ---------------------------------------------------------------
     def _latest(self, latest: str | None, items: list) -> str | None:
+        """The latest plausible change date of the pages so far: an absurd one never becomes the checkpoint."""
         spec = self.profile.incremental
         if spec is None:
             return None
         best = self._instant(latest) if latest else None
         for item in items:
-            moment = self._instant(dig(item, spec.field))
-            if moment is not None and (best is None or moment > best):
-                best, latest = moment, dig(item, spec.field)
+            value = dig(item, spec.field)
+            moment = self._instant(value)
+            if moment is not None and self._implausible(moment) is None and (best is None or moment > best):
+                best, latest = moment, value
         return latest
 
     def _next_since(self, state: dict) -> str | None:
@@ -242,40 +271,47 @@ class RestSource(Source):
         return moment.astimezone(self.tz).strftime(spec.format)
 
     def _instant(self, value: Any) -> datetime | None:
-        """A vendor date as an aware datetime (profile formats; naive values are in its timezone)."""
-        if value in (None, ""):
-            return None
-        if isinstance(value, (int, float)) or (isinstance(value, str) and value.isdigit()):
-            return datetime.fromtimestamp(int(value) / 1000, timezone.utc)
-        for pattern in self.profile.date_formats:
-            try:
-                moment = datetime.fromisoformat(value) if pattern == "iso" else datetime.strptime(value, pattern)
-            except (TypeError, ValueError):
-                continue
-            return moment if moment.tzinfo else moment.replace(tzinfo=self.tz)
-        return None
+        """A vendor date as an aware datetime (profile formats first; naive values in its timezone)."""
+        return parse_date(value, self.profile.date_formats, self.tz)
+
+    def _implausible(self, moment: datetime, due: bool = False) -> str | None:
+        """Why a parsed date cannot be real (before 2000, or too far in the future), else None."""
+        now = datetime.now(timezone.utc)
+        ahead = DUE_HORIZON if due else timedelta(hours=self.profile.future_tolerance_hours)
+        return implausible(moment, now + ahead)
 
     # -- mapping ------------------------------------------------------------------------------
     def map(self, record: RawRecord) -> list[dict]:
         """One case-log fragment per record; RecordError lists every problem."""
         item = record.data if record.data is not None else orjson.loads(record.payload)
+        if NOT_AN_OBJECT in item:
+            raise RecordError([f"record {record.key}: the record is a {item[NOT_AN_OBJECT]}, not an object"])
         fields, errors = self.profile.fields, []
-        text = {name: dig(item, getattr(fields, name)) for name in ("dossier", "procedure", "agency")}
+        text = {name: dig(item, getattr(fields, name)) if getattr(fields, name) else None
+                for name in ("dossier", "procedure", "agency")}  # dig("") is the whole record
         for name in ("dossier", "procedure"):
             if not text[name]:
                 errors.append(f"{getattr(fields, name)}: missing (the {name} code)")
+        vendor_procedure = str(text["procedure"] or "")
+        procedure = self.profile.national_procedure(vendor_procedure) if vendor_procedure else ""
+        if procedure is None:
+            errors.append(f"{fields.procedure}: {vendor_procedure!r} has no national procedure code"
+                          f" (rule {self.profile.procedure_code.national!r})")
         received = self._date(item, fields.received_at, errors, required=True)
-        due = self._date(item, fields.due_at, errors) if fields.due_at else None
+        due = self._date(item, fields.due_at, errors, due=True) if fields.due_at else None
+        self._check_change_date(item, errors)
         status_raw = str(dig(item, fields.status, ""))
         status = self.profile.status.get(status_raw)
         if status is None:
             errors.append(f"{fields.status}: vendor status {status_raw!r} has no mapping in the profile")
-        events = self._events(item, str(text["procedure"] or ""), errors)
+        events = self._events(item, procedure or "", received, errors) + self._milestones(item, errors)
         if errors:
             raise RecordError([f"record {record.key}: {e}" for e in errors])
-        fragment = {"dossier": str(text["dossier"]), "procedure": str(text["procedure"]),
+        fragment = {"dossier": str(text["dossier"]), "procedure": procedure,
                     "agency": str(text["agency"] or ""), "received_at": received, "status": status,
                     "source_status": status_raw, "events": events}
+        if procedure != vendor_procedure:
+            fragment["source_procedure"] = vendor_procedure  # the local form, kept as provenance
         channel = str(dig(item, fields.channel, "")) if fields.channel else ""
         if channel:
             fragment["channel"] = self.profile.channels.get(channel, channel)
@@ -285,51 +321,96 @@ class RestSource(Source):
             fragment["applicant"] = dig(item, fields.applicant)
         return [fragment]
 
-    def _date(self, item: Any, path: str, errors: list[str], required: bool = False) -> str | None:
+    def _date(self, item: Any, path: str, errors: list[str], required: bool = False, due: bool = False) -> str | None:
         value = dig(item, path)
         moment = self._instant(value)
-        if moment is None and (value not in (None, "") or required):
-            errors.append(f"{path}: {value!r} is not a date in {self.profile.date_formats}")
-        return moment.isoformat() if moment else None
+        if moment is None:
+            if value not in (None, "") or required:
+                errors.append(f"{path}: {value!r} is not a date in {self.profile.date_formats}")
+            return None
+        reason = self._implausible(moment, due)
+        if reason:
+            errors.append(f"{path}: {value!r} reads as {moment.isoformat()}, {reason}: not a plausible date")
+            return None
+        return moment.isoformat()
 
-    def _events(self, item: Any, procedure: str, errors: list[str]) -> list[dict]:
+    def _check_change_date(self, item: Any, errors: list[str]) -> None:
+        """The incremental field, when present, must be a plausible date (it feeds the checkpoint)."""
+        spec = self.profile.incremental
+        if spec is not None and spec.field != self.profile.fields.received_at:
+            self._date(item, spec.field, errors)
+
+    def _events(self, item: Any, procedure: str, received: str | None, errors: list[str]) -> list[dict]:
+        """The step events of a record, in time order (see `EventsSpec.reception`)."""
         spec = self.profile.events
         if spec is None:
             return []
-        rows = dig(item, spec.path) or []
         events = []
-        for index, row in enumerate(rows if isinstance(rows, list) else []):
+        for row in self._rows(item):
             at = self._date(row, spec.at, errors, required=True)
-            vendor = str(dig(row, spec.step, ""))
             if at is None:
                 continue
-            event = {"at": at, "kind": "received" if not events else spec.kind,
-                     "step": self.profile.iso_step(procedure, vendor) or vendor}
-            if spec.unit and dig(row, spec.unit):
-                event["unit"] = str(dig(row, spec.unit))
+            vendor = str(dig(row, spec.step, ""))
+            event = {"at": at, "kind": spec.kind, "step": self.profile.iso_step(procedure, vendor) or vendor}
+            for name in ("unit", "actor"):
+                value = dig(row, getattr(spec, name)) if getattr(spec, name) else None
+                if value not in (None, ""):
+                    event[name] = str(value)
             events.append(event)
         events.sort(key=lambda e: e["at"])
-        if events:
-            for event in events:
-                event["kind"] = spec.kind
+        if spec.reception == "received_at":
+            if received:
+                events.insert(0, {"at": received, "kind": "received"})
+        elif events:
             events[0]["kind"] = "received"
         return events
 
+    def _milestones(self, item: Any, errors: list[str]) -> list[dict]:
+        """Events read from dossier-level dates (`milestones`), when the record has them."""
+        events = []
+        for milestone in self.profile.milestones:
+            at = self._date(item, milestone.at, errors)
+            if at:
+                events.append({"at": at, "kind": milestone.kind})
+        return events
+
+    def _rows(self, item: Any) -> list:
+        """The event rows of a record (the list at the events path), [] when there is none."""
+        rows = dig(item, self.profile.events.path) if self.profile.events else None
+        if isinstance(rows, dict):  # an allow-listed copy keeps list indexes as keys
+            rows = list(rows.values())
+        return rows if isinstance(rows, list) else []
+
     def unmapped(self, record: RawRecord) -> set[tuple[str, str]]:
-        """(category, code) pairs of this record missing from the profile's maps."""
+        """(category, code) pairs of this record that reach no ISO step or status.
+
+        Categories: `status` (a vendor status with no national code), `procedure` (a vendor
+        procedure code with no national form), `step` (`procedure:vendor step` with no ISO step)
+        and `events` (the record has no step rows at all: the events path is wrong or empty).
+        """
         item = record.data if record.data is not None else orjson.loads(record.payload)
         found: set[tuple[str, str]] = set()
         status = str(dig(item, self.profile.fields.status, ""))
         if status not in self.profile.status:
             found.add(("status", status))
+        vendor = str(dig(item, self.profile.fields.procedure, ""))
+        procedure = self.profile.national_procedure(vendor) if vendor else None
+        if vendor and procedure is None:
+            found.add(("procedure", vendor))
         spec = self.profile.events
         if spec:
-            procedure = str(dig(item, self.profile.fields.procedure, ""))
-            for row in dig(item, spec.path) or []:
+            rows = self._rows(item)
+            if not rows:
+                found.add(("events", f"{spec.path}: no step rows"))
+            for row in rows:
                 code = str(dig(row, spec.step, ""))
-                if code and self.profile.iso_step(procedure, code) is None:
-                    found.add(("step", f"{procedure}:{code}"))
+                if code and self.profile.iso_step(procedure or vendor, code) is None:
+                    found.add(("step", f"{procedure or vendor}:{code}"))
         return found
+
+    def unconfirmed(self) -> list[str]:
+        """Notes on what this profile reads that no public client or live system has confirmed."""
+        return self.profile.unconfirmed_notes()
 
     @staticmethod
     def _dump(state: dict) -> str:

@@ -7,6 +7,8 @@ import re
 import sys
 from pathlib import Path
 
+from ..errors import UnavailableError
+from ..logs import redact
 from ..sync import SyncJob
 from .common import EXIT_FAILED, EXIT_OK, add_config_arguments, base_dir, open_deployment
 
@@ -31,31 +33,45 @@ def _source(args: argparse.Namespace):
     settings, registry, ledger = open_deployment(args)
     job = SyncJob(settings, registry, ledger, base_dir=base_dir(args))
     job.close()
-    return job.open_source(args.source), ledger
+    return job.open_source(args.source), ledger, job.evaluator.procedures
 
 
 def run_mapping(args: argparse.Namespace) -> int:
-    """List every vendor code seen in a sample with no mapping; exit 1 when there is one."""
-    from isobridge.adapters.rest.check import unmapped_codes
+    """List every vendor code of a sample that reaches no ISO step, with the dossiers it affects,
+    and the mapping's unconfirmed notes; exit 1 unless records were sampled and all reach ISO steps."""
+    from isobridge.adapters.rest.check import check_mapping
 
-    source, ledger = _source(args)
+    source, ledger, procedures = _source(args)
     try:
-        if not hasattr(source, "unmapped"):
-            print(f"source {args.source!r} ({source.name}) has no vendor code mapping to check")
-            return EXIT_OK
-        codes = unmapped_codes(source, args.sample)
+        report = check_mapping(source, args.sample, procedures)
+    except UnavailableError as exc:
+        print(f"isobridge mapping check: source {args.source!r} cannot be read, nothing was checked:"
+              f" {redact(str(exc))}", file=sys.stderr)
+        return EXIT_FAILED
     finally:
         source.close()
         ledger.close()
-    for (category, code), count in codes.items():
+    print("category\tcode\tdossiers")
+    for (category, code), count in report.codes.items():
         print(f"{category}\t{code}\t{count}")
-    print(f"{len(codes)} unmapped code(s) in a sample of up to {args.sample} records", file=sys.stderr)
-    return EXIT_FAILED if codes else EXIT_OK
+    for note in report.notes:
+        print(f"unconfirmed\t{note}")
+    print(_summary(args, report), file=sys.stderr)
+    return EXIT_OK if report.clear else EXIT_FAILED
+
+
+def _summary(args: argparse.Namespace, report) -> str:
+    """The closing line: never an all-clear for an empty sample; unconfirmed notes are counted."""
+    if not report.sampled:
+        return f"source {args.source!r} gave no records: nothing was checked (not an all-clear)"
+    notes = f"; {len(report.notes)} unconfirmed note(s) to verify" if report.notes else ""
+    return (f"{len(report.codes)} unmapped code(s) in a sample of {report.sampled} record(s) (up to"
+            f" {args.sample}): vendor codes reaching no ISO step, ISO steps reached by none{notes}")
 
 
 def run_procedures(args: argparse.Namespace) -> int:
     """Write one draft procedure TOML per vendor process, for the quality team to review."""
-    source, ledger = _source(args)
+    source, ledger, _ = _source(args)
     try:
         if not hasattr(source, "draft_procedures"):
             print(f"source {args.source!r} ({source.name}) cannot describe its processes", file=sys.stderr)
