@@ -1,16 +1,18 @@
 """Incremental reading of a folder of files, for file-based source adapters.
 
-The cursor is a JSON object: relative path → {"offset", "size", "mtime_ns"}. Line files are
-read from the byte offset where the last run stopped (a grown file is read from where it was);
-whole-document files are read once and again only when they change. A line without its final
-newline is held back while the file is still being written (modified less than `settle_seconds`
-ago), so a half-written line is never read as a record.
+The cursor is a JSON object: relative path → {"offset", "size", "mtime_ns", …}. Line files are
+read from the byte offset where the last run stopped (a grown file is read from where it was; a
+file replaced, shrunk or rewritten in place, from the start: the ledger's change detection drops
+what did not change); whole-document files are read once and again only when they change. A line
+without its final line break is never read until it has one; the cursor notes it as
+`unfinished` (shown by `isobridge state`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +20,8 @@ from itertools import accumulate, islice
 from pathlib import Path
 
 from .adapters import CheckResult
+
+log = logging.getLogger(__name__)
 
 
 def load_cursor(cursor: str | None) -> dict[str, dict]:
@@ -52,7 +56,19 @@ def check_folder(folder: Path, pattern: str, noun: str) -> CheckResult:
 
 
 HEAD_BYTES = 256
-"""Bytes at the start of a file whose hash tells a grown file from a replaced one."""
+"""Bytes at the start of a file whose hash tells a grown file from a replaced one (the cursor
+format before the prefix digest; still checked in entries that have no digest)."""
+PREFIX_LIMIT = 64 * 1024 * 1024
+"""The bytes before a line file's offset are hashed up to this many; beyond it only the head and
+the last :data:`TAIL_BYTES` before the offset are compared (a rewrite in the middle of a larger
+file that keeps its size, head and tail goes unseen)."""
+TAIL_BYTES = 4096
+"""Bytes before the offset whose hash is kept for files above :data:`PREFIX_LIMIT`."""
+_READ = 1024 * 1024
+
+
+def _digest(data: bytes = b""):
+    return hashlib.blake2b(data, digest_size=16)
 
 
 def _head(path: Path, length: int) -> str:
@@ -60,23 +76,91 @@ def _head(path: Path, length: int) -> str:
         return hashlib.blake2b(handle.read(length), digest_size=8).hexdigest()
 
 
-def resume_offset(path: Path, stat, seen: dict) -> int:
+def _hash_range(handle, start: int, end: int, digest=None):
+    """`digest` (a fresh one when None) updated with the bytes [start, end) of an open file."""
+    digest = _digest() if digest is None else digest
+    handle.seek(start)
+    while start < end:
+        chunk = handle.read(min(_READ, end - start))
+        if not chunk:
+            break
+        digest.update(chunk)
+        start += len(chunk)
+    return digest
+
+
+def _tail(handle, offset: int) -> str:
+    return _hash_range(handle, max(0, offset - TAIL_BYTES), offset).hexdigest()
+
+
+@dataclass
+class Resume:
+    """Where to go on reading a line file, and the running digest of the bytes before it."""
+
+    offset: int
+    digest: object
+    """blake2b of the bytes [0, min(offset, PREFIX_LIMIT))."""
+
+
+def resume(path: Path, stat, seen: dict) -> Resume:
     """Where to go on reading a line file: where the last run stopped, or 0 when the file was
-    replaced (another inode, other first bytes) or shrank (rotated, rewritten)."""
+    replaced (another inode), shrank (truncated, rotated) or was rewritten in place (the bytes
+    before the offset are no longer those read: prefix digest, head or tail differ).
+
+    A cursor entry of the older format (no `prefix`) is checked by its head only; the entry
+    written after this run has the digest.
+    """
     offset = seen.get("offset", 0)
-    if stat.st_size < offset or ("ino" in seen and seen["ino"] != stat.st_ino):
-        return 0
+    if not offset or stat.st_size < offset or ("ino" in seen and seen["ino"] != stat.st_ino):
+        return Resume(0, _digest())
+    with open(path, "rb") as handle:
+        digest = _hash_range(handle, 0, min(offset, PREFIX_LIMIT))
+        if "prefix" in seen and (digest.hexdigest() != seen["prefix"]
+                                 or (offset > PREFIX_LIMIT and _tail(handle, offset) != seen.get("tail"))):
+            return Resume(0, _digest())
     length = seen.get("head_len", 0)
-    if length and _head(path, length) != seen.get("head"):
-        return 0
-    return offset
+    if "prefix" not in seen and length and _head(path, length) != seen.get("head"):
+        return Resume(0, _digest())
+    return Resume(offset, digest)
 
 
-def mark(path: Path, stat, offset: int) -> dict:
-    """The cursor entry of a line file read up to `offset`."""
+def resume_offset(path: Path, stat, seen: dict) -> int:
+    """The offset of :func:`resume` alone."""
+    return resume(path, stat, seen).offset
+
+
+def mark(path: Path, stat, offset: int, digest=None) -> dict:
+    """The cursor entry of a line file read up to `offset`; `digest` is the running digest of the
+    bytes before it (computed from the file when not given). Bytes after `offset` that the file
+    already held (a last line without its line break) are noted as `unfinished`, for operators."""
     length = min(HEAD_BYTES, offset)
-    return {"offset": offset, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "ino": stat.st_ino,
-            "head_len": length, "head": _head(path, length) if length else ""}
+    with open(path, "rb") as handle:
+        if digest is None:
+            digest = _hash_range(handle, 0, min(offset, PREFIX_LIMIT))
+        entry = {"offset": offset, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "ino": stat.st_ino,
+                 "head_len": length, "head": _head(path, length) if length else "",
+                 "prefix": digest.hexdigest()}
+        if offset > PREFIX_LIMIT:
+            entry["tail"] = _tail(handle, offset)
+    if stat.st_size > offset:
+        entry["unfinished"] = {"at": offset, "bytes": stat.st_size - offset}
+    return entry
+
+
+def unfinished_lines(cursor: str | None) -> list[str]:
+    """Operators' notes on the files of a folder cursor whose last line has no line break yet
+    (held back until it ends); empty for any other cursor."""
+    try:
+        state = load_cursor(cursor)
+    except ValueError:
+        return []
+    notes = []
+    for rel, entry in sorted(state.items()):
+        waiting = entry.get("unfinished") if isinstance(entry, dict) else None
+        if isinstance(waiting, dict):
+            notes.append(f"{rel}: unfinished last line ({waiting.get('bytes')} bytes at offset"
+                         f" {waiting.get('at')}), read once its line break is written")
+    return notes
 
 
 @dataclass
@@ -95,22 +179,37 @@ def read_line_blocks(folder: Path, pattern: str, cursor: str | None, page_lines:
     included in the count) of one file, read without a Python step per line. Blank lines are
     left out, unless `keep_blank` (a CSV field in quotes may hold one).
 
-    A grown file is read from where the last run stopped; a replaced, rewritten or shrunk one
-    from the start; a last line without its newline waits until the file settles.
+    A grown file is read from where the last run stopped; a replaced, shrunk or rewritten one
+    from the start (see :func:`resume`). A last line without its line break is never read, however
+    long it waits: the cursor stays before it and notes it as `unfinished`; once the file has
+    not changed for `settle_seconds`, a warning says so.
     """
     state = load_cursor(cursor)
     for path in files_in(folder, pattern):
         rel = path.relative_to(folder).as_posix()
         stat = path.stat()
-        offset = resume_offset(path, stat, state.get(rel, {}))
-        if stat.st_size == offset:
+        seen = state.get(rel, {})
+        if (seen.get("offset") == stat.st_size and seen.get("mtime_ns") == stat.st_mtime_ns
+                and seen.get("ino", stat.st_ino) == stat.st_ino and seen.get("size") == stat.st_size):
+            continue  # unchanged since the last run
+        at = resume(path, stat, seen)
+        if stat.st_size == at.offset and seen.get("prefix"):
             continue
-        settled = time.time() - stat.st_mtime >= settle_seconds
-        yield from _blocks(path, rel, offset, stat, settled, state, page_lines, keep_blank)
+        yield from _blocks(path, rel, at, stat, state, page_lines, keep_blank)
+        _warn_unfinished(rel, state[rel], stat, settle_seconds)
 
 
-def _blocks(path: Path, rel: str, offset: int, stat, settled: bool, state: dict,
+def _warn_unfinished(rel: str, entry: dict, stat, settle_seconds: float) -> None:
+    waiting = entry.get("unfinished")
+    if waiting and time.time() - stat.st_mtime >= settle_seconds:
+        log.warning("%s: the last line (%s bytes at offset %s) has no line break and the file has not"
+                    " changed for %.0f s; it is read once the line ends", rel, waiting["bytes"],
+                    waiting["at"], time.time() - stat.st_mtime)
+
+
+def _blocks(path: Path, rel: str, at: Resume, stat, state: dict,
             page_lines: int, keep_blank: bool) -> Iterator[tuple[LineBlock, str]]:
+    offset, digest = at.offset, at.digest
     with open(path, "rb") as handle:
         handle.seek(offset)
         start = offset
@@ -124,14 +223,16 @@ def _blocks(path: Path, rel: str, offset: int, stat, settled: bool, state: dict,
                 full = False
             if lines and not lines[-1].endswith(b"\n"):
                 full = False
-                if not settled:
-                    lines.pop()  # still being written: held back until the file settles
+                lines.pop()  # not ended yet: never read before its line break is written
             offsets = list(accumulate(map(len, lines), initial=offset))
-            offset = offsets.pop()
+            end = offsets.pop()
+            if offset < PREFIX_LIMIT and lines:
+                digest.update(b"".join(lines)[:PREFIX_LIMIT - offset])
+            offset = end
             if not keep_blank and any(map(bytes.isspace, lines)):
                 kept = [(at, line) for at, line in zip(offsets, lines) if not line.isspace()]
                 offsets, lines = [at for at, _ in kept], [line for _, line in kept]
-            state[rel] = mark(path, stat, offset)
+            state[rel] = mark(path, stat, offset, digest.copy())
             yield LineBlock(rel, offsets, lines), dump_cursor(state)
             if not full:
                 return
