@@ -235,15 +235,20 @@ class CsvSource(Source):
             yield from self._workbook(path, rel, seen.get("rows", 0) if same else 0, mark, state)
 
     def _workbook(self, path: Path, rel: str, done: int, mark: dict, state: dict) -> Iterator[Page]:
+        """Records of a workbook's rows after row `done` + 1 (the header is the first non-blank
+        row); a row or a workbook that cannot be read is one record carrying its XlsxError."""
         page: list[RawRecord] = []
         last = done
         try:
             rows = sheet_rows(path, self.options.xlsx_sheet)
-            plan = self._workbook_plan(rel, next(rows, []), mark["mtime_ns"])
-            for number, cells in enumerate(rows, start=2):  # spreadsheet row numbers; 1 is the header
+            header = next(rows, (1, []))[1]
+            plan = self._workbook_plan(rel, header if isinstance(header, list) else [], mark["mtime_ns"])
+            for number, cells in rows:
                 if number - 1 <= done:
                     continue
-                page.append(RawRecord(f"{rel}:{number}", row_line(cells, self.mapping.delimiter), plan))
+                payload = (f"{rel} row {number}" if isinstance(cells, XlsxError)
+                           else row_line(cells, self.mapping.delimiter))
+                page.append(RawRecord(f"{rel}:{number}", payload, cells if isinstance(cells, XlsxError) else plan))
                 last = number - 1
                 if len(page) >= self.options.page_lines:
                     state[rel] = {**mark, "rows": last}
@@ -265,7 +270,8 @@ class CsvSource(Source):
         mtime = path.stat().st_mtime_ns
         cached = self._plans.get(rel)
         if (cached is None or cached[0] != mtime) and rel.lower().endswith(".xlsx"):
-            return self._workbook_plan(rel, next(sheet_rows(path, self.options.xlsx_sheet), []), mtime)
+            header = next(sheet_rows(path, self.options.xlsx_sheet), (1, []))[1]
+            return self._workbook_plan(rel, header if isinstance(header, list) else [], mtime)
         if cached is None or cached[0] != mtime:
             with open(path, "rb") as handle:
                 first = handle.readline().rstrip(b"\r\n")
