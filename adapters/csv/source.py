@@ -329,22 +329,33 @@ class CsvSource(Source):
         return [plan.fragment(row)]
 
     def quarantine_payload(self, record: RawRecord) -> str:
-        """The row with its personal columns pseudonymised (a row that does not parse stays as it is)."""
+        """The row for the quarantine: the mapped, non-personal columns in clear, every other cell
+        (personal or unmapped columns) as a pseudonym; in a row that does not line up with its
+        header (not CSV, another number of fields) every cell is a pseudonym."""
+        if isinstance(record.data, XlsxError):
+            return record.payload  # our own description of the workbook or row, no cell in it
         plan = record.data if isinstance(record.data, RowPlan) else None
-        if plan is None and not isinstance(record.data, XlsxError):
+        if plan is None:
             try:
                 plan = self._replayed_plan(record.key)
             except RecordError:
-                return record.payload
+                plan = None
         delimiter = self.mapping.delimiter
         try:
             row = next(csv.reader((record.payload,), delimiter=delimiter, strict=True))
         except (csv.Error, StopIteration):
-            return record.payload
-        for at in (plan.personal if plan is not None else []):
-            if at < len(row) and row[at] and not row[at].startswith("p-"):
-                row[at] = self.context.pseudonym(row[at]) or ""
-        return row_line(row, delimiter)
+            row = None
+        if row is None or plan is None or len(row) != plan.width:
+            try:
+                row = next(csv.reader((record.payload,), delimiter=delimiter), [])
+            except csv.Error:  # a line break outside quotes: one cell
+                row = [record.payload]
+            clear: frozenset[int] = frozenset()
+        else:
+            clear = plan.clear
+        pseudonym = self.context.pseudonym
+        return row_line([cell if at in clear or not cell or cell.startswith("p-") else pseudonym(cell) or ""
+                         for at, cell in enumerate(row)], delimiter)
 
     def _replayed_plan(self, key: str) -> RowPlan:
         rel = key.rpartition(":")[0]
