@@ -41,6 +41,8 @@ class CaselogOptions(AdapterOptions):
     pattern: str = "*.jsonl"
     page_lines: int = 2000
     settle_seconds: float = 5.0
+    """A last line without its line break is never read; once the file has been still this long
+    a warning says it is waiting."""
 
 
 class CaselogSource(Source):

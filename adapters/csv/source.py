@@ -39,7 +39,8 @@ class CsvOptions(AdapterOptions):
     """Column mapping file; None: the bundled `csv-example.toml`."""
     page_lines: PositiveInt = 5000
     settle_seconds: float = 60.0
-    """A last line without its newline is read only once the file is this old."""
+    """A file ending inside a quoted field waits this long for the rest (then that row is
+    quarantined); a last line without its line break is never read until it ends."""
     xlsx_pattern: str | None = "**/*.xlsx"
     """XLSX workbooks read with the same mapping (None: none)."""
     xlsx_sheet: str | None = None
