@@ -98,3 +98,37 @@ def test_an_entry_quarantined_by_an_older_release_with_replacement_characters_st
     assert main(["quarantine", "replay", str(entry.id), "--config", str(tmp_path / "conf.toml")]) != 0
     assert not (tmp_path / "out/evidence.jsonl").exists() or \
         "\ufffd" not in (tmp_path / "out/evidence.jsonl").read_text("utf-8")
+
+
+def utf8_mapping(tmp_path: Path, encoding: str) -> Path:
+    text = (Path(__file__).parents[1] / "mappings" / "csv-example.toml").read_text("utf-8")
+    path = tmp_path / "m.toml"
+    path.write_text(text.replace('encoding = "auto"', f'encoding = "{encoding}"'), "utf-8")
+    return path
+
+
+def test_a_csv_row_with_bytes_its_encoding_does_not_define_is_quarantined(tmp_path: Path) -> None:
+    for encoding, bad in (("utf-8", b"\xff"), ("auto", b"\x81")):  # \x81: undefined in Windows-1258 too
+        folder = tmp_path / encoding
+        folder.mkdir()
+        header, good, other = CSV_FIXTURE.read_bytes().removeprefix(BOM).split(b"\n")[:3]
+        other = other.replace("UBND xã Hòa Phú".encode(), b"UBND x" + bad)
+        (folder / "x.csv").write_bytes(b"\n".join([header, good, other]) + b"\n")
+        source = CsvSource(CsvOptions(adapter="csv", folder=folder, settle_seconds=0,
+                                      mapping=utf8_mapping(folder, encoding)),
+                           AdapterContext("xuat-excel", Pseudonymizer("k")))
+        fragments, errors, _ = run(source)
+        assert "\ufffd" not in json.dumps(fragments, ensure_ascii=False)
+        (key,) = errors
+        assert f"not valid text in the mapping's encoding ({encoding})" in errors[key][0]
+        record = next(r for page in source.pages(None) for r in page.records if r.key == key)
+        kept = source.quarantine_payload(record)
+        assert "\\x" + bad.hex() in kept and "\ufffd" not in kept
+        kept.encode("utf-8")  # storable: no lone surrogate
+        from isobridge.core.adapters import RawRecord
+        try:
+            source.map(RawRecord(key, kept))  # replayed from the quarantine
+        except Exception as exc:
+            assert "holds bytes that were not valid text" in str(exc.errors)
+        else:
+            raise AssertionError("a replayed row with escaped bytes was mapped")

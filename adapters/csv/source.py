@@ -48,17 +48,25 @@ class CsvOptions(AdapterOptions):
 
 
 def decode(raw: bytes, encoding: str) -> str:
-    """Text of a line: UTF-8 (BOM dropped) or Windows-1258, in Unicode NFC."""
+    """Text of a line: UTF-8 (BOM dropped) or Windows-1258, in Unicode NFC. A byte the encoding
+    does not define becomes a lone surrogate (U+DC80–U+DCFF), never U+FFFD: its row is
+    quarantined (see :data:`UNDECODED`)."""
     if raw.startswith(BOM):
         raw = raw[3:]
     if encoding == "auto":
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
-            text = raw.decode("cp1258", "replace")
+            text = raw.decode("cp1258", "surrogateescape")
     else:
-        text = raw.decode(encoding, "replace")
+        text = raw.decode(encoding, "surrogateescape")
     return text if text.isascii() else unicodedata.normalize("NFC", text)
+
+
+UNDECODED = re.compile("[\udc80-\udcff]")
+"""A byte its encoding does not define, as :func:`decode` keeps it."""
+ESCAPED_BYTE = re.compile(r"\\x[89a-f][0-9a-f]")
+"""Such a byte as the quarantine shows it (`\\xNN`)."""
 
 
 NFC_INERT = bytes(range(0xC0)) + bytes(range(0xC2, 0xCA)) + b"\xe1"
@@ -74,14 +82,19 @@ def nfc_inert(raw: bytes) -> bool:
     of them decomposes or combines with a neighbour. A text of them needs no normalisation.
 
     Checked on the bytes, three times faster than `unicodedata.is_normalized` on the text;
-    anything else (a combining mark, a BOM, other scripts) answers False. Bytes that are not
-    UTF-8 decode to U+FFFD, which is inert too.
+    anything else (a combining mark, a BOM, other scripts, bytes that are not UTF-8) answers False.
     """
     return not raw.translate(None, NFC_INERT) and not OUTSIDE_1E00.search(raw)
 
 
 def decode_lines(lines: list[bytes], encoding: str) -> list[str]:
-    """Texts of raw lines (line breaks dropped), each as :func:`decode` gives it.
+    """Texts of raw lines (line breaks dropped), each as :func:`decode` gives it (see :func:`decode_page`)."""
+    return decode_page(lines, encoding)[0]
+
+
+def decode_page(lines: list[bytes], encoding: str) -> tuple[list[str], bool]:
+    """Texts of raw lines (line breaks dropped), each as :func:`decode` gives it, and whether
+    every line decoded without an undefined byte (False: look for :data:`UNDECODED`).
 
     Decoding is the bulk of reading, so a page takes a path with no Python step per line when it
     can: every line decoded by one `map` over the page (in C), then one NFC check for the page:
@@ -90,25 +103,31 @@ def decode_lines(lines: list[bytes], encoding: str) -> list[str]:
     UTF-8 (encoding `auto`) is decoded line by line by :func:`decode`.
     """
     if not lines:
-        return []
+        return [], True
     stripped = map(bytes.rstrip, lines, repeat(b"\r\n"))
+    clean = True
     if encoding == "auto":
         try:
             texts = list(map(bytes.decode, stripped))
         except UnicodeDecodeError:  # a Windows-1258 line somewhere: decide line by line
-            return [decode(line.rstrip(b"\r\n"), encoding) for line in lines]
+            return [decode(line.rstrip(b"\r\n"), encoding) for line in lines], False
     else:
-        texts = list(map(bytes.decode, stripped, repeat(encoding), repeat("replace")))
+        try:
+            texts = list(map(bytes.decode, stripped, repeat(encoding)))
+        except UnicodeDecodeError:
+            clean = False
+            texts = list(map(bytes.decode, map(bytes.rstrip, lines, repeat(b"\r\n")), repeat(encoding),
+                             repeat("surrogateescape")))
     raw = b"".join(lines)
-    if raw.isascii() or (encoding != "cp1258" and nfc_inert(raw)):
-        return texts
+    if raw.isascii() or (encoding != "cp1258" and clean and nfc_inert(raw)):
+        return texts, clean
     page = "\n".join(texts)
     if not unicodedata.is_normalized("NFC", page):
         page = unicodedata.normalize("NFC", page)
         texts = page.split("\n")
     if encoding != "cp1258" and "\ufeff" in page:
         texts = [text[1:] if text.startswith("\ufeff") else text for text in texts]
-    return texts
+    return texts, clean
 
 
 def join_quoted(offsets: list[int], texts: list[str]) -> tuple[list[int], list[str], tuple[list[int], list[str]]]:
@@ -140,6 +159,17 @@ def join_quoted(offsets: list[int], texts: list[str]) -> tuple[list[int], list[s
         row_offsets.append(offsets[start])
         rows.append("\n".join(parts) if len(parts) > 1 else parts[0])
     return row_offsets, rows, ([], [])
+
+
+class Undecodable:
+    """What a row holding a byte its encoding does not define carries instead of its plan."""
+
+    def __init__(self, encoding: str, plan: RowPlan):
+        self.encoding, self.plan = encoding, plan
+
+    def __str__(self) -> str:
+        return (f"not valid text in the mapping's encoding ({self.encoding}): a byte it does not define;"
+                " the row is never read with replacement characters")
 
 
 @dataclass
@@ -182,12 +212,12 @@ class CsvSource(Source):
         blocks = read_line_blocks(self.folder, o.pattern, cursor, o.page_lines, o.settle_seconds, keep_blank=True)
         for block, after in blocks:
             ready = [self._ended_inside(held, pins)] if held is not None and held.path != block.path else []
-            offsets, texts = self._texts(block)
+            offsets, texts, clean = self._texts(block)
             if held is not None and held.path == block.path:
-                offsets, texts = held.offsets + offsets, held.texts + texts
+                offsets, texts, clean = held.offsets + offsets, held.texts + texts, False
             offsets, texts, rest = join_quoted(offsets, texts)
             held = _Held(block.path, *rest, after) if rest[0] else None
-            ready.append(Page(self._rows(block.path, offsets, texts), self._pinned(after, pins, held)))
+            ready.append(Page(self._rows(block.path, offsets, texts, clean), self._pinned(after, pins, held)))
             for page in ready:
                 if page.records or page.cursor != cursor:  # a page that neither reads nor moves is no page
                     cursor = page.cursor
@@ -280,20 +310,27 @@ class CsvSource(Source):
             cached = self._plans[rel] = (mtime, self.mapper.plan([name.strip() for name in names]))
         return cached[1]
 
-    def _texts(self, block: LineBlock) -> tuple[list[int], list[str]]:
-        """The block's line offsets and decoded texts, less the file's header line."""
+    def _texts(self, block: LineBlock) -> tuple[list[int], list[str], bool]:
+        """The block's line offsets and decoded texts, less the file's header line, and whether
+        every line decoded cleanly (see :func:`decode_page`)."""
         offsets, lines = block.offsets, block.lines
         if offsets and offsets[0] == 0:  # the header line
             offsets, lines = offsets[1:], lines[1:]
-        return offsets, decode_lines(lines, self.mapping.encoding)
+        return offsets, *decode_page(lines, self.mapping.encoding)
 
-    def _rows(self, path: str, offsets: list[int], texts: list[str]) -> list[RawRecord]:
-        """One record per row, keyed by the offset of its first line."""
+    def _rows(self, path: str, offsets: list[int], texts: list[str], clean: bool = False) -> list[RawRecord]:
+        """One record per row, keyed by the offset of its first line; a row holding a byte its
+        encoding does not define carries :class:`Undecodable` instead of the plan."""
         if not texts:
             return []
         plan = self._plan(path)
         keys = [f"{path}:{offset}" for offset in offsets]
-        return list(map(RawRecord, keys, texts, repeat(plan)))
+        records = list(map(RawRecord, keys, texts, repeat(plan)))
+        if not clean:
+            for record in records:
+                if UNDECODED.search(record.payload):
+                    record.data = Undecodable(self.mapping.encoding, plan)
+        return records
 
     def map(self, record: RawRecord) -> list[dict]:
         """The fragment of one row; a row that does not fit the mapping is quarantined.
@@ -311,8 +348,11 @@ class CsvSource(Source):
 
     def _map_row(self, record: RawRecord) -> list[dict]:
         """The fragment of one row, through the validating path: every problem is named."""
-        if isinstance(record.data, XlsxError):
+        if isinstance(record.data, (XlsxError, Undecodable)):
             raise RecordError([f"{record.key}: {record.data}"])
+        if record.data is None and (ESCAPED_BYTE.search(record.payload) or "\ufffd" in record.payload):
+            raise RecordError([f"{record.key}: holds bytes that were not valid text (kept as \\xNN or"
+                               " U+FFFD in the quarantine); fix the file and read it again"])
         plan = record.data if record.data is not None else self._replayed_plan(record.key)
         text, delimiter = record.payload, self.mapping.delimiter
         if '"' not in text:
@@ -335,22 +375,24 @@ class CsvSource(Source):
         header (not CSV, another number of fields) every cell is a pseudonym."""
         if isinstance(record.data, XlsxError):
             return record.payload  # our own description of the workbook or row, no cell in it
-        plan = record.data if isinstance(record.data, RowPlan) else None
-        if plan is None:
+        plan = record.data.plan if isinstance(record.data, Undecodable) else record.data
+        if not isinstance(plan, RowPlan):
+            plan = None
             try:
                 plan = self._replayed_plan(record.key)
             except RecordError:
                 plan = None
         delimiter = self.mapping.delimiter
+        text = record.payload.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
         try:
-            row = next(csv.reader((record.payload,), delimiter=delimiter, strict=True))
+            row = next(csv.reader((text,), delimiter=delimiter, strict=True))
         except (csv.Error, StopIteration):
             row = None
         if row is None or plan is None or len(row) != plan.width:
             try:
-                row = next(csv.reader((record.payload,), delimiter=delimiter), [])
+                row = next(csv.reader((text,), delimiter=delimiter), [])
             except csv.Error:  # a line break outside quotes: one cell
-                row = [record.payload]
+                row = [text]
             clear: frozenset[int] = frozenset()
         else:
             clear = plan.clear
