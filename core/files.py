@@ -14,9 +14,10 @@ import hashlib
 import json
 import logging
 import time
+import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
-from itertools import accumulate, islice
+from dataclasses import dataclass, field
+from itertools import accumulate
 from pathlib import Path
 
 from .adapters import CheckResult
@@ -67,8 +68,32 @@ TAIL_BYTES = 4096
 _READ = 1024 * 1024
 
 
-def _digest(data: bytes = b""):
-    return hashlib.blake2b(data, digest_size=16)
+class _Crc:
+    """A running CRC-32 with the update/copy/hexdigest face of hashlib's digests: the bytes before
+    an offset are hashed on every read of a file, and CRC-32 runs at memory speed where a
+    cryptographic hash would cost a tenth of the read (a rewrite is no attack to resist: whoever
+    can write the file can write any record)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: int = 0):
+        self.value = value
+
+    def update(self, data: bytes) -> None:
+        """Add `data`."""
+        self.value = zlib.crc32(data, self.value)
+
+    def copy(self) -> "_Crc":
+        """A copy at this point."""
+        return _Crc(self.value)
+
+    def hexdigest(self) -> str:
+        """The CRC as 8 hex digits."""
+        return f"{self.value:08x}"
+
+
+def _digest() -> _Crc:
+    return _Crc()
 
 
 def _head(path: Path, length: int) -> str:
@@ -98,8 +123,8 @@ class Resume:
     """Where to go on reading a line file, and the running digest of the bytes before it."""
 
     offset: int
-    digest: object
-    """blake2b of the bytes [0, min(offset, PREFIX_LIMIT))."""
+    digest: _Crc
+    """CRC-32 of the bytes [0, min(offset, PREFIX_LIMIT))."""
 
 
 def resume(path: Path, stat, seen: dict) -> Resume:
@@ -163,21 +188,44 @@ def unfinished_lines(cursor: str | None) -> list[str]:
     return notes
 
 
+MAX_LINE_BYTES = 16 * 1024 * 1024
+"""Longest line read; a longer one is skipped (in chunks, never held in memory) and reported in
+:attr:`LineBlock.long` for the adapter to quarantine."""
+LONG_LINE_SCAN = 256 * 1024 * 1024
+"""How far past :data:`MAX_LINE_BYTES` a run looks for the end of an over-long line; beyond it the
+line counts as unfinished (the rest of the file waits, and `isobridge state` says so)."""
+PAGE_BYTES = 64 * 1024 * 1024
+"""Most bytes of lines in one page, whatever `page_lines` allows."""
+
+
+class LineTooLong:
+    """The `data` of a record standing for a line above :data:`MAX_LINE_BYTES` (never read):
+    its adapter's `map` raises RecordError with this text."""
+
+    def __init__(self, length: int):
+        self.length = length
+
+    def __str__(self) -> str:
+        return f"a line of {self.length} bytes, above the limit of {MAX_LINE_BYTES}: not read"
+
+
 @dataclass
 class LineBlock:
     """A page of lines of one file, for adapters that decode a page at once: byte offsets and raw
-    lines (line breaks kept), blank lines left out unless asked for."""
+    lines (line breaks kept), blank lines left out unless asked for. A line longer than
+    :data:`MAX_LINE_BYTES` stands as `b""` and its length is in `long` (by offset)."""
 
     path: str
     offsets: list[int]
     lines: list[bytes]
+    long: dict[int, int] = field(default_factory=dict)
 
 
 def read_line_blocks(folder: Path, pattern: str, cursor: str | None, page_lines: int = 1000,
                      settle_seconds: float = 60.0, keep_blank: bool = False) -> Iterator[tuple[LineBlock, str]]:
     """Pages of new lines, each one :class:`LineBlock` of at most `page_lines` lines (blank ones
-    included in the count) of one file, read without a Python step per line. Blank lines are
-    left out, unless `keep_blank` (a CSV field in quotes may hold one).
+    included in the count) and :data:`PAGE_BYTES` of one file. Blank lines are left out, unless
+    `keep_blank` (a CSV field in quotes may hold one).
 
     A grown file is read from where the last run stopped; a replaced, shrunk or rewritten one
     from the start (see :func:`resume`). A last line without its line break is never read, however
@@ -214,38 +262,69 @@ def _blocks(path: Path, rel: str, at: Resume, stat, state: dict,
         handle.seek(offset)
         start = offset
         while True:
-            lines = list(islice(handle, page_lines))
+            lines, lengths, long, full = _page(handle, page_lines, stat.st_size - offset)
             if not lines and offset > start:
                 return  # the file ended exactly with the last page
-            full = len(lines) == page_lines
-            if offset + sum(map(len, lines)) > stat.st_size:  # appended after this run looked: next run
-                lines = _within(lines, stat.st_size - offset)
-                full = False
-            if lines and not lines[-1].endswith(b"\n"):
-                full = False
-                lines.pop()  # not ended yet: never read before its line break is written
-            offsets = list(accumulate(map(len, lines), initial=offset))
+            offsets = list(accumulate(lengths, initial=offset))
             end = offsets.pop()
-            if offset < PREFIX_LIMIT and lines:
-                digest.update(b"".join(lines)[:PREFIX_LIMIT - offset])
+            if offset < PREFIX_LIMIT and end > offset:
+                if long:  # an over-long line is not in memory: hash it from the file
+                    _hash_range(handle, offset, min(end, PREFIX_LIMIT), digest)
+                    handle.seek(end)
+                else:
+                    digest.update(b"".join(lines)[:PREFIX_LIMIT - offset])
             offset = end
+            long = {offsets[i]: n for i, n in long.items()} if long else long
             if not keep_blank and any(map(bytes.isspace, lines)):
                 kept = [(at, line) for at, line in zip(offsets, lines) if not line.isspace()]
                 offsets, lines = [at for at, _ in kept], [line for _, line in kept]
             state[rel] = mark(path, stat, offset, digest.copy())
-            yield LineBlock(rel, offsets, lines), dump_cursor(state)
+            yield LineBlock(rel, offsets, lines, long), dump_cursor(state)
             if not full:
                 return
 
 
-def _within(lines: list[bytes], budget: int) -> list[bytes]:
-    kept = []
-    for line in lines:
-        budget -= len(line)
-        if budget < 0:
+def _page(handle, page_lines: int, budget: int) -> tuple[list[bytes], list[int], dict[int, int], bool]:
+    """The next complete lines (ending with a line break) within `budget` bytes of the file:
+    (lines, their lengths, over-long lines by index → length, whether the page is full so more
+    may follow). The handle is left after the last line taken."""
+    lines: list[bytes] = []
+    lengths: list[int] = []
+    long: dict[int, int] = {}
+    readline, taken = handle.readline, 0
+    while len(lines) < page_lines and taken < PAGE_BYTES:
+        line = readline(min(MAX_LINE_BYTES + 1, budget - taken))
+        if line.endswith(b"\n"):
+            lines.append(line)
+            lengths.append(len(line))
+            taken += len(line)
+            continue
+        length = _long_line(handle, len(line), budget - taken) if len(line) > MAX_LINE_BYTES else None
+        if length is None:  # the end, or a line without its line break yet: left for a later run
+            handle.seek(-len(line), 1)
+            return lines, lengths, long, False
+        long[len(lines)] = length
+        lines.append(b"")
+        lengths.append(length)
+        taken += length
+    return lines, lengths, long, True
+
+
+def _long_line(handle, read: int, budget: int) -> int | None:
+    """The length of an over-long line `read` bytes into (the handle after it), or None when its
+    line break is not within `budget` nor :data:`LONG_LINE_SCAN` (the handle left where it was)."""
+    length, limit = read, min(budget, MAX_LINE_BYTES + LONG_LINE_SCAN)
+    while length < limit:
+        chunk = handle.read(min(_READ, limit - length))
+        if not chunk:
             break
-        kept.append(line)
-    return kept
+        found = chunk.find(b"\n")
+        if found >= 0:
+            handle.seek(found + 1 - len(chunk), 1)
+            return length + found + 1
+        length += len(chunk)
+    handle.seek(read - length, 1)
+    return None
 
 
 def changed_documents(folder: Path, pattern: str, cursor: str | None,

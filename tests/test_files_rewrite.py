@@ -145,3 +145,78 @@ def test_sync_waits_for_a_dossier_written_in_two_halves(tmp_path: Path, capsys) 
     assert sync(folder) == 0
     assert set(revisions(folder)) == {record["dossier"] for record in records} | {orjson.loads(line)["dossier"]}
     assert Ledger(folder / "ledger.db").quarantined() == []
+
+
+def test_an_over_long_line_is_skipped_in_bounded_memory_and_reported(tmp_path: Path, monkeypatch) -> None:
+    from isobridge.core import files
+    monkeypatch.setattr(files, "MAX_LINE_BYTES", 1000)
+    monkeypatch.setattr(files, "LONG_LINE_SCAN", 5000)
+    path = tmp_path / "a.jsonl"
+    path.write_bytes(b"one\n" + b"x" * 3000 + b"\ntwo\n" + b"y" * 9000 + b"\nthree\n")
+    pages = list(read_line_blocks(tmp_path, "*.jsonl", None, page_lines=2, settle_seconds=0))
+    long = {at: n for block, _ in pages for at, n in block.long.items()}
+    assert long == {4: 3001}
+    assert lines_of(pages) == [b"one", b"", b"two"]  # the line of 9000 has no end within the scan
+    assert load_cursor(pages[-1][1])["a.jsonl"]["unfinished"] == {"at": 3009, "bytes": 9007}
+    monkeypatch.setattr(files, "LONG_LINE_SCAN", 10_000)
+    lines, _ = read(tmp_path, pages[-1][1])
+    assert lines == [b"", b"three"]
+
+
+def test_a_sparse_file_without_line_breaks_costs_no_memory(tmp_path: Path) -> None:
+    """A file of 2 GiB of zeros that takes no disk: it would be one line of 2 GiB."""
+    import tracemalloc
+    path = tmp_path / "a.jsonl"
+    with open(path, "wb") as handle:
+        handle.write(b'{"dossier": "H-1"}\n')
+        handle.truncate(2 * 1024 ** 3)
+    tracemalloc.start()
+    try:
+        started = time.monotonic()
+        lines, cursor = read(tmp_path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert lines == [b'{"dossier": "H-1"}'] and peak < 64 * 1024 * 1024
+    assert load_cursor(cursor)["a.jsonl"]["unfinished"]["at"] == 19
+    assert time.monotonic() - started < 60
+
+
+def test_sources_quarantine_an_over_long_line(tmp_path: Path, monkeypatch) -> None:
+    from isobridge.core import files
+    from isobridge.adapters.caselog import CaselogOptions, CaselogSource
+    from isobridge.core.adapters import AdapterContext
+    from isobridge.core.privacy import Pseudonymizer
+    from conftest import pull_and_map
+    monkeypatch.setattr(files, "MAX_LINE_BYTES", 4000)
+    records = write_cases(tmp_path / "x.jsonl", 2)
+    (tmp_path / "in").mkdir()
+    big = orjson.dumps(dict(records[0], dossier="BIG", agency="x" * 5000))
+    (tmp_path / "in" / "a.jsonl").write_bytes(orjson.dumps(records[0]) + b"\n" + big + b"\n" + orjson.dumps(records[1]) + b"\n")
+    source = CaselogSource(CaselogOptions(adapter="caselog", folder=tmp_path / "in", settle_seconds=0),
+                           AdapterContext("onestop", Pseudonymizer("k")))
+    fragments, errors, _ = pull_and_map(source)
+    assert len(fragments) == 2
+    ((key, reasons),) = errors.items()
+    assert reasons == [f"a line of {len(big) + 1} bytes, above the limit of 4000: not read"]
+    record = next(r for page in source.pages(None) for r in page.records if r.key == key)
+    assert source.quarantine_payload(record) == f"{key} ({len(big) + 1} bytes)"
+
+
+def test_the_csv_source_quarantines_an_over_long_line(tmp_path: Path, monkeypatch) -> None:
+    from isobridge.core import files
+    from isobridge.adapters.csv import CsvOptions, CsvSource
+    from isobridge.core.adapters import AdapterContext
+    from isobridge.core.privacy import Pseudonymizer
+    from conftest import pull_and_map
+    monkeypatch.setattr(files, "MAX_LINE_BYTES", 4000)
+    fixture = Path(__file__).parent / "fixtures" / "docsrc" / "csv" / "mot-cua-2025-07.csv"
+    header, first, second = fixture.read_bytes().split(b"\n")[:3]
+    big = second.replace(b"UBND x", b"UBND " + b"x" * 5000)
+    (tmp_path / "x.csv").write_bytes(b"\n".join([header, first, big, second]) + b"\n")
+    source = CsvSource(CsvOptions(adapter="csv", folder=tmp_path, settle_seconds=0),
+                       AdapterContext("xuat-excel", Pseudonymizer("k")))
+    fragments, errors, _ = pull_and_map(source)
+    assert len(fragments) == 2
+    ((key, reasons),) = errors.items()
+    assert reasons == [f"{key}: a line of {len(big) + 1} bytes, above the limit of 4000: not read"]

@@ -15,7 +15,7 @@ import orjson
 
 from isobridge.core.adapters import AdapterOptions, CheckResult, Page, RawRecord, Source
 from isobridge.core.caselog import BOM, RecordError
-from isobridge.core.files import check_folder, read_line_blocks
+from isobridge.core.files import LineTooLong, check_folder, read_line_blocks
 from isobridge.core.hookspecs import hookimpl
 from isobridge.core.minimise import minimise_fragment, scrub_line, scrub_value
 
@@ -66,7 +66,12 @@ class CaselogSource(Source):
         """Pages of new lines, each with the folder cursor after it."""
         opts = self.options
         for block, after in read_line_blocks(self.folder, opts.pattern, cursor, opts.page_lines, opts.settle_seconds):
-            yield Page([self._record(block.path, at, line) for at, line in zip(block.offsets, block.lines)], after)
+            records = [self._record(block.path, at, line) for at, line in zip(block.offsets, block.lines)]
+            for index, at in enumerate(block.offsets if block.long else ()):
+                if at in block.long:
+                    key = f"{block.path}:{at}"
+                    records[index] = RawRecord(key, f"{key} ({block.long[at]} bytes)", LineTooLong(block.long[at]))
+            yield Page(records, after)
 
     @staticmethod
     def _record(path: str, offset: int, line: bytes) -> RawRecord:
@@ -77,6 +82,8 @@ class CaselogSource(Source):
     def map(self, record: RawRecord) -> list[dict]:
         """One line is one dossier in the canonical case-log shape: allow-listed fields only,
         personal ones pseudonymised."""
+        if record.data.__class__ is LineTooLong:
+            raise RecordError([str(record.data)])
         try:
             data = orjson.loads(record.data if record.data is not None else _replayed(record.payload))
         except orjson.JSONDecodeError as exc:
@@ -89,6 +96,8 @@ class CaselogSource(Source):
         """The line for the quarantine: the canonical fields in clear, every other value (personal
         fields, unknown fields, anything in a line that is not JSON) as a pseudonym."""
         text = record.payload
+        if isinstance(record.data, LineTooLong):
+            return text  # our own note of the line's place and size
         pseudonym = self.context.pseudonymizer.pseudonym
         try:
             data = orjson.loads(text)

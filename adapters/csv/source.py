@@ -22,7 +22,8 @@ from pydantic import PositiveInt
 
 from isobridge.core.adapters import AdapterOptions, CheckResult, Page, RawRecord, Source
 from isobridge.core.caselog import RecordError
-from isobridge.core.files import LineBlock, check_folder, dump_cursor, files_in, load_cursor, mark, read_line_blocks
+from isobridge.core.files import (LineBlock, LineTooLong, check_folder, dump_cursor, files_in, load_cursor, mark,
+                                  read_line_blocks)
 
 from .mapping import CsvMapping, RowMapper, RowPlan
 from .xlsx import XlsxError, row_line, sheet_rows
@@ -63,6 +64,8 @@ def decode(raw: bytes, encoding: str) -> str:
     return text if text.isascii() else unicodedata.normalize("NFC", text)
 
 
+LONG = "\x00"
+"""The text standing for a line too long to read (see :class:`~isobridge.core.files.LineTooLong`)."""
 UNDECODED = re.compile("[\udc80-\udcff]")
 """A byte its encoding does not define, as :func:`decode` keeps it."""
 ESCAPED_BYTE = re.compile(r"\\x[89a-f][0-9a-f]")
@@ -195,6 +198,7 @@ class CsvSource(Source):
         self.mapping = CsvMapping.load(context.resolve(options.mapping) if options.mapping else None)
         self.mapper = RowMapper(self.mapping, context.pseudonym)
         self._plans: dict[str, tuple[int, RowPlan]] = {}
+        self._long: dict[tuple[str, int], int] = {}
 
     def check(self) -> CheckResult:
         """The folder exists; reports how many files match."""
@@ -316,7 +320,12 @@ class CsvSource(Source):
         offsets, lines = block.offsets, block.lines
         if offsets and offsets[0] == 0:  # the header line
             offsets, lines = offsets[1:], lines[1:]
-        return offsets, *decode_page(lines, self.mapping.encoding)
+        texts, clean = decode_page(lines, self.mapping.encoding)
+        if block.long:  # over-long lines, never read: a row each, quarantined by _rows
+            self._long.update({(block.path, at): length for at, length in block.long.items()})
+            texts = [LONG if at in block.long else text for at, text in zip(offsets, texts)]
+            clean = False
+        return offsets, texts, clean
 
     def _rows(self, path: str, offsets: list[int], texts: list[str], clean: bool = False) -> list[RawRecord]:
         """One record per row, keyed by the offset of its first line; a row holding a byte its
@@ -327,8 +336,11 @@ class CsvSource(Source):
         keys = [f"{path}:{offset}" for offset in offsets]
         records = list(map(RawRecord, keys, texts, repeat(plan)))
         if not clean:
-            for record in records:
-                if UNDECODED.search(record.payload):
+            for record, offset in zip(records, offsets):
+                if record.payload is LONG and (path, offset) in self._long:
+                    length = self._long[(path, offset)]
+                    record.payload, record.data = f"{record.key} ({length} bytes)", LineTooLong(length)
+                elif UNDECODED.search(record.payload):
                     record.data = Undecodable(self.mapping.encoding, plan)
         return records
 
@@ -348,7 +360,7 @@ class CsvSource(Source):
 
     def _map_row(self, record: RawRecord) -> list[dict]:
         """The fragment of one row, through the validating path: every problem is named."""
-        if isinstance(record.data, (XlsxError, Undecodable)):
+        if isinstance(record.data, (XlsxError, Undecodable, LineTooLong)):
             raise RecordError([f"{record.key}: {record.data}"])
         if record.data is None and (ESCAPED_BYTE.search(record.payload) or "\ufffd" in record.payload):
             raise RecordError([f"{record.key}: holds bytes that were not valid text (kept as \\xNN or"
@@ -373,8 +385,8 @@ class CsvSource(Source):
         """The row for the quarantine: the mapped, non-personal columns in clear, every other cell
         (personal or unmapped columns) as a pseudonym; in a row that does not line up with its
         header (not CSV, another number of fields) every cell is a pseudonym."""
-        if isinstance(record.data, XlsxError):
-            return record.payload  # our own description of the workbook or row, no cell in it
+        if isinstance(record.data, (XlsxError, LineTooLong)):
+            return record.payload  # our own description of the workbook, row or line, no cell in it
         plan = record.data.plan if isinstance(record.data, Undecodable) else record.data
         if not isinstance(plan, RowPlan):
             plan = None
