@@ -21,6 +21,7 @@ from pathlib import Path
 from pydantic import PositiveInt
 
 from isobridge.core.adapters import AdapterOptions, CheckResult, Page, RawRecord, Source
+from isobridge.core import files
 from isobridge.core.caselog import RecordError
 from isobridge.core.files import (LineBlock, LineTooLong, check_folder, dump_cursor, files_in, load_cursor, mark,
                                   read_line_blocks)
@@ -309,7 +310,7 @@ class CsvSource(Source):
             return self._workbook_plan(rel, header if isinstance(header, list) else [], mtime)
         if cached is None or cached[0] != mtime:
             with open(path, "rb") as handle:
-                first = handle.readline().rstrip(b"\r\n")
+                first = handle.readline(files.MAX_LINE_BYTES).rstrip(b"\r\n")  # bounded: a 2 GB header is no header
             names = next(csv.reader([decode(first, self.mapping.encoding)], delimiter=self.mapping.delimiter), [])
             cached = self._plans[rel] = (mtime, self.mapper.plan([name.strip() for name in names]))
         return cached[1]
