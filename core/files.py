@@ -154,10 +154,11 @@ def resume_offset(path: Path, stat, seen: dict) -> int:
     return resume(path, stat, seen).offset
 
 
-def mark(path: Path, stat, offset: int, digest=None) -> dict:
+def mark(path: Path, stat, offset: int, digest=None, last: bool = True) -> dict:
     """The cursor entry of a line file read up to `offset`; `digest` is the running digest of the
-    bytes before it (computed from the file when not given). Bytes after `offset` that the file
-    already held (a last line without its line break) are noted as `unfinished`, for operators."""
+    bytes before it (computed from the file when not given). When this is where reading the file
+    stopped (`last`), bytes after `offset` that it already held (a last line without its line
+    break) are noted as `unfinished`, for operators."""
     length = min(HEAD_BYTES, offset)
     with open(path, "rb") as handle:
         if digest is None:
@@ -167,7 +168,7 @@ def mark(path: Path, stat, offset: int, digest=None) -> dict:
                  "prefix": digest.hexdigest()}
         if offset > PREFIX_LIMIT:
             entry["tail"] = _tail(handle, offset)
-    if stat.st_size > offset:
+    if last and stat.st_size > offset:
         entry["unfinished"] = {"at": offset, "bytes": stat.st_size - offset}
     return entry
 
@@ -278,7 +279,7 @@ def _blocks(path: Path, rel: str, at: Resume, stat, state: dict,
             if not keep_blank and any(map(bytes.isspace, lines)):
                 kept = [(at, line) for at, line in zip(offsets, lines) if not line.isspace()]
                 offsets, lines = [at for at, _ in kept], [line for _, line in kept]
-            state[rel] = mark(path, stat, offset, digest.copy())
+            state[rel] = mark(path, stat, offset, digest.copy(), last=not full)
             yield LineBlock(rel, offsets, lines, long), dump_cursor(state)
             if not full:
                 return

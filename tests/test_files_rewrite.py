@@ -220,3 +220,10 @@ def test_the_csv_source_quarantines_an_over_long_line(tmp_path: Path, monkeypatc
     assert len(fragments) == 2
     ((key, reasons),) = errors.items()
     assert reasons == [f"{key}: a line of {len(big) + 1} bytes, above the limit of 4000: not read"]
+
+
+def test_only_the_page_where_reading_stopped_notes_an_unfinished_line(tmp_path: Path) -> None:
+    (tmp_path / "a.jsonl").write_bytes(b"one\ntwo\nthree\nfour\nfiv")
+    pages = list(read_line_blocks(tmp_path, "*.jsonl", None, page_lines=2, settle_seconds=0))
+    notes = [load_cursor(cursor)["a.jsonl"].get("unfinished") for _, cursor in pages]
+    assert notes[:-1] == [None] * (len(pages) - 1) and notes[-1] == {"at": 19, "bytes": 3}
