@@ -265,6 +265,9 @@ def _blocks(path: Path, rel: str, at: Resume, stat, state: dict,
         while True:
             lines, lengths, long, full = _page(handle, page_lines, stat.st_size - offset)
             if not lines and offset > start:
+                if stat.st_size > offset:  # an unfinished line after the last full page: say so
+                    state[rel] = mark(path, stat, offset, digest.copy())
+                    yield LineBlock(rel, [], []), dump_cursor(state)
                 return  # the file ended exactly with the last page
             offsets = list(accumulate(lengths, initial=offset))
             end = offsets.pop()
