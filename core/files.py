@@ -163,9 +163,10 @@ def mark(path: Path, stat, offset: int, digest=None, last: bool = True) -> dict:
     with open(path, "rb") as handle:
         if digest is None:
             digest = _hash_range(handle, 0, min(offset, PREFIX_LIMIT))
+        handle.seek(0)
+        head = hashlib.blake2b(handle.read(length), digest_size=8).hexdigest() if length else ""
         entry = {"offset": offset, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "ino": stat.st_ino,
-                 "head_len": length, "head": _head(path, length) if length else "",
-                 "prefix": digest.hexdigest()}
+                 "head_len": length, "head": head, "prefix": digest.hexdigest()}
         if offset > PREFIX_LIMIT:
             entry["tail"] = _tail(handle, offset)
     if last and stat.st_size > offset:
