@@ -306,7 +306,11 @@ class CsvSource(Source):
         mtime = path.stat().st_mtime_ns
         cached = self._plans.get(rel)
         if (cached is None or cached[0] != mtime) and rel.lower().endswith(".xlsx"):
-            header = next(sheet_rows(path, self.options.xlsx_sheet), (1, []))[1]
+            rows = sheet_rows(path, self.options.xlsx_sheet)
+            try:
+                header = next(rows, (1, []))[1]
+            finally:
+                rows.close()  # closes the workbook
             return self._workbook_plan(rel, header if isinstance(header, list) else [], mtime)
         if cached is None or cached[0] != mtime:
             with open(path, "rb") as handle:
