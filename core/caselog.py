@@ -295,12 +295,21 @@ _decode_wire = msgspec.json.Decoder(_WireCase).decode
 
 
 def decode_case(line: bytes | memoryview) -> Case:
-    """Decode and validate one case-log JSON line; raises RecordError (or orjson.JSONDecodeError)."""
+    """Decode and validate one case-log JSON line; raises RecordError (or orjson.JSONDecodeError).
+
+    A UTF-8 byte order mark before the line (the first line of a file saved by some editors) is
+    skipped; bytes that are not UTF-8 are refused, never replaced."""
     try:
         case = _from_wire(_decode_wire(line))
     except msgspec.DecodeError:
+        if bytes(line[:3]) == BOM:
+            return decode_case(line[3:])
         case = None
     return case if case is not None else parse_case(orjson.loads(line))
+
+
+BOM = b"\xef\xbb\xbf"
+"""The UTF-8 byte order mark."""
 
 
 def _from_wire(wire: _WireCase) -> Case | None:

@@ -61,7 +61,7 @@ def test_a_page_with_a_windows_1258_line_decodes_line_by_line():
 def test_a_windows_1258_page_is_normalised_and_keeps_its_bytes():
     lines = [b"Ho\xcca Phu\xec,Ti\xea\xecp\r\n", b"\xef\xbb\xbfx\n", b"\x81 undefined"]  # tone marks apart
     assert decode_lines(lines, "cp1258") == [
-        unicodedata.normalize("NFC", line.rstrip(b"\r\n").decode("cp1258", "replace")) for line in lines]
+        unicodedata.normalize("NFC", line.rstrip(b"\r\n").decode("cp1258", "surrogateescape")) for line in lines]
     assert decode_lines(lines, "cp1258")[0] == "Hòa Phú,Tiếp"
 
 

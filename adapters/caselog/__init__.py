@@ -1,7 +1,9 @@
 """`caselog` source: case-log JSON Lines files in a folder, read incrementally.
 
 New files and lines appended to known files are picked up by the next sync; each line is one
-dossier (or a later, fuller copy of it: the ledger merges them).
+dossier (or a later, fuller copy of it: the ledger merges them). Only the canonical case-log
+fields are kept, personal ones as pseudonyms (:mod:`isobridge.core.minimise`); a line that is
+not UTF-8 is quarantined, never decoded with replacement characters.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ from pathlib import Path
 import orjson
 
 from isobridge.core.adapters import AdapterOptions, CheckResult, Page, RawRecord, Source
-from isobridge.core.caselog import RecordError
-from isobridge.core.files import check_folder, read_line_blocks
+from isobridge.core.caselog import BOM, RecordError
+from isobridge.core.files import LineTooLong, check_folder, read_line_blocks
 from isobridge.core.hookspecs import hookimpl
+from isobridge.core.minimise import minimise_fragment, scrub_line, scrub_value
 
 
 class LineRecord(RawRecord):
@@ -26,8 +29,9 @@ class LineRecord(RawRecord):
 
     @property  # type: ignore[override]
     def payload(self) -> str:
-        """The line as text (undecodable bytes replaced)."""
-        return self.data.decode("utf-8", "replace")
+        """The line as text; bytes that are not UTF-8 are kept as `\\xNN` escapes (which no JSON
+        decoder accepts, so a replayed line with them stays quarantined)."""
+        return self.data.decode("utf-8", "backslashreplace")
 
 
 class CaselogOptions(AdapterOptions):
@@ -37,6 +41,8 @@ class CaselogOptions(AdapterOptions):
     pattern: str = "*.jsonl"
     page_lines: int = 2000
     settle_seconds: float = 5.0
+    """A last line without its line break is never read; once the file has been still this long
+    a warning says it is waiting."""
 
 
 class CaselogSource(Source):
@@ -60,32 +66,63 @@ class CaselogSource(Source):
         """Pages of new lines, each with the folder cursor after it."""
         opts = self.options
         for block, after in read_line_blocks(self.folder, opts.pattern, cursor, opts.page_lines, opts.settle_seconds):
-            yield Page([self._record(block.path, at, line) for at, line in zip(block.offsets, block.lines)], after)
+            records = [self._record(block.path, at, line) for at, line in zip(block.offsets, block.lines)]
+            for index, at in enumerate(block.offsets if block.long else ()):
+                if at in block.long:
+                    key = f"{block.path}:{at}"
+                    records[index] = RawRecord(key, f"{key} ({block.long[at]} bytes)", LineTooLong(block.long[at]))
+            yield Page(records, after)
 
     @staticmethod
     def _record(path: str, offset: int, line: bytes) -> RawRecord:
+        if offset == 0 and line.startswith(BOM):  # a UTF-8 byte order mark before the first line
+            line = line[3:]
         return LineRecord(f"{path}:{offset}", line.rstrip(b"\r\n"))
 
     def map(self, record: RawRecord) -> list[dict]:
-        """One line is one dossier in the canonical case-log shape, personal fields pseudonymised."""
+        """One line is one dossier in the canonical case-log shape: allow-listed fields only,
+        personal ones pseudonymised."""
+        if record.data.__class__ is LineTooLong:
+            raise RecordError([str(record.data)])
         try:
-            data = orjson.loads(record.data if record.data is not None else record.payload)
+            data = orjson.loads(record.data if record.data is not None else _replayed(record.payload))
         except orjson.JSONDecodeError as exc:
-            raise RecordError([f"invalid JSON: {exc}"]) from None
+            raise RecordError([_not_json(record, exc)]) from None
         if not isinstance(data, dict):
             raise RecordError([f"expected a JSON object, got {type(data).__name__}"])
-        return [self.context.pseudonymizer.scrub_fragment(data)]
+        return [minimise_fragment(data, self.context.pseudonymizer.pseudonym)]
 
     def quarantine_payload(self, record: RawRecord) -> str:
-        """The line with its personal fields pseudonymised (in a line that is not a JSON object,
-        wherever a personal field can be found in its text)."""
+        """The line for the quarantine: the canonical fields in clear, every other value (personal
+        fields, unknown fields, anything in a line that is not JSON) as a pseudonym."""
+        text = record.payload
+        if isinstance(record.data, LineTooLong):
+            return text  # our own note of the line's place and size
+        pseudonym = self.context.pseudonymizer.pseudonym
         try:
-            data = orjson.loads(record.payload)
+            data = orjson.loads(text)
         except orjson.JSONDecodeError:
-            data = None
-        if not isinstance(data, dict):
-            return self.context.pseudonymizer.scrub_text(record.payload)
-        return orjson.dumps(self.context.pseudonymizer.scrub_fragment(data)).decode()
+            return scrub_line(text, pseudonym)
+        return orjson.dumps(scrub_value(data, pseudonym)).decode()
+
+
+def _replayed(payload: str) -> str:
+    """A payload replayed from the quarantine; one holding U+FFFD was decoded with replacement
+    characters (by an older release) and lost its bytes: it stays quarantined."""
+    if "\ufffd" in payload:
+        raise RecordError(["not valid UTF-8: the line holds U+FFFD replacement characters where bytes"
+                           " that are not UTF-8 stood; fix the file and read it again"])
+    return payload
+
+
+def _not_json(record: RawRecord, exc: orjson.JSONDecodeError) -> str:
+    """The reason a line does not decode: bytes that are not UTF-8 are named as such."""
+    if isinstance(record.data, bytes):
+        try:
+            record.data.decode()
+        except UnicodeDecodeError as bad:
+            return f"not valid UTF-8: byte 0x{record.data[bad.start]:02x} at position {bad.start}"
+    return f"invalid JSON: {exc}"
 
 
 @hookimpl

@@ -273,6 +273,10 @@ class RowPlan:
         self.personal = sorted(index[column] for field, column in m.columns.items()
                                if (field in PERSONAL_FIELDS or field == "actor") and column in index)
         """Indexes of the columns holding names or identifiers (pseudonymised in quarantined rows)."""
+        mapped = [column for field, column in m.columns.items() if field not in PERSONAL_FIELDS and field != "actor"]
+        self.clear = frozenset(index[column] for column in mapped + [spec.column for spec in m.date_events]
+                               if column in index)
+        """Indexes of the mapped columns kept in clear in quarantined rows (any other is pseudonymised)."""
         if self.missing:
             return
         full, fast = _Code(), _Code(fast=True)

@@ -21,8 +21,10 @@ from pathlib import Path
 from pydantic import PositiveInt
 
 from isobridge.core.adapters import AdapterOptions, CheckResult, Page, RawRecord, Source
+from isobridge.core import files
 from isobridge.core.caselog import RecordError
-from isobridge.core.files import LineBlock, check_folder, dump_cursor, files_in, load_cursor, mark, read_line_blocks
+from isobridge.core.files import (LineBlock, LineTooLong, check_folder, dump_cursor, files_in, load_cursor, mark,
+                                  read_line_blocks)
 
 from .mapping import CsvMapping, RowMapper, RowPlan
 from .xlsx import XlsxError, row_line, sheet_rows
@@ -39,7 +41,8 @@ class CsvOptions(AdapterOptions):
     """Column mapping file; None: the bundled `csv-example.toml`."""
     page_lines: PositiveInt = 5000
     settle_seconds: float = 60.0
-    """A last line without its newline is read only once the file is this old."""
+    """A file ending inside a quoted field waits this long for the rest (then that row is
+    quarantined); a last line without its line break is never read until it ends."""
     xlsx_pattern: str | None = "**/*.xlsx"
     """XLSX workbooks read with the same mapping (None: none)."""
     xlsx_sheet: str | None = None
@@ -47,17 +50,27 @@ class CsvOptions(AdapterOptions):
 
 
 def decode(raw: bytes, encoding: str) -> str:
-    """Text of a line: UTF-8 (BOM dropped) or Windows-1258, in Unicode NFC."""
+    """Text of a line: UTF-8 (BOM dropped) or Windows-1258, in Unicode NFC. A byte the encoding
+    does not define becomes a lone surrogate (U+DC80–U+DCFF), never U+FFFD: its row is
+    quarantined (see :data:`UNDECODED`)."""
     if raw.startswith(BOM):
         raw = raw[3:]
     if encoding == "auto":
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
-            text = raw.decode("cp1258", "replace")
+            text = raw.decode("cp1258", "surrogateescape")
     else:
-        text = raw.decode(encoding, "replace")
+        text = raw.decode(encoding, "surrogateescape")
     return text if text.isascii() else unicodedata.normalize("NFC", text)
+
+
+LONG = "\x00"
+"""The text standing for a line too long to read (see :class:`~isobridge.core.files.LineTooLong`)."""
+UNDECODED = re.compile("[\udc80-\udcff]")
+"""A byte its encoding does not define, as :func:`decode` keeps it."""
+ESCAPED_BYTE = re.compile(r"\\x[89a-f][0-9a-f]")
+"""Such a byte as the quarantine shows it (`\\xNN`)."""
 
 
 NFC_INERT = bytes(range(0xC0)) + bytes(range(0xC2, 0xCA)) + b"\xe1"
@@ -73,14 +86,19 @@ def nfc_inert(raw: bytes) -> bool:
     of them decomposes or combines with a neighbour. A text of them needs no normalisation.
 
     Checked on the bytes, three times faster than `unicodedata.is_normalized` on the text;
-    anything else (a combining mark, a BOM, other scripts) answers False. Bytes that are not
-    UTF-8 decode to U+FFFD, which is inert too.
+    anything else (a combining mark, a BOM, other scripts, bytes that are not UTF-8) answers False.
     """
     return not raw.translate(None, NFC_INERT) and not OUTSIDE_1E00.search(raw)
 
 
 def decode_lines(lines: list[bytes], encoding: str) -> list[str]:
-    """Texts of raw lines (line breaks dropped), each as :func:`decode` gives it.
+    """Texts of raw lines (line breaks dropped), each as :func:`decode` gives it (see :func:`decode_page`)."""
+    return decode_page(lines, encoding)[0]
+
+
+def decode_page(lines: list[bytes], encoding: str) -> tuple[list[str], bool]:
+    """Texts of raw lines (line breaks dropped), each as :func:`decode` gives it, and whether
+    every line decoded without an undefined byte (False: look for :data:`UNDECODED`).
 
     Decoding is the bulk of reading, so a page takes a path with no Python step per line when it
     can: every line decoded by one `map` over the page (in C), then one NFC check for the page:
@@ -89,25 +107,31 @@ def decode_lines(lines: list[bytes], encoding: str) -> list[str]:
     UTF-8 (encoding `auto`) is decoded line by line by :func:`decode`.
     """
     if not lines:
-        return []
+        return [], True
     stripped = map(bytes.rstrip, lines, repeat(b"\r\n"))
+    clean = True
     if encoding == "auto":
         try:
             texts = list(map(bytes.decode, stripped))
         except UnicodeDecodeError:  # a Windows-1258 line somewhere: decide line by line
-            return [decode(line.rstrip(b"\r\n"), encoding) for line in lines]
+            return [decode(line.rstrip(b"\r\n"), encoding) for line in lines], False
     else:
-        texts = list(map(bytes.decode, stripped, repeat(encoding), repeat("replace")))
+        try:
+            texts = list(map(bytes.decode, stripped, repeat(encoding)))
+        except UnicodeDecodeError:
+            clean = False
+            texts = list(map(bytes.decode, map(bytes.rstrip, lines, repeat(b"\r\n")), repeat(encoding),
+                             repeat("surrogateescape")))
     raw = b"".join(lines)
-    if raw.isascii() or (encoding != "cp1258" and nfc_inert(raw)):
-        return texts
+    if raw.isascii() or (encoding != "cp1258" and clean and nfc_inert(raw)):
+        return texts, clean
     page = "\n".join(texts)
     if not unicodedata.is_normalized("NFC", page):
         page = unicodedata.normalize("NFC", page)
         texts = page.split("\n")
     if encoding != "cp1258" and "\ufeff" in page:
         texts = [text[1:] if text.startswith("\ufeff") else text for text in texts]
-    return texts
+    return texts, clean
 
 
 def join_quoted(offsets: list[int], texts: list[str]) -> tuple[list[int], list[str], tuple[list[int], list[str]]]:
@@ -141,6 +165,17 @@ def join_quoted(offsets: list[int], texts: list[str]) -> tuple[list[int], list[s
     return row_offsets, rows, ([], [])
 
 
+class Undecodable:
+    """What a row holding a byte its encoding does not define carries instead of its plan."""
+
+    def __init__(self, encoding: str, plan: RowPlan):
+        self.encoding, self.plan = encoding, plan
+
+    def __str__(self) -> str:
+        return (f"not valid text in the mapping's encoding ({self.encoding}): a byte it does not define;"
+                " the row is never read with replacement characters")
+
+
 @dataclass
 class _Held:
     """The lines of a row whose quoted field was still open at the end of a page."""
@@ -164,6 +199,7 @@ class CsvSource(Source):
         self.mapping = CsvMapping.load(context.resolve(options.mapping) if options.mapping else None)
         self.mapper = RowMapper(self.mapping, context.pseudonym)
         self._plans: dict[str, tuple[int, RowPlan]] = {}
+        self._long: dict[tuple[str, int], int] = {}
 
     def check(self) -> CheckResult:
         """The folder exists; reports how many files match."""
@@ -181,12 +217,12 @@ class CsvSource(Source):
         blocks = read_line_blocks(self.folder, o.pattern, cursor, o.page_lines, o.settle_seconds, keep_blank=True)
         for block, after in blocks:
             ready = [self._ended_inside(held, pins)] if held is not None and held.path != block.path else []
-            offsets, texts = self._texts(block)
+            offsets, texts, clean = self._texts(block)
             if held is not None and held.path == block.path:
-                offsets, texts = held.offsets + offsets, held.texts + texts
+                offsets, texts, clean = held.offsets + offsets, held.texts + texts, False
             offsets, texts, rest = join_quoted(offsets, texts)
             held = _Held(block.path, *rest, after) if rest[0] else None
-            ready.append(Page(self._rows(block.path, offsets, texts), self._pinned(after, pins, held)))
+            ready.append(Page(self._rows(block.path, offsets, texts, clean), self._pinned(after, pins, held)))
             for page in ready:
                 if page.records or page.cursor != cursor:  # a page that neither reads nor moves is no page
                     cursor = page.cursor
@@ -235,15 +271,20 @@ class CsvSource(Source):
             yield from self._workbook(path, rel, seen.get("rows", 0) if same else 0, mark, state)
 
     def _workbook(self, path: Path, rel: str, done: int, mark: dict, state: dict) -> Iterator[Page]:
+        """Records of a workbook's rows after row `done` + 1 (the header is the first non-blank
+        row); a row or a workbook that cannot be read is one record carrying its XlsxError."""
         page: list[RawRecord] = []
         last = done
         try:
             rows = sheet_rows(path, self.options.xlsx_sheet)
-            plan = self._workbook_plan(rel, next(rows, []), mark["mtime_ns"])
-            for number, cells in enumerate(rows, start=2):  # spreadsheet row numbers; 1 is the header
+            header = next(rows, (1, []))[1]
+            plan = self._workbook_plan(rel, header if isinstance(header, list) else [], mark["mtime_ns"])
+            for number, cells in rows:
                 if number - 1 <= done:
                     continue
-                page.append(RawRecord(f"{rel}:{number}", row_line(cells, self.mapping.delimiter), plan))
+                payload = (f"{rel} row {number}" if isinstance(cells, XlsxError)
+                           else row_line(cells, self.mapping.delimiter))
+                page.append(RawRecord(f"{rel}:{number}", payload, cells if isinstance(cells, XlsxError) else plan))
                 last = number - 1
                 if len(page) >= self.options.page_lines:
                     state[rel] = {**mark, "rows": last}
@@ -265,28 +306,48 @@ class CsvSource(Source):
         mtime = path.stat().st_mtime_ns
         cached = self._plans.get(rel)
         if (cached is None or cached[0] != mtime) and rel.lower().endswith(".xlsx"):
-            return self._workbook_plan(rel, next(sheet_rows(path, self.options.xlsx_sheet), []), mtime)
+            rows = sheet_rows(path, self.options.xlsx_sheet)
+            try:
+                header = next(rows, (1, []))[1]
+            finally:
+                rows.close()  # closes the workbook
+            return self._workbook_plan(rel, header if isinstance(header, list) else [], mtime)
         if cached is None or cached[0] != mtime:
             with open(path, "rb") as handle:
-                first = handle.readline().rstrip(b"\r\n")
+                first = handle.readline(files.MAX_LINE_BYTES).rstrip(b"\r\n")  # bounded: a 2 GB header is no header
             names = next(csv.reader([decode(first, self.mapping.encoding)], delimiter=self.mapping.delimiter), [])
             cached = self._plans[rel] = (mtime, self.mapper.plan([name.strip() for name in names]))
         return cached[1]
 
-    def _texts(self, block: LineBlock) -> tuple[list[int], list[str]]:
-        """The block's line offsets and decoded texts, less the file's header line."""
+    def _texts(self, block: LineBlock) -> tuple[list[int], list[str], bool]:
+        """The block's line offsets and decoded texts, less the file's header line, and whether
+        every line decoded cleanly (see :func:`decode_page`)."""
         offsets, lines = block.offsets, block.lines
         if offsets and offsets[0] == 0:  # the header line
             offsets, lines = offsets[1:], lines[1:]
-        return offsets, decode_lines(lines, self.mapping.encoding)
+        texts, clean = decode_page(lines, self.mapping.encoding)
+        if block.long:  # over-long lines, never read: a row each, quarantined by _rows
+            self._long.update({(block.path, at): length for at, length in block.long.items()})
+            texts = [LONG if at in block.long else text for at, text in zip(offsets, texts)]
+            clean = False
+        return offsets, texts, clean
 
-    def _rows(self, path: str, offsets: list[int], texts: list[str]) -> list[RawRecord]:
-        """One record per row, keyed by the offset of its first line."""
+    def _rows(self, path: str, offsets: list[int], texts: list[str], clean: bool = False) -> list[RawRecord]:
+        """One record per row, keyed by the offset of its first line; a row holding a byte its
+        encoding does not define carries :class:`Undecodable` instead of the plan."""
         if not texts:
             return []
         plan = self._plan(path)
         keys = [f"{path}:{offset}" for offset in offsets]
-        return list(map(RawRecord, keys, texts, repeat(plan)))
+        records = list(map(RawRecord, keys, texts, repeat(plan)))
+        if not clean:
+            for record, offset in zip(records, offsets):
+                if record.payload is LONG and (path, offset) in self._long:
+                    length = self._long[(path, offset)]
+                    record.payload, record.data = f"{record.key} ({length} bytes)", LineTooLong(length)
+                elif UNDECODED.search(record.payload):
+                    record.data = Undecodable(self.mapping.encoding, plan)
+        return records
 
     def map(self, record: RawRecord) -> list[dict]:
         """The fragment of one row; a row that does not fit the mapping is quarantined.
@@ -304,8 +365,11 @@ class CsvSource(Source):
 
     def _map_row(self, record: RawRecord) -> list[dict]:
         """The fragment of one row, through the validating path: every problem is named."""
-        if isinstance(record.data, XlsxError):
+        if isinstance(record.data, (XlsxError, Undecodable, LineTooLong)):
             raise RecordError([f"{record.key}: {record.data}"])
+        if record.data is None and (ESCAPED_BYTE.search(record.payload) or "\ufffd" in record.payload):
+            raise RecordError([f"{record.key}: holds bytes that were not valid text (kept as \\xNN or"
+                               " U+FFFD in the quarantine); fix the file and read it again"])
         plan = record.data if record.data is not None else self._replayed_plan(record.key)
         text, delimiter = record.payload, self.mapping.delimiter
         if '"' not in text:
@@ -323,22 +387,35 @@ class CsvSource(Source):
         return [plan.fragment(row)]
 
     def quarantine_payload(self, record: RawRecord) -> str:
-        """The row with its personal columns pseudonymised (a row that does not parse stays as it is)."""
-        plan = record.data if isinstance(record.data, RowPlan) else None
-        if plan is None and not isinstance(record.data, XlsxError):
+        """The row for the quarantine: the mapped, non-personal columns in clear, every other cell
+        (personal or unmapped columns) as a pseudonym; in a row that does not line up with its
+        header (not CSV, another number of fields) every cell is a pseudonym."""
+        if isinstance(record.data, (XlsxError, LineTooLong)):
+            return record.payload  # our own description of the workbook, row or line, no cell in it
+        plan = record.data.plan if isinstance(record.data, Undecodable) else record.data
+        if not isinstance(plan, RowPlan):
+            plan = None
             try:
                 plan = self._replayed_plan(record.key)
             except RecordError:
-                return record.payload
+                plan = None
         delimiter = self.mapping.delimiter
+        text = record.payload.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
         try:
-            row = next(csv.reader((record.payload,), delimiter=delimiter, strict=True))
+            row = next(csv.reader((text,), delimiter=delimiter, strict=True))
         except (csv.Error, StopIteration):
-            return record.payload
-        for at in (plan.personal if plan is not None else []):
-            if at < len(row) and row[at] and not row[at].startswith("p-"):
-                row[at] = self.context.pseudonym(row[at]) or ""
-        return row_line(row, delimiter)
+            row = None
+        if row is None or plan is None or len(row) != plan.width:
+            try:
+                row = next(csv.reader((text,), delimiter=delimiter), [])
+            except csv.Error:  # a line break outside quotes: one cell
+                row = [text]
+            clear: frozenset[int] = frozenset()
+        else:
+            clear = plan.clear
+        pseudonym = self.context.pseudonym
+        return row_line([cell if at in clear or not cell or cell.startswith("p-") else pseudonym(cell) or ""
+                         for at, cell in enumerate(row)], delimiter)
 
     def _replayed_plan(self, key: str) -> RowPlan:
         rel = key.rpartition(":")[0]

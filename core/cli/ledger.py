@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from ..files import unfinished_lines
 from ..sync import SyncJob
 from .common import EXIT_FAILED, EXIT_OK, add_config_arguments, base_dir, open_deployment
 
@@ -44,6 +45,8 @@ def run_state(args: argparse.Namespace) -> int:
     for source, cursor, updated in ledger.checkpoints():
         shown = cursor if cursor is None or len(cursor) < 200 else cursor[:197] + "..."
         print(f"{source}\t{updated}\t{shown}")
+        for note in unfinished_lines(cursor):
+            print(f"{source}\t{note}")
     print(f"backlog: {ledger.backlog()} deliveries waiting; pending dossiers: {ledger.pending_count()}")
     return EXIT_OK
 

@@ -17,17 +17,27 @@
         @pytest.fixture
         def plant_personal(self, ...):        # (values: dict[str, str]) -> None, a record holding them
             ...
+        @pytest.fixture
+        def nfd_options(self, ...):           # the same sample served in Unicode NFD (folder sources:
+            ...                               # the kit derives it; others skip without it)
+
+A source reading a `folder` also runs "rewrite in place": its files rewritten with the same inode
+must be read again, never resumed in the middle of what they now hold.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import secrets
+import shutil
+import unicodedata
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -127,6 +137,20 @@ class SourceContract:
     def plant_personal(self) -> Callable[[dict[str, str]], None] | None:
         """A function adding one record holding the given personal values; None skips."""
         return None
+
+    @pytest.fixture
+    def nfd_options(self, options: dict, tmp_path_factory) -> dict[str, Any] | None:
+        """Options of the same source over the sample in Unicode NFD (Vietnamese letters as base
+        letter plus combining marks). For a `folder` source the kit writes an NFD copy of every
+        UTF-8 text file; other sources override this (None skips)."""
+        folder = options.get("folder")
+        if folder is None:
+            return None
+        copy = tmp_path_factory.mktemp("nfd") / "sample"
+        shutil.copytree(folder, copy)
+        for path in _text_files(copy):
+            path.write_text(unicodedata.normalize("NFD", path.read_text("utf-8")), "utf-8", newline="")
+        return {**options, "folder": str(copy)}
 
     @pytest.fixture
     def secret(self) -> str:
@@ -296,6 +320,45 @@ class SourceContract:
         for key in new:
             assert isinstance(payloads[key], str) and payloads[key], f"quarantined {key!r} keeps no payload"
 
+    # -- Unicode forms and rewritten files ----------------------------------------------------------
+    def test_nfd_then_nfc_of_the_same_records_map_alike(self, options, nfd_options):
+        """Contract: the same records in NFD and in NFC give the same fragments once normalised
+        to NFC (the sync normalises centrally; a source must not map them differently, e.g. miss
+        a mapped value or a column header written in NFD)."""
+        if nfd_options is None:
+            pytest.skip("no `nfd_options` fixture (and no `folder` option to derive it from)")
+        nfd, nfc = self.pull(nfd_options), self.pull(options)
+        assert nfc.fragments, "the sample produced no fragments at all"
+        mapped = [_nfc_outcomes(pull) for pull in (nfd, nfc)]
+        missing, extra = mapped[1] - mapped[0], mapped[0] - mapped[1]
+        assert not missing and not extra, (
+            f"the sample in NFD maps differently from NFC: {sum(missing.values())} outcome(s) only in NFC,"
+            f" {sum(extra.values())} only in NFD; e.g. NFC {next(iter(missing), '')[:200]!r},"
+            f" NFD {next(iter(extra), '')[:200]!r}")
+
+    def test_rewrite_in_place_is_read_again(self, options):
+        """Contract (folder sources): a file rewritten in place (same inode, same size, its first
+        line kept, the lines after it reordered) is read again: nothing a fresh read of it gives
+        is lost, and no record is read from the middle of a line."""
+        folder = options.get("folder")
+        if folder is None:
+            pytest.skip("not a folder source")
+        first = self.pull(options)
+        rewritten = [path for path in _text_files(Path(folder)) if _reorder_in_place(path)]
+        if not rewritten:
+            pytest.skip("no text file of four lines or more in the sample to rewrite")
+        resumed, fresh = self.pull(options, first.cursor), self.pull(options)
+        seen = {(record.key, outcome_of(record, pull.outcomes[record.key]))
+                for pull in (first, resumed) for record in pull.records}
+        lost = [record.key for record in fresh.records
+                if (record.key, outcome_of(record, fresh.outcomes[record.key])) not in seen]
+        assert not lost, (f"after {rewritten[0].name} was rewritten in place, {len(lost)} record(s) a fresh"
+                          f" read gives were never read, e.g. {lost[0]!r}")
+        fresh_quarantine = {outcome_of(r, fresh.outcomes[r.key]) for r in fresh.records if r.key in fresh.quarantined}
+        broken = [record.key for record in resumed.records if record.key in resumed.quarantined
+                  and outcome_of(record, resumed.outcomes[record.key]) not in fresh_quarantine]
+        assert not broken, f"after a rewrite in place, {broken[0]!r} was read from the middle of the file's new content"
+
     # -- secrets and personal data ----------------------------------------------------------------
     def test_secrets_never_in_logs_or_errors(self, options, bad_options, secret):
         """Contract: secrets never in logs or errors."""
@@ -329,3 +392,40 @@ class SourceContract:
         pseudonyms = [context.pseudonym(value) for value in PERSONAL_VALUES.values()]
         assert any(p in text for p in pseudonyms), (
             "no pseudonym of the planted values in the fragments: was the planted record dropped?")
+
+
+def _text_files(folder: Path) -> list[Path]:
+    """The UTF-8 text files under `folder`, in order (binary and legacy-encoded ones left out)."""
+    files = []
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            try:
+                path.read_bytes().decode("utf-8")
+            except UnicodeDecodeError:
+                continue
+            files.append(path)
+    return files
+
+
+def _reorder_in_place(path: Path) -> bool:
+    """Rewrite a file of four lines or more in place: same inode and size, first and last line
+    kept, the lines between in reverse order; its modification time moves on. False: too short."""
+    lines = path.read_bytes().splitlines(keepends=True)
+    if len(lines) < 4 or not lines[-2].endswith(b"\n"):
+        return False
+    data = b"".join([lines[0], *reversed(lines[1:-1]), lines[-1]])
+    if data == path.read_bytes():
+        return False
+    before = path.stat()
+    with open(path, "r+b") as handle:  # truncate and write: an editor saving over the file
+        handle.truncate(0)
+        handle.write(data)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns + 2_000_000_000))
+    assert path.stat().st_ino == before.st_ino
+    return True
+
+
+def _nfc_outcomes(pull: Pull) -> Counter:
+    """The pull's record outcomes, each normalised to NFC."""
+    return Counter(unicodedata.normalize("NFC", outcome_of(record, pull.outcomes[record.key]).decode("utf-8", "replace"))
+                   for record in pull.records)
