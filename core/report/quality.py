@@ -11,6 +11,7 @@ from .html import esc, number, page, percent, table
 from .names import ProcedureNames
 from .objectives import Objective, Objectives
 from .timefmt import vn_date, vn_month, vn_short
+from .units import CALENDAR, UNIT, V1_NOTE, WORKING, amount
 
 CSS = """
 .motto { display: flex; justify-content: space-between; text-align: center; font-size: 12.5pt; }
@@ -73,17 +74,25 @@ def _lateness(title: str, items: list[tuple[str, Lateness]], chart_label: str) -
     if not ranked:
         return out + ["<p>Không có dữ liệu.</p>"]
     out.append(lateness_bars([(name, s.late, s.rows) for name, s in ranked], chart_label))
-    out.append(table(["Tên", "Lượt xử lý", "Trễ hạn", "Tỷ lệ trễ hạn", "Giờ làm việc trung bình: dùng / cho phép"],
-                     ([name, number(s.rows), number(s.late), percent(s.late_rate), _hours(s)]
+    out.append(table(["Tên", "Lượt xử lý", "Trễ hạn", "Tỷ lệ trễ hạn",
+                      "Thời gian trung bình một lượt: đã dùng / cho phép (đơn vị ghi kèm)"],
+                     ([name, number(s.rows), number(s.late), percent(s.late_rate), _times(s)]
                       for name, s in ranked), numeric={1, 2, 3, 4}))
     return out
 
 
-def _hours(stats: Lateness) -> str:
-    if not stats.finished:
-        return "—"
-    used, allowed = stats.used_minutes / stats.finished / 60, stats.allowed_minutes / stats.finished / 60
-    return f"{used:.1f} / {allowed:.1f}".replace(".", ",")
+def _times(stats: Lateness) -> str:
+    """Average used / allowed time per finished row, one unit per basis (never summed together)."""
+    parts = []
+    for unit in (WORKING, CALENDAR):
+        found = stats.minutes.get(unit)
+        if found and found.rows:
+            parts.append(f"{amount(found.used / found.rows, unit)} / {amount(found.allowed / found.rows, unit)} "
+                         f"{UNIT[unit]}")
+    old = stats.minutes.get("v1")
+    if old and old.rows:
+        parts.append(f"{amount(old.used / old.rows, WORKING)} {UNIT[WORKING]} đã dùng ({V1_NOTE})")
+    return "; ".join(parts) or "—"
 
 
 def _more(shown: int, total: int, csv_path: str | None) -> str:
@@ -126,6 +135,34 @@ def _ledger(data: ReportData, names: ProcedureNames, csv_path: str | None) -> li
     return out
 
 
+PORTAL = "như Cổng Dịch vụ công quốc gia"
+WITHDRAWN = {
+    "on_time": f"Hồ sơ công dân rút (trạng thái 7): tính là đã giải quyết đúng hạn, vào ngày rút ({PORTAL}).",
+    "by_date": "Hồ sơ công dân rút (trạng thái 7): tính là đã giải quyết, trước hạn / đúng hạn / quá hạn theo "
+               "ngày rút so với ngày hẹn trả kết quả.",
+    "excluded": "Hồ sơ công dân rút (trạng thái 7): không tính vào số đã giải quyết và tỷ lệ đúng hạn; ghi ở cột "
+                "Từ chối, rút, dừng.",
+}
+REFUSED = {
+    "excluded": f"Hồ sơ không được tiếp nhận (trạng thái 3): không tính (hồ sơ chưa được tiếp nhận, {PORTAL}).",
+    "listed": "Hồ sơ không được tiếp nhận (trạng thái 3): ghi ở cột Từ chối, rút, dừng; không tính vào tỷ lệ "
+              "đúng hạn.",
+}
+GRANULARITY = {
+    "day": f"Đúng hạn so theo ngày: hồ sơ hoàn thành trong ngày hẹn trả kết quả là đúng hạn, trước ngày đó là "
+           f"trước hạn ({PORTAL}).",
+    "minute": "Đúng hạn so theo thời điểm: hồ sơ hoàn thành sau giờ hẹn trả kết quả là quá hạn, kể cả trong ngày "
+              "hẹn; hoàn thành trước ngày hẹn là trước hạn.",
+}
+
+
+def rules_used(rules) -> list[str]:
+    """The counting rules of the report, in words (printed under the progress table)."""
+    return [WITHDRAWN[rules.withdrawn], REFUSED[rules.refused], GRANULARITY[rules.granularity],
+            "Hồ sơ dừng giải quyết (trạng thái 8): ghi ở cột Từ chối, rút, dừng; không tính vào tỷ lệ đúng hạn.",
+            "Tỷ lệ đúng hạn = (trước hạn + đúng hạn) / số hồ sơ đã giải quyết trong kỳ."]
+
+
 def _period(data: ReportData) -> str:
     start, end = data.period.start, data.period.end
     if start and end:
@@ -156,6 +193,8 @@ def render_report(data: ReportData, objectives: Objectives | None = None, names:
               numeric=set(range(1, 11)), css_class="wide"),
         f'<p class="note">Tổng số hồ sơ trong kỳ: {number(data.total.dossiers)}; đã giải quyết: '
         f"{number(data.total.finished)}; số điểm không phù hợp: {number(data.total.nonconformities)}.</p>",
+        "<p>Quy tắc tính:</p><ul class=\"rules\">" + "".join(f"<li>{esc(rule)}</li>" for rule in rules_used(data.rules))
+        + "</ul>",
     ]
     if data.agency is None and len(data.by_agency) > 1:
         body.append(table(PROGRESS_HEAD.format(first="Cơ quan"),
