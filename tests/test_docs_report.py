@@ -14,6 +14,7 @@ from isobridge.core.report.build import write_report
 from isobridge.core.report.names import ProcedureNames
 from isobridge.core.report.quality import _times, render_report
 from isobridge.core.report.sheet import render_sheet
+from isobridge.core.report.timefmt import vn_short
 from isobridge.core.report.wording import nonconformity_detail
 
 from evid_support import evidence
@@ -141,7 +142,9 @@ def test_no_english_word_in_the_report_its_csv_lists_and_the_sheet(tmp_path):
     records = evidence(300)
     index = next(i for i, e in enumerate(records) if e["finished_at"] and len(e["steps"]) >= 3)
     records[index] = every_kind(records[index])
-    _, files = write_report(iter(records), tmp_path / "bao-cao.html", names=NAMES, limit=400)
+    unusable = [{"dossier": "HS-X", "verdict": "late"}, {"dossier": "HS-Y", "procedure": "1.001612",
+                 "received_at": "2026-03-10T08:00:00+07:00", "verdict": "bogus", "steps": {}, "nonconformities": []}]
+    _, files = write_report(iter(records + unusable), tmp_path / "bao-cao.html", names=NAMES, limit=400)
     sheet = render_sheet(records[index], "06", NAMES)
     texts = {"report": visible_text(files.html.read_text(encoding="utf-8")), "sheet": visible_text(sheet),
              "ledger csv": files.ledger_csv.read_text(encoding="utf-8-sig"),
@@ -150,3 +153,9 @@ def test_no_english_word_in_the_report_its_csv_lists_and_the_sheet(tmp_path):
         assert english_words(text) == set(), name
         assert ISO_INSTANT.search(text) is None, (name, ISO_INSTANT.search(text))
     assert "Mô tả" in texts["nonconformity csv"] and "giờ" in texts["ledger csv"]
+    assert "hồ sơ HS-X: thiếu mã thủ tục; thiếu ngày nhận" in texts["report"]
+    assert "hồ sơ HS-Y: kết quả 'bogus' không hợp lệ; các bước phải là danh sách" in texts["report"]
+
+
+def test_dates_read_day_month_year_and_hours_in_words_whatever_the_offset():
+    assert vn_short("2025-07-02T09:31:00+07:00") == vn_short("2025-07-02T02:31:00Z") == "02/07/2025 09 giờ 31"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import subprocess
 from pathlib import Path
 
 import orjson
@@ -136,5 +137,19 @@ def test_sheet_prints_one_page_of_its_paper(tmp_path, form, paper):
     assert len(pages) == 1, pages
     width, height = PAPER[paper]
     assert abs(pages[0][0] - width) < 2 and abs(pages[0][1] - height) < 2, pages
-    if dossier["agency"] == "UBND xã Hòa Vang":
-        assert "Số: ……/PKS-TTPVHCC" in out.read_text(encoding="utf-8")
+    dom = rendered_text(tmp_path, out)
+    header = DocumentSettings.model_validate({"place": "Đà Nẵng"} | ({"agencies": {"UBND xã Hòa Vang": {
+        "governing_body": "UBND thành phố Đà Nẵng", "department": "Trung tâm Phục vụ hành chính công xã Hòa Vang",
+        "number_suffix": "PKS-TTPVHCC", "place": "Hòa Vang"}}})).header(dossier["agency"])
+    assert f"{header.governing_body.upper()} {header.department.upper()}" in dom
+    assert f"Số: ……/{header.number_suffix}" in dom and f"{header.place}, ngày " in dom
+    assert "Cơ quan, đơn vị phối hợp giải quyết hồ sơ:" in dom and f"Mẫu số {form}" in dom
+
+
+def rendered_text(tmp_path, page: Path) -> str:
+    """The text of the page as headless Chromium laid it out (its DOM after rendering)."""
+    done = subprocess.run([browser(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                           f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", page.resolve().as_uri()],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-1000:]
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", done.stdout.split("<body>", 1)[1]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from . import labels
@@ -40,9 +41,13 @@ def _verdict(objective: Objective, counts: Counts) -> str:
     return '<span class="ok">Đạt</span>' if met else '<span class="bad">Không đạt</span>'
 
 
+SIGNS = {">=": "≥", "<=": "≤", "==": "="}
+
+
 def _target(objective: Objective) -> str:
     ratio = objective.indicator.endswith("_rate")
-    return f"{objective.op} {percent(objective.target) if ratio else number(int(objective.target))}"
+    sign = SIGNS.get(objective.op, objective.op)
+    return f"{sign} {percent(objective.target) if ratio else number(int(objective.target))}"
 
 
 def _value(objective: Objective, counts: Counts) -> str:
@@ -163,6 +168,35 @@ def rules_used(rules) -> list[str]:
             "Tỷ lệ đúng hạn = (trước hạn + đúng hạn) / số hồ sơ đã giải quyết trong kỳ."]
 
 
+FIELDS = {"dossier": "mã hồ sơ", "procedure": "mã thủ tục", "received_at": "ngày nhận", "verdict": "kết quả",
+          "steps": "các bước", "nonconformities": "điểm không phù hợp"}
+REASONS = (
+    (re.compile(r"^(\w+): missing$"), lambda m: f"thiếu {FIELDS.get(m[1], m[1])}"),
+    (re.compile(r"^verdict: (.*) is not a dossier verdict$"), lambda m: f"kết quả {m[1]} không hợp lệ"),
+    (re.compile(r"^(\w+): expected a list$"), lambda m: f"{FIELDS.get(m[1], m[1])} phải là danh sách"),
+    (re.compile(r"^expected an object, got (\w+)$"), lambda m: "bản ghi không phải đối tượng JSON"),
+)
+
+
+def rejection(text: str) -> str:
+    """A rejected record's place and reasons in Vietnamese ('hồ sơ X: thiếu trường steps')."""
+    head, _, rest = text.partition(": ")
+    if head.startswith("dossier "):
+        head = "hồ sơ " + head[len("dossier "):]
+    elif re.fullmatch(r".+:\d+", head):
+        name, _, line = head.rpartition(":")
+        head = f"tệp {name}, dòng {line}"
+    words = []
+    for reason in rest.split("; "):
+        for pattern, say in REASONS:
+            if found := pattern.match(reason):
+                words.append(say(found))
+                break
+        else:
+            words.append(f"dữ liệu không đọc được ({reason})")
+    return f"{head}: {'; '.join(words)}"
+
+
 def _period(data: ReportData) -> str:
     start, end = data.period.start, data.period.end
     if start and end:
@@ -212,7 +246,7 @@ def render_report(data: ReportData, objectives: Objectives | None = None, names:
     if data.rejected:
         body.append(f'<h2>Bản ghi không sử dụng được</h2><p class="bad">{number(data.rejected)} bản ghi minh '
                     "chứng không đọc được và không được tính:</p><ul>"
-                    + "".join(f"<li>{esc(r)}</li>" for r in data.rejections) + "</ul>")
+                    + "".join(f"<li>{esc(rejection(r))}</li>" for r in data.rejections) + "</ul>")
     return page(f"Báo cáo mục tiêu chất lượng — {scope}", body, CSS)
 
 
