@@ -18,7 +18,7 @@ import orjson
 from .calendar import DAY, VN_TZ, WorkingCalendar, format_instant
 from .engine import Allowance
 from .models import Procedure
-from .procedures import ProcedureBook
+from .procedures import ProcedureBook, ProcedureError
 
 OFFICERS = ["Nguyễn Văn An", "Trần Thị Bình", "Lê Hoàng Cường", "Phạm Thu Dung", "Võ Minh Đức", "Đặng Thị Hà"]
 CHANNELS = (("direct", 0.55), ("online", 0.40), ("post", 0.05))
@@ -47,7 +47,9 @@ class CaseLogGenerator:
         self.calendar, self.settings = calendar, settings or GeneratorSettings()
         self.random = random.Random(seed)
         start = self.settings.start
-        self.procedures = [p for p in book if (p.effective_from or date.min) <= start] or list(book)
+        # the version of each procedure in force on the first day (a superseded version, e.g. one
+        # handled by a district before 01/07/2025, must not receive dossiers after its end)
+        self.procedures = _in_force(book, start) or list(book)
         self.first = int(datetime(start.year, start.month, start.day, tzinfo=VN_TZ).timestamp())
         last = self.settings.end
         self.span = int(datetime(last.year, last.month, last.day, tzinfo=VN_TZ).timestamp()) - self.first
@@ -149,6 +151,17 @@ class CaseLogGenerator:
             now = end
             index += 1
         return record
+
+
+def _in_force(book: ProcedureBook, day: date) -> list[Procedure]:
+    """The version of each procedure code in force on `day` (codes with none then are left out)."""
+    found = []
+    for code in dict.fromkeys(p.code for p in book):
+        try:
+            found.append(book.lookup(code, day))
+        except ProcedureError:
+            continue
+    return found
 
 
 def _event(at: int, kind: str, **fields) -> dict:

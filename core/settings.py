@@ -21,6 +21,7 @@ from pydantic_settings import (
 )
 
 from . import samples
+from .report.agencies import DocumentSettings
 
 
 class LedgerSettings(BaseModel):
@@ -77,6 +78,7 @@ class Settings(BaseSettings):
     procedures: ProceduresSettings = ProceduresSettings()
     privacy: PrivacySettings = PrivacySettings()
     sync: SyncSettings = SyncSettings()
+    documents: DocumentSettings = DocumentSettings()
     sources: dict[str, dict[str, Any]] = Field(default_factory=dict)
     sinks: dict[str, dict[str, Any]] = Field(default_factory=dict)
 

@@ -10,6 +10,7 @@ import pytest
 from lxml import etree, html
 
 from isobridge.core.cli import report as report_cli
+from isobridge.core.report.agencies import CountingRules
 from isobridge.core.report.aggregate import Period, aggregate, outcome
 from isobridge.core.report.build import write_report
 from isobridge.core.report.names import ProcedureNames
@@ -18,6 +19,8 @@ from isobridge.core.report.quality import render_report
 from isobridge.core import samples
 
 from evid_support import evidence
+
+LISTED = CountingRules(refused="listed", withdrawn="excluded")
 
 
 def dossier(**fields) -> dict:
@@ -30,7 +33,7 @@ def dossier(**fields) -> dict:
 
 def test_totals_match_the_verdicts_without_a_period():
     records = evidence(400)
-    data = aggregate(records)
+    data = aggregate(records, rules=LISTED)  # refused dossiers listed (the portal leaves them out)
     verdicts = Counter(e["verdict"] for e in records)
     total = data.total
     assert total.dossiers == 400 and total.received == 400
@@ -54,7 +57,7 @@ def test_totals_match_the_verdicts_without_a_period():
     ({"finished_at": "2026-03-13T02:30:00Z"}, ("on_time", True)),               # UTC text, local day
 ])
 def test_decision_766_outcome_at_period_end(fields, expected):
-    assert outcome(dossier(**fields), Period("2026-03-01", "2026-03-31")) == expected
+    assert outcome(dossier(**fields), Period("2026-03-01", "2026-03-31"), LISTED) == expected
 
 
 def test_agency_filter_and_rejections():
@@ -115,11 +118,12 @@ def test_rows_bounded_full_lists_as_csv(tmp_path):
     assert len(data.ledger) == 25 and len(data.nonconformities) <= 25
     with open(files.ledger_csv, encoding="utf-8-sig", newline="") as f:
         ledger = list(csv.DictReader(f))
-    assert [r["dossier"] for r in ledger] == [e["dossier"] for e in records]
+    assert [r["Mã hồ sơ"] for r in ledger] == [e["dossier"] for e in records if e["verdict"] != "refused"]
     with open(files.nonconformities_csv, encoding="utf-8-sig", newline="") as f:
-        assert len(list(csv.DictReader(f))) == sum(len(e["nonconformities"]) for e in records)
+        assert len(list(csv.DictReader(f))) == sum(len(e["nonconformities"]) for e in records
+                                                   if e["verdict"] != "refused")
     page = files.html.read_text(encoding="utf-8")
-    assert "Hiển thị 25 / 300 dòng đầu" in page and files.ledger_csv.name in page
+    assert f"Hiển thị 25 / {len(ledger)} dòng đầu" in page and files.ledger_csv.name in page
 
 
 def run_cli(*argv) -> int:
@@ -140,7 +144,8 @@ def test_cli_keeps_latest_revision_and_reports_bad_lines(tmp_path, capsys):
     out = tmp_path / "r.html"
     assert run_cli("--evidence", str(path), "--out", str(out), "--from", "2025-01-01", "--to", "2026-12-31") == 3
     err = capsys.readouterr().err
-    assert "20 dossiers" in err and f"{path}:21: invalid JSON" in err
+    counted = sum(e["verdict"] != "refused" for e in records)  # the portal does not count refused ones
+    assert f"{counted} dossiers" in err and f"{path}:21: invalid JSON" in err
     with open(out.with_suffix(".so-theo-doi.csv"), encoding="utf-8-sig") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 20 and rows[-1]["dossier"] == records[0]["dossier"] and rows[-1]["outcome"] == "late"
+    assert len(rows) == counted and rows[-1]["Mã hồ sơ"] == records[0]["dossier"] and rows[-1]["Kết quả"] == "Quá hạn"

@@ -7,6 +7,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from ..report.agencies import CountingRules
 from ..report.aggregate import Period
 from ..report.build import write_report
 from ..report.html import percent
@@ -38,6 +39,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--procedures", default=str(samples.PROCEDURES), help="procedure folder (for names)")
     parser.add_argument("--out", default="report.html", help="HTML file (default report.html)")
     parser.add_argument("--rows", type=int, default=200, help="ledger/nonconformity rows shown in the HTML")
+    parser.add_argument("--withdrawn", choices=("on_time", "by_date", "excluded"), default=None,
+                        help="withdrawn dossiers (status 7): counted processed on time (the national portal, default),"
+                             " processed by their dates, or left out of the rate")
+    parser.add_argument("--refused", choices=("excluded", "listed"), default=None,
+                        help="refused dossiers (status 3): not counted (the portal, default) or listed in their column")
+    parser.add_argument("--granularity", choices=("day", "minute"), default=None,
+                        help="on time by local day (the portal, default) or by the due minute")
     parser.add_argument("--all-lines", action="store_true",
                         help="count every line (default: only each dossier's last line, its latest revision)")
     parser.set_defaults(run=run)
@@ -54,8 +62,11 @@ def run(args: argparse.Namespace) -> int:
     def reject(where: str, reasons: list[str]) -> None:
         bad.append(f"{where}: {'; '.join(reasons)}")
 
+    settings = load_settings(args.config) if args.config else None
+    rules = settings.documents.counting if settings else CountingRules()
+    rules = rules.model_copy(update={key: value for key in ("withdrawn", "refused", "granularity")
+                                     if (value := getattr(args, key)) is not None})
     if args.config:
-        settings = load_settings(args.config)
         ledger = Ledger(settings.ledger.path)
         evidence = ledger.iter_evidence()
         names = ProcedureNames.from_dir(settings.procedures.dir)
@@ -64,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         evidence = (read_evidence if args.all_lines else latest_revisions)(args.evidence, reject)
     try:
         data, files = write_report(evidence, args.out, Period(args.start, args.end),
-                                   args.agency, objectives, names, args.rows)
+                                   args.agency, objectives, names, args.rows, rules)
     finally:
         if ledger is not None:
             ledger.close()

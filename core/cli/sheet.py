@@ -1,4 +1,4 @@
-"""`isobridge sheet`: the process control sheet (Phiếu kiểm soát, Mẫu 06/05) of one dossier as HTML."""
+"""`isobridge sheet`: the process control sheet (Phiếu kiểm soát, Mẫu 06/05) of one dossier as HTML or PDF."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 from ..report.aggregate import problems
 from ..report.names import ProcedureNames
 from ..report.sheet import FORMS, render_sheet
+from ..report.pdf import print_pdf
 from ..report.source import find_dossier
 from .. import samples
 from ..ledger import Ledger
@@ -20,13 +21,14 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     """Register the command."""
     parser = commands.add_parser("sheet", help="process control sheet (Phiếu kiểm soát) of a dossier, as HTML")
     parser.add_argument("dossier", help="dossier code (mã hồ sơ)")
-    given = parser.add_mutually_exclusive_group(required=True)
-    given.add_argument("--evidence", help="evidence JSON Lines file, '-' for stdin")
-    given.add_argument("--config", type=Path, help="deployment settings: read the evidence from its ledger")
+    parser.add_argument("--evidence", help="evidence JSON Lines file, '-' for stdin (default: the ledger of --config)")
+    parser.add_argument("--config", type=Path,
+                        help="deployment settings: agency headers ([documents]) and, without --evidence, the ledger")
     parser.add_argument("--form", choices=sorted(FORMS), default="06",
-                        help="06: Mẫu 06, TT 03/2025/TT-VPCP (default); 05: Mẫu 05, TT 01/2018/TT-VPCP")
-    parser.add_argument("--procedures", default=str(samples.PROCEDURES), help="procedure folder (for names)")
+                        help="06: Mẫu 06, TT 03/2025/TT-VPCP, A4 (default); 05: Mẫu 05, TT 01/2018/TT-VPCP, A5")
+    parser.add_argument("--procedures", default=None, help="procedure folder (for names; default: the settings' or the samples)")
     parser.add_argument("--out", default=None, help="HTML file (default phieu-kiem-soat-<dossier>.html)")
+    parser.add_argument("--pdf", action="store_true", help="also print it to PDF beside the HTML (headless Chromium)")
     parser.set_defaults(run=run)
 
 
@@ -37,14 +39,16 @@ def default_name(dossier: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Write the sheet; exit 1 when the dossier is not in the file or its evidence is unusable."""
+    if not args.evidence and not args.config:
+        print("isobridge sheet: give --evidence FILE or --config FILE", file=sys.stderr)
+        return 2
     bad: list[str] = []
-    procedures = args.procedures
-    if args.config:
-        settings = load_settings(args.config)
+    settings = load_settings(args.config) if args.config else None
+    procedures = args.procedures or (settings.procedures.dir if settings else samples.PROCEDURES)
+    if not args.evidence:
         ledger = Ledger(settings.ledger.path)
         evidence, where = ledger.evidence(args.dossier), str(settings.ledger.path)
         ledger.close()
-        procedures = settings.procedures.dir
     else:
         where = args.evidence
         evidence = find_dossier(args.evidence, args.dossier,
@@ -59,6 +63,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"isobridge sheet: evidence of {args.dossier!r} is unusable: {'; '.join(reasons)}", file=sys.stderr)
         return 1
     out = Path(args.out or default_name(args.dossier))
-    out.write_text(render_sheet(evidence, args.form, ProcedureNames.from_dir(procedures)), encoding="utf-8")
+    documents = settings.documents if settings else None
+    out.write_text(render_sheet(evidence, args.form, ProcedureNames.from_dir(procedures), documents), encoding="utf-8")
     print(f"sheet {out}", file=sys.stderr)
+    if args.pdf:
+        print(f"sheet {print_pdf(out, out.with_suffix('.pdf'))}", file=sys.stderr)
     return 0

@@ -5,11 +5,12 @@
 the nonconformity list: memory does not grow with the number of dossiers. Full ledger and
 nonconformity lists can be streamed to CSV writers while aggregating.
 
-Counting for a period [start, end] (local days, inclusive), after Decision 766/QĐ-TTg:
-received in the period vs carried over; finished in the period early / on time / late (day
-granularity, from the evidence verdict); still open at the end on time (due ≥ end) or overdue;
-paused; refused / withdrawn / stopped when received in the period. Dossiers finished before
-the start or received after the end are out of scope.
+Counting for a period [start, end] (local days, inclusive), after Decision 766/QĐ-TTg as the
+national portal counts it (:class:`CountingRules` says how withdrawn and refused dossiers and the
+day granularity are treated): received in the period vs carried over; finished in the period early
+/ on time / late; still open at the end on time (due ≥ end) or overdue; paused; refused /
+withdrawn / stopped when received in the period and not counted otherwise by the rules. Dossiers
+finished before the start or received after the end are out of scope.
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from ..models import IndicatorSummary as Counts
-from .timefmt import local_day
+from .agencies import CountingRules
+from .timefmt import local, local_day
+from .units import basis
+from .wording import nonconformity_detail
 
 FINISHED = ("early", "on_time", "late")
 TERMINAL = ("refused", "withdrawn", "stopped")
@@ -29,15 +33,25 @@ MAX_KEYS = 2000
 
 
 @dataclass
+class Minutes:
+    """Finished step rows of one time basis and their minutes, all in that basis's unit."""
+
+    rows: int = 0
+    used: int = 0
+    allowed: int = 0
+
+
+@dataclass
 class Lateness:
-    """Step rows handled and how many ran late, for one step or unit."""
+    """Step rows handled and how many ran late, for one step or unit.
+
+    Minutes are summed per time basis (`working`, `calendar`; `v1` for rows of evidence version 1,
+    whose used minutes are working minutes and whose limits may be calendar minutes), never mixed.
+    """
 
     rows: int = 0
     late: int = 0
-    finished: int = 0
-    """Finished rows, over which the minutes are summed."""
-    used_minutes: int = 0
-    allowed_minutes: int = 0
+    minutes: dict[str, Minutes] = field(default_factory=dict)
 
     @property
     def late_rate(self) -> float:
@@ -59,6 +73,7 @@ class ReportData:
 
     period: Period
     agency: str | None = None
+    rules: CountingRules = field(default_factory=CountingRules)
     total: Counts = field(default_factory=Counts)
     by_channel: dict[str, Counts] = field(default_factory=dict)
     by_agency: dict[str, Counts] = field(default_factory=dict)
@@ -99,16 +114,51 @@ def problems(evidence: object) -> list[str]:
     return found
 
 
-def outcome(evidence: dict, period: Period) -> tuple[str, bool] | None:
+def _withdrawn_at(evidence: dict) -> str:
+    """When a withdrawn dossier ended: its finish, else the end of its last step, else its reception."""
+    steps = evidence.get("steps") or []
+    last = steps[-1].get("finished_at") if steps else None
+    return evidence.get("finished_at") or last or evidence["received_at"]
+
+
+def _by_dates(finished_at: str, due_at: str | None, rules: CountingRules) -> str:
+    """Early / on time / late of a finish against the due, by local day or by the minute."""
+    if not due_at:
+        return "on_time"  # the portal: no appointment, on time
+    finished, due = local_day(finished_at), local_day(due_at)
+    if rules.granularity == "minute" and local(finished_at) > local(due_at):
+        return "late"
+    return "early" if finished < due else "on_time" if finished == due else "late"
+
+
+def counted(evidence: dict, rules: CountingRules) -> tuple[str, str | None] | None:
+    """(verdict to count, finishing instant) under the rules; None when the dossier is not counted."""
+    verdict, finished_at = evidence["verdict"], evidence.get("finished_at")
+    if verdict == "refused" and rules.refused == "excluded":
+        return None
+    if verdict == "withdrawn" and rules.withdrawn != "excluded":
+        finished_at = _withdrawn_at(evidence)
+        if rules.withdrawn == "on_time":
+            return "on_time", finished_at
+        return _by_dates(finished_at, evidence.get("due_at"), rules), finished_at
+    if verdict in FINISHED and finished_at and rules.granularity == "minute":
+        return _by_dates(finished_at, evidence.get("due_at"), rules), finished_at
+    return verdict, finished_at
+
+
+def outcome(evidence: dict, period: Period, rules: CountingRules | None = None) -> tuple[str, bool] | None:
     """(Decision 766 outcome at the period's end, received in the period?) or None when out of scope."""
+    found = counted(evidence, rules or CountingRules())
+    if found is None:
+        return None
+    verdict, finished_text = found
     received = local_day(evidence["received_at"])
     if period.end is not None and received > period.end:
         return None
-    finished = local_day(evidence.get("finished_at"))
+    finished = local_day(finished_text)
     if period.start is not None and finished is not None and finished < period.start:
         return None
     in_period = period.start is None or received >= period.start
-    verdict = evidence["verdict"]
     if verdict in TERMINAL:
         return (verdict, True) if in_period else None
     if verdict in FINISHED and finished is not None and (period.end is None or finished <= period.end):
@@ -126,8 +176,10 @@ class Aggregator:
 
     def __init__(self, period: Period, agency: str | None = None, limit: int = 200,
                  ledger_out: Callable[[dict], None] | None = None,
-                 nonconformity_out: Callable[[dict], None] | None = None):
-        self.data = ReportData(period, agency, limit=limit)
+                 nonconformity_out: Callable[[dict], None] | None = None,
+                 rules: CountingRules | None = None, names=None):
+        self.data = ReportData(period, agency, rules=rules or CountingRules(), limit=limit)
+        self.names = names
         self.ledger_out = ledger_out
         self.nonconformity_out = nonconformity_out
 
@@ -152,7 +204,7 @@ class Aggregator:
 
     def _add(self, evidence: dict) -> None:
         data = self.data
-        found = outcome(evidence, data.period)
+        found = outcome(evidence, data.period, data.rules)
         if found is None:
             return
         result, in_period = found
@@ -162,35 +214,40 @@ class Aggregator:
                        _bucket(data.by_agency, evidence.get("agency") or "", Counts)):
             counts.count(result, in_period, channel, len(found_ncs))
         if result in FINISHED:
-            month = local_day(evidence["finished_at"])[:7]
+            month = local_day(counted(evidence, data.rules)[1])[:7]
             _bucket(data.by_month, month, Counts).count(result, in_period, channel, len(found_ncs))
         self._steps(evidence)
         self._rows(evidence, result, found_ncs)
 
     def _steps(self, evidence: dict) -> None:
-        procedure = evidence["procedure"]
+        procedure, version = evidence["procedure"], evidence.get("schema_version")
         for row in evidence["steps"]:
             verdict = row.get("verdict")
             if verdict is None or verdict == "open":
                 continue
             late = verdict in ("late", "open_overdue")
+            unit = basis(row, version) or "v1"
             for table, key in ((self.data.by_step, (procedure, row["step"])),
                                (self.data.by_unit, row.get("unit") or "")):
                 stats = _bucket(table, key, Lateness)
                 stats.rows += 1
                 stats.late += late
                 if verdict != "open_overdue":
-                    stats.finished += 1
-                    stats.used_minutes += row.get("used_minutes") or 0
-                    stats.allowed_minutes += row.get("allowed_minutes") or 0
+                    minutes = stats.minutes.get(unit)
+                    if minutes is None:
+                        minutes = stats.minutes[unit] = Minutes()
+                    minutes.rows += 1
+                    minutes.used += row.get("used_minutes") or 0
+                    minutes.allowed += row.get("allowed_minutes") or 0
 
     def _rows(self, evidence: dict, result: str, found_ncs: list[dict]) -> None:
         data = self.data
+        finished = counted(evidence, data.rules)
         entry = {
             "dossier": evidence["dossier"], "procedure": evidence["procedure"],
             "agency": evidence.get("agency") or "", "channel": evidence.get("channel") or "direct",
             "received_at": evidence["received_at"], "due_at": evidence.get("due_at"),
-            "finished_at": evidence.get("finished_at"), "outcome": result,
+            "finished_at": finished[1] if finished else evidence.get("finished_at"), "outcome": result,
             "nonconformities": len(found_ncs),
         }
         if len(data.ledger) < data.limit:
@@ -201,7 +258,7 @@ class Aggregator:
             kind = nc.get("kind", "")
             data.nonconformity_kinds[kind] = data.nonconformity_kinds.get(kind, 0) + 1
             row = {"dossier": entry["dossier"], "procedure": entry["procedure"], "agency": entry["agency"],
-                   "kind": kind, "step": nc.get("step"), "detail": nc.get("detail", "")}
+                   "kind": kind, "step": nc.get("step"), "detail": nonconformity_detail(nc, evidence, self.names)}
             if len(data.nonconformities) < data.limit:
                 data.nonconformities.append(row)
             if self.nonconformity_out is not None:
@@ -209,9 +266,12 @@ class Aggregator:
 
 
 def aggregate(evidence: Iterable[dict], period: Period | None = None, agency: str | None = None,
-              limit: int = 200, **outputs) -> ReportData:
-    """Aggregate evidence dicts (one per dossier) for a period and, optionally, one agency."""
-    aggregator = Aggregator(period or Period(), agency, limit, **outputs)
+              limit: int = 200, **options) -> ReportData:
+    """Aggregate evidence dicts (one per dossier) for a period and, optionally, one agency.
+
+    `options`: ledger_out, nonconformity_out (row writers), rules (:class:`CountingRules`), names.
+    """
+    aggregator = Aggregator(period or Period(), agency, limit, **options)
     for record in evidence:
         aggregator.add(record)
     return aggregator.data

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from . import labels
@@ -11,6 +12,7 @@ from .html import esc, number, page, percent, table
 from .names import ProcedureNames
 from .objectives import Objective, Objectives
 from .timefmt import vn_date, vn_month, vn_short
+from .units import CALENDAR, UNIT, V1_NOTE, WORKING, amount
 
 CSS = """
 .motto { display: flex; justify-content: space-between; text-align: center; font-size: 12.5pt; }
@@ -39,9 +41,13 @@ def _verdict(objective: Objective, counts: Counts) -> str:
     return '<span class="ok">Đạt</span>' if met else '<span class="bad">Không đạt</span>'
 
 
+SIGNS = {">=": "≥", "<=": "≤", "==": "="}
+
+
 def _target(objective: Objective) -> str:
     ratio = objective.indicator.endswith("_rate")
-    return f"{objective.op} {percent(objective.target) if ratio else number(int(objective.target))}"
+    sign = SIGNS.get(objective.op, objective.op)
+    return f"{sign} {percent(objective.target) if ratio else number(int(objective.target))}"
 
 
 def _value(objective: Objective, counts: Counts) -> str:
@@ -73,17 +79,25 @@ def _lateness(title: str, items: list[tuple[str, Lateness]], chart_label: str) -
     if not ranked:
         return out + ["<p>Không có dữ liệu.</p>"]
     out.append(lateness_bars([(name, s.late, s.rows) for name, s in ranked], chart_label))
-    out.append(table(["Tên", "Lượt xử lý", "Trễ hạn", "Tỷ lệ trễ hạn", "Giờ làm việc trung bình: dùng / cho phép"],
-                     ([name, number(s.rows), number(s.late), percent(s.late_rate), _hours(s)]
+    out.append(table(["Tên", "Lượt xử lý", "Trễ hạn", "Tỷ lệ trễ hạn",
+                      "Thời gian trung bình một lượt: đã dùng / cho phép (đơn vị ghi kèm)"],
+                     ([name, number(s.rows), number(s.late), percent(s.late_rate), _times(s)]
                       for name, s in ranked), numeric={1, 2, 3, 4}))
     return out
 
 
-def _hours(stats: Lateness) -> str:
-    if not stats.finished:
-        return "—"
-    used, allowed = stats.used_minutes / stats.finished / 60, stats.allowed_minutes / stats.finished / 60
-    return f"{used:.1f} / {allowed:.1f}".replace(".", ",")
+def _times(stats: Lateness) -> str:
+    """Average used / allowed time per finished row, one unit per basis (never summed together)."""
+    parts = []
+    for unit in (WORKING, CALENDAR):
+        found = stats.minutes.get(unit)
+        if found and found.rows:
+            parts.append(f"{amount(found.used / found.rows, unit)} / {amount(found.allowed / found.rows, unit)} "
+                         f"{UNIT[unit]}")
+    old = stats.minutes.get("v1")
+    if old and old.rows:
+        parts.append(f"{amount(old.used / old.rows, WORKING)} {UNIT[WORKING]} đã dùng ({V1_NOTE})")
+    return "; ".join(parts) or "—"
 
 
 def _more(shown: int, total: int, csv_path: str | None) -> str:
@@ -126,6 +140,63 @@ def _ledger(data: ReportData, names: ProcedureNames, csv_path: str | None) -> li
     return out
 
 
+PORTAL = "như Cổng Dịch vụ công quốc gia"
+WITHDRAWN = {
+    "on_time": f"Hồ sơ công dân rút (trạng thái 7): tính là đã giải quyết đúng hạn, vào ngày rút ({PORTAL}).",
+    "by_date": "Hồ sơ công dân rút (trạng thái 7): tính là đã giải quyết, trước hạn / đúng hạn / quá hạn theo "
+               "ngày rút so với ngày hẹn trả kết quả.",
+    "excluded": "Hồ sơ công dân rút (trạng thái 7): không tính vào số đã giải quyết và tỷ lệ đúng hạn; ghi ở cột "
+                "Từ chối, rút, dừng.",
+}
+REFUSED = {
+    "excluded": f"Hồ sơ không được tiếp nhận (trạng thái 3): không tính (hồ sơ chưa được tiếp nhận, {PORTAL}).",
+    "listed": "Hồ sơ không được tiếp nhận (trạng thái 3): ghi ở cột Từ chối, rút, dừng; không tính vào tỷ lệ "
+              "đúng hạn.",
+}
+GRANULARITY = {
+    "day": f"Đúng hạn so theo ngày: hồ sơ hoàn thành trong ngày hẹn trả kết quả là đúng hạn, trước ngày đó là "
+           f"trước hạn ({PORTAL}).",
+    "minute": "Đúng hạn so theo thời điểm: hồ sơ hoàn thành sau giờ hẹn trả kết quả là quá hạn, kể cả trong ngày "
+              "hẹn; hoàn thành trước ngày hẹn là trước hạn.",
+}
+
+
+def rules_used(rules) -> list[str]:
+    """The counting rules of the report, in words (printed under the progress table)."""
+    return [WITHDRAWN[rules.withdrawn], REFUSED[rules.refused], GRANULARITY[rules.granularity],
+            "Hồ sơ dừng giải quyết (trạng thái 8): ghi ở cột Từ chối, rút, dừng; không tính vào tỷ lệ đúng hạn.",
+            "Tỷ lệ đúng hạn = (trước hạn + đúng hạn) / số hồ sơ đã giải quyết trong kỳ."]
+
+
+FIELDS = {"dossier": "mã hồ sơ", "procedure": "mã thủ tục", "received_at": "ngày nhận", "verdict": "kết quả",
+          "steps": "các bước", "nonconformities": "điểm không phù hợp"}
+REASONS = (
+    (re.compile(r"^(\w+): missing$"), lambda m: f"thiếu {FIELDS.get(m[1], m[1])}"),
+    (re.compile(r"^verdict: (.*) is not a dossier verdict$"), lambda m: f"kết quả {m[1]} không hợp lệ"),
+    (re.compile(r"^(\w+): expected a list$"), lambda m: f"{FIELDS.get(m[1], m[1])} phải là danh sách"),
+    (re.compile(r"^expected an object, got (\w+)$"), lambda m: "bản ghi không phải đối tượng JSON"),
+)
+
+
+def rejection(text: str) -> str:
+    """A rejected record's place and reasons in Vietnamese ('hồ sơ X: thiếu trường steps')."""
+    head, _, rest = text.partition(": ")
+    if head.startswith("dossier "):
+        head = "hồ sơ " + head[len("dossier "):]
+    elif re.fullmatch(r".+:\d+", head):
+        name, _, line = head.rpartition(":")
+        head = f"tệp {name}, dòng {line}"
+    words = []
+    for reason in rest.split("; "):
+        for pattern, say in REASONS:
+            if found := pattern.match(reason):
+                words.append(say(found))
+                break
+        else:
+            words.append(f"dữ liệu không đọc được ({reason})")
+    return f"{head}: {'; '.join(words)}"
+
+
 def _period(data: ReportData) -> str:
     start, end = data.period.start, data.period.end
     if start and end:
@@ -156,6 +227,8 @@ def render_report(data: ReportData, objectives: Objectives | None = None, names:
               numeric=set(range(1, 11)), css_class="wide"),
         f'<p class="note">Tổng số hồ sơ trong kỳ: {number(data.total.dossiers)}; đã giải quyết: '
         f"{number(data.total.finished)}; số điểm không phù hợp: {number(data.total.nonconformities)}.</p>",
+        "<p>Quy tắc tính:</p><ul class=\"rules\">" + "".join(f"<li>{esc(rule)}</li>" for rule in rules_used(data.rules))
+        + "</ul>",
     ]
     if data.agency is None and len(data.by_agency) > 1:
         body.append(table(PROGRESS_HEAD.format(first="Cơ quan"),
@@ -173,7 +246,7 @@ def render_report(data: ReportData, objectives: Objectives | None = None, names:
     if data.rejected:
         body.append(f'<h2>Bản ghi không sử dụng được</h2><p class="bad">{number(data.rejected)} bản ghi minh '
                     "chứng không đọc được và không được tính:</p><ul>"
-                    + "".join(f"<li>{esc(r)}</li>" for r in data.rejections) + "</ul>")
+                    + "".join(f"<li>{esc(rejection(r))}</li>" for r in data.rejections) + "</ul>")
     return page(f"Báo cáo mục tiêu chất lượng — {scope}", body, CSS)
 
 

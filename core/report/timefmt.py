@@ -35,8 +35,18 @@ def vn_datetime(text: str | None) -> str:
 
 
 def vn_short(text: str | None) -> str:
-    """'02/07/2025 09:31' (empty for None)."""
-    return f"{local(text):%d/%m/%Y %H:%M}" if text else ""
+    """'02/07/2025 09 giờ 31' (empty for None)."""
+    if not text:
+        return ""
+    if text.endswith(_LOCAL_SUFFIX) and len(text) >= 22 and text[10] == "T":  # fast: already local
+        return f"{text[8:10]}/{text[5:7]}/{text[:4]} {text[11:13]} giờ {text[14:16]}"
+    moment = local(text)
+    return f"{moment:%d/%m/%Y %H} giờ {moment:%M}"
+
+
+def vn_place_date(place: str | None, day: date) -> str:
+    """'Đà Nẵng, ngày 07 tháng 07 năm 2025' (dots for the place when unknown)."""
+    return f"{place or '…………'}, ngày {day:%d} tháng {day:%m} năm {day:%Y}"
 
 
 def vn_date(day: date | str) -> str:
