@@ -52,22 +52,22 @@ CREATE TABLE IF NOT EXISTS locks (
 """
 
 
-StoredDossier = tuple[bytes, str, int, bool]
-"""A stored dossier: (merged record JSON, its hash, revision, evaluated)."""
+StoredDossier = tuple[bytes, str, int, "bytes | None"]
+"""A stored dossier: (merged record JSON, its hash, revision, latest evidence JSON or None)."""
 
 
 def stored_dossiers(db: sqlite3.Connection, codes: Iterable[str]) -> dict[str, StoredDossier]:
-    """Stored (record, hash, revision, evaluated) of the given dossiers, on any connection."""
+    """Stored (record, hash, revision, evidence) of the given dossiers, on any connection."""
     found: dict[str, StoredDossier] = {}
     codes = list(codes)
     for start in range(0, len(codes), 500):
         part = codes[start : start + 500]
         marks = ",".join("?" * len(part))
         for row in db.execute(
-            f"SELECT dossier, record, record_hash, revision, evidence IS NOT NULL FROM dossiers"
+            f"SELECT dossier, record, record_hash, revision, evidence FROM dossiers"
             f" WHERE dossier IN ({marks})", part
         ):
-            found[row[0]] = (row[1], row[2], row[3], bool(row[4]))
+            found[row[0]] = (row[1], row[2], row[3], row[4])
     return found
 
 
@@ -183,7 +183,7 @@ class Ledger:
 
     # -- dossiers -----------------------------------------------------------------------------
     def records(self, dossiers: Iterable[str]) -> dict[str, StoredDossier]:
-        """Stored (record, hash, revision, evaluated) of the given dossiers."""
+        """Stored (record, hash, revision, evidence) of the given dossiers."""
         return stored_dossiers(self.db, dossiers)
 
     def evidence(self, dossier: str) -> dict | None:

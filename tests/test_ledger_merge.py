@@ -1,0 +1,55 @@
+"""The merge of case-log fragments is a join: re-reading, re-ordering or splitting the records of
+a dossier never changes the merged dossier (so never its hash, never a revision)."""
+
+from __future__ import annotations
+
+import orjson
+from hypothesis import given, settings, strategies as st
+
+from isobridge.core.merge import merge
+
+INSTANTS = [f"2026-03-0{day}T0{hour}:00:00+07:00" for day in (2, 3) for hour in (8, 9)]
+TEXT = st.sampled_from(["TN", "TD", "PD", "", None])
+
+events = st.lists(st.fixed_dictionaries(
+    {"at": st.sampled_from(INSTANTS), "kind": st.sampled_from(["received", "handover", "returned"])},
+    optional={"step": TEXT, "unit": TEXT, "reason": st.sampled_from(["a", "b"]), "actor": st.sampled_from(["p-1", "p-2"])},
+), max_size=5)
+fragments = st.lists(st.fixed_dictionaries(
+    {"dossier": st.just("D-1"), "events": events},
+    optional={"procedure": st.sampled_from(["1.001612", "2.000908"]), "status": st.integers(1, 10),
+              "agency": st.sampled_from(["Sở Tư pháp", "UBND xã"]), "received_at": st.sampled_from(INSTANTS)},
+), min_size=1, max_size=5)
+
+
+def blob(dossier: dict) -> bytes:
+    """What the ledger hashes."""
+    return orjson.dumps(dossier, option=orjson.OPT_SORT_KEYS)
+
+
+@settings(max_examples=300, deadline=None)
+@given(fragments, st.randoms(use_true_random=False))
+def test_merge_is_idempotent_and_order_insensitive(parts: list[dict], rnd) -> None:
+    once = merge(None, parts)
+    shuffled = parts[:]
+    rnd.shuffle(shuffled)
+    assert blob(merge(None, shuffled)) == blob(once)  # any order
+    assert blob(merge(once, parts)) == blob(once)  # everything read again
+    for part in parts:  # any one record read again, alone
+        assert blob(merge(once, [part])) == blob(once)
+    split = rnd.randrange(len(parts) + 1)  # records in two pages, in either order
+    assert blob(merge(merge(None, shuffled[:split]) if split else None, shuffled[split:])) == blob(once)
+
+
+def test_a_lone_fragment_is_stored_sorted_and_deduplicated() -> None:
+    late = {"at": "2026-03-03T08:00:00+07:00", "kind": "handover", "step": "TD"}
+    early = {"at": "2026-03-02T08:00:00+07:00", "kind": "received", "step": "TN"}
+    stored = merge(None, [{"dossier": "D", "events": [late, early, dict(late)]}])
+    assert [event["step"] for event in stored["events"]] == ["TN", "TD"]
+    assert merge(stored, [{"dossier": "D", "events": [late, early, dict(late)]}]) == stored
+
+
+def test_the_fragment_with_the_latest_event_gives_the_header() -> None:
+    older = {"dossier": "D", "status": 2, "events": [{"at": "2026-03-02T08:00:00+07:00", "kind": "received"}]}
+    newer = {"dossier": "D", "status": 4, "events": [{"at": "2026-03-03T08:00:00+07:00", "kind": "returned"}]}
+    assert merge(merge(None, [newer]), [older])["status"] == 4 == merge(None, [newer, older])["status"]
