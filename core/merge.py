@@ -201,10 +201,12 @@ class StepAuthority:
     """
 
     def __init__(self, default: list[str] = (), procedures: Mapping[str, list[str]] | None = None,
-                 agencies: Mapping[str, list[str]] | None = None):
+                 agencies: Mapping[str, list[str]] | None = None, single_source: bool = False):
         self.default = list(default)
         self.procedures = dict(procedures or {})
         self.agencies = dict(agencies or {})
+        self.single_source = single_source
+        """True when the deployment has one source: every dossier's events come from it."""
 
     def priority(self, record: dict) -> list[str]:
         """The priority list that applies to a dossier."""
@@ -221,6 +223,8 @@ class StepAuthority:
 
     def view(self, record: dict) -> dict:
         """The dossier as evaluated: its events from the authoritative source only (see class)."""
+        if self.single_source:
+            return record
         events = record.get("events") or []
         present = {event.get(SOURCE) for event in events}
         if len(present) <= 1:
