@@ -25,6 +25,8 @@ from typing import Any
 import orjson
 
 from .errors import LockHeld
+from .logs import redact
+from .merge import REQUIRED_FIELDS
 from .runs import QuarantineEntry, RunReport
 
 SCHEMA = """
@@ -50,6 +52,13 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE TABLE IF NOT EXISTS locks (
     name TEXT PRIMARY KEY, pid INTEGER NOT NULL, host TEXT NOT NULL, acquired_at TEXT NOT NULL);
 """
+ADDED_COLUMNS = {
+    "runs": {"holder": "TEXT"},
+    "dossiers": {"since": "TEXT"},
+}
+"""Columns added after the first release: a ledger made before gets them when it is opened."""
+KILLED = "killed"
+"""The outcome of a run whose process ended without finishing it (found when the lock is next taken)."""
 
 
 StoredDossier = tuple[bytes, str, int, "bytes | None"]
@@ -69,6 +78,27 @@ def stored_dossiers(db: sqlite3.Connection, codes: Iterable[str]) -> dict[str, S
         ):
             found[row[0]] = (row[1], row[2], row[3], row[4])
     return found
+
+
+def checkpoint_notes(cursor: str | None) -> list[str]:
+    """The notes of a cursor (see `Ledger.notes`); none when it is not a JSON object."""
+    try:
+        state = orjson.loads(cursor) if cursor else None
+    except orjson.JSONDecodeError:
+        return []
+    if not isinstance(state, dict):
+        return []
+    found = _texts(state.get("notes"))
+    for name, entry in state.items():
+        if isinstance(entry, dict):
+            found.extend(f"{name}: {note}" for note in _texts(entry.get("note")) + _texts(entry.get("notes")))
+    return found
+
+
+def _texts(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value] if value else []
+    return [str(item) for item in value if item] if isinstance(value, list) else []
 
 
 def now_text() -> str:
@@ -97,6 +127,14 @@ class Ledger:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
+        self._add_columns()
+
+    def _add_columns(self) -> None:
+        for table, columns in ADDED_COLUMNS.items():
+            have = {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}
+            for name, kind in columns.items():
+                if name not in have:
+                    self.db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
     def close(self) -> None:
         """Close the connection."""
@@ -141,6 +179,16 @@ class Ledger:
                     " or run `isobridge state unlock` if it is known to be dead"
                 )
             db.execute("INSERT OR REPLACE INTO locks VALUES (?, ?, ?, ?)", (name, os.getpid(), host, now_text()))
+            self._close_killed_runs(db)
+
+    @staticmethod
+    def _close_killed_runs(db: sqlite3.Connection) -> None:
+        """Runs still unfinished when the lock is taken lost their process (every run holds the
+        lock from start to finish): mark them killed, naming the holder."""
+        db.execute(
+            f"UPDATE runs SET outcome = '{KILLED}', error = 'killed: its process ('"
+            " || coalesce(holder, 'unknown') || ') ended before the run finished'"
+            " WHERE finished_at IS NULL AND outcome IS NULL")
 
     @staticmethod
     def _alive(row: tuple, host: str, lease_seconds: float) -> bool:
@@ -176,6 +224,11 @@ class Ledger:
         """Every source's checkpoint."""
         return self.db.execute("SELECT source, cursor, updated_at FROM checkpoints ORDER BY source").fetchall()
 
+    def notes(self, source: str) -> list[str]:
+        """Notes a source keeps in its checkpoint (e.g. a file's unfinished last line): a cursor
+        that is a JSON object may hold `notes` (text or list) and, per entry, a `note`."""
+        return checkpoint_notes(self.checkpoint(source))
+
     def reset(self, source: str) -> None:
         """Forget a source's checkpoint: the next sync reads it from the beginning."""
         with self.transaction() as db:
@@ -196,6 +249,15 @@ class Ledger:
         cursor = self.db.execute("SELECT evidence FROM dossiers WHERE evidence IS NOT NULL ORDER BY dossier")
         for (blob,) in cursor:
             yield orjson.loads(blob)
+
+    def pending(self) -> list[tuple[str, str, list[str], str]]:
+        """Every dossier that cannot be evaluated yet, oldest first: (dossier, source, the
+        required fields it still lacks, stored since)."""
+        rows = self.db.execute(
+            "SELECT dossier, source, record, coalesce(since, updated_at) FROM dossiers WHERE state = 'pending'"
+            " ORDER BY coalesce(since, updated_at), dossier").fetchall()
+        return [(dossier, source, [name for name in REQUIRED_FIELDS if orjson.loads(record).get(name) is None], since)
+                for dossier, source, record, since in rows]
 
     def pending_count(self) -> int:
         """Dossiers stored but not yet evaluable (header still missing)."""
@@ -257,8 +319,8 @@ class Ledger:
             "INSERT INTO quarantine (source, key, stage, payload, errors, at, run_id) VALUES (?,?,?,?,?,?,?)"
             " ON CONFLICT (source, key, stage) DO UPDATE SET payload = excluded.payload,"
             " errors = excluded.errors, at = excluded.at, run_id = excluded.run_id",
-            (entry.source, entry.key, entry.stage, entry.payload, orjson.dumps(entry.errors).decode(),
-             now_text(), run_id),
+            (entry.source, entry.key, entry.stage, entry.payload,
+             orjson.dumps([redact(str(error)) for error in entry.errors]).decode(), now_text(), run_id),
         )
 
     def quarantined(self, entry_id: int | None = None) -> list[QuarantineEntry]:
@@ -277,9 +339,10 @@ class Ledger:
     def start_run(self, sources: list[str]) -> tuple[int, str]:
         """Open a run record; returns (id, start time)."""
         started = now_text()
+        holder = f"pid {os.getpid()} on {socket.gethostname()}"
         with self.transaction() as db:
-            run_id = db.execute("INSERT INTO runs (started_at, sources) VALUES (?, ?)",
-                                (started, ",".join(sources))).lastrowid
+            run_id = db.execute("INSERT INTO runs (started_at, sources, holder) VALUES (?, ?, ?)",
+                                (started, ",".join(sources), holder)).lastrowid
         return run_id, started  # type: ignore[return-value]
 
     def finish_run(self, run_id: int, report: RunReport) -> None:
@@ -289,7 +352,8 @@ class Ledger:
                 "UPDATE runs SET finished_at=?, outcome=?, records=?, dossiers=?, revisions=?,"
                 " quarantined=?, pending=?, duration=?, error=? WHERE id=?",
                 (now_text(), report.outcome, report.records, report.dossiers, report.revisions,
-                 report.quarantined, report.pending, report.duration_seconds, report.error, run_id),
+                 report.quarantined, report.pending, report.duration_seconds,
+                 None if report.error is None else redact(report.error), run_id),
             )
 
     def runs(self, limit: int = 20) -> list[tuple]:

@@ -286,8 +286,8 @@ class SyncJob:
             return
         with self.ledger.transaction() as db:
             db.executemany(
-                "INSERT INTO dossiers (dossier, source, record, record_hash, revision, evidence, verdict, state, updated_at)"
-                " VALUES (?,?,?,?,?,?,?,?,datetime('now')) ON CONFLICT (dossier) DO UPDATE SET"
+                "INSERT INTO dossiers (dossier, source, record, record_hash, revision, evidence, verdict, state, updated_at, since)"
+                " VALUES (?,?,?,?,?,?,?,?,datetime('now'),datetime('now')) ON CONFLICT (dossier) DO UPDATE SET"
                 " source=excluded.source, record=excluded.record, record_hash=excluded.record_hash,"
                 " revision=excluded.revision, evidence=coalesce(excluded.evidence, dossiers.evidence),"
                 " verdict=coalesce(excluded.verdict, dossiers.verdict), state=excluded.state,"

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import datetime, timezone
 
+from ..ledger import checkpoint_notes
 from ..sync import SyncJob
 from .common import EXIT_FAILED, EXIT_OK, add_config_arguments, base_dir, open_deployment
 
@@ -44,8 +46,27 @@ def run_state(args: argparse.Namespace) -> int:
     for source, cursor, updated in ledger.checkpoints():
         shown = cursor if cursor is None or len(cursor) < 200 else cursor[:197] + "..."
         print(f"{source}\t{updated}\t{shown}")
-    print(f"backlog: {ledger.backlog()} deliveries waiting; pending dossiers: {ledger.pending_count()}")
+        for note in checkpoint_notes(cursor):
+            print(f"  note: {note}")
+    pending = ledger.pending()
+    print(f"backlog: {ledger.backlog()} deliveries waiting; pending dossiers: {len(pending)}")
+    if pending:
+        print("pending (cannot be evaluated yet):\ndossier\tsource\tsince\tage\tmissing")
+    now = datetime.now(timezone.utc)
+    for dossier, source, missing, since in pending:
+        print(f"{dossier}\t{source}\t{since}\t{_age(now, since)}\t{', '.join(missing) or '?'}")
     return EXIT_OK
+
+
+def _age(now: datetime, since: str) -> str:
+    """`3d 4h` (or `5h 2m`) since an instant stored as UTC text."""
+    try:
+        moment = datetime.fromisoformat(since)
+    except (TypeError, ValueError):
+        return "?"
+    seconds = max(0, int((now - (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc))).total_seconds()))
+    days, rest = divmod(seconds, 86_400)
+    return f"{days}d {rest // 3600}h" if days else f"{rest // 3600}h {rest % 3600 // 60}m"
 
 
 def run_runs(args: argparse.Namespace) -> int:
