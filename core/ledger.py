@@ -27,6 +27,7 @@ import orjson
 from .errors import LockHeld
 from .logs import redact
 from .merge import REQUIRED_FIELDS
+from .privacy import SEALED, PayloadSeal
 from .runs import QuarantineEntry, RunReport
 
 SCHEMA = """
@@ -80,6 +81,11 @@ def stored_dossiers(db: sqlite3.Connection, codes: Iterable[str]) -> dict[str, S
     return found
 
 
+def _context(source: str, key: str, stage: str) -> str:
+    """What a sealed payload is bound to: its quarantine entry."""
+    return f"{source}\x1f{key}\x1f{stage}"
+
+
 def checkpoint_notes(cursor: str | None) -> list[str]:
     """The notes of a cursor (see `Ledger.notes`); none when it is not a JSON object."""
     try:
@@ -128,6 +134,8 @@ class Ledger:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
         self._add_columns()
+        self.seal: PayloadSeal | None = None
+        """Seals quarantined payloads (see `protect`)."""
 
     def _add_columns(self) -> None:
         for table, columns in ADDED_COLUMNS.items():
@@ -313,22 +321,60 @@ class Ledger:
                 self.quarantine(db, entry, run_id)
 
     # -- quarantine ---------------------------------------------------------------------------
+    def protect(self, secret: str | None = None) -> None:
+        """Seal quarantined payloads under a key derived from `secret` (the settings' pseudonym
+        key; None: the ledger's own), and seal those an older version stored in clear."""
+        self.seal = PayloadSeal(secret or self.pseudonym_key())
+        clear = self.db.execute(
+            f"SELECT id, source, key, stage, payload FROM quarantine WHERE substr(payload, 1, {len(SEALED)}) != ?",
+            (SEALED,)).fetchall()
+        if clear:
+            with self.transaction() as db:
+                db.executemany("UPDATE quarantine SET payload = ? WHERE id = ?", [
+                    (self.seal.seal(payload, _context(source, key, stage)), entry_id)
+                    for entry_id, source, key, stage, payload in clear])
+
+    def _seal(self, db: sqlite3.Connection | None = None) -> PayloadSeal | None:
+        """The seal: set by `protect`, else from the ledger's own key (made inside `db`'s
+        transaction when there is none yet; None when reading and there is none)."""
+        if self.seal is None:
+            if db is not None:
+                db.execute("INSERT OR IGNORE INTO meta VALUES ('pseudonym_key', ?)", (secrets.token_hex(32),))
+            own = self.meta("pseudonym_key")
+            self.seal = PayloadSeal(own) if own else None
+        return self.seal
+
     def quarantine(self, db: sqlite3.Connection, entry: QuarantineEntry, run_id: int | None) -> None:
-        """Store (or refresh) a quarantine entry inside the caller's transaction."""
+        """Store (or refresh) a quarantine entry inside the caller's transaction: its payload
+        sealed (never in clear), its reasons with every known secret masked."""
+        payload = self._seal(db).seal(entry.payload, _context(entry.source, entry.key, entry.stage))  # type: ignore[union-attr]
         db.execute(
             "INSERT INTO quarantine (source, key, stage, payload, errors, at, run_id) VALUES (?,?,?,?,?,?,?)"
             " ON CONFLICT (source, key, stage) DO UPDATE SET payload = excluded.payload,"
             " errors = excluded.errors, at = excluded.at, run_id = excluded.run_id",
-            (entry.source, entry.key, entry.stage, entry.payload,
+            (entry.source, entry.key, entry.stage, payload,
              orjson.dumps([redact(str(error)) for error in entry.errors]).decode(), now_text(), run_id),
         )
 
     def quarantined(self, entry_id: int | None = None) -> list[QuarantineEntry]:
-        """Quarantine entries (all, or one by id)."""
+        """Quarantine entries (all, or one by id), their payloads opened. One that cannot be
+        opened (the pseudonym key changed) has an empty payload and says so in its errors."""
         query = "SELECT id, source, key, stage, payload, errors, at FROM quarantine"
         rows = self.db.execute(query + (" WHERE id = ?" if entry_id is not None else " ORDER BY id"),
                                (entry_id,) if entry_id is not None else ()).fetchall()
-        return [QuarantineEntry(r[1], r[2], r[3], r[4], orjson.loads(r[5]), r[0], r[6]) for r in rows]
+        return [self._opened(QuarantineEntry(r[1], r[2], r[3], r[4], orjson.loads(r[5]), r[0], r[6])) for r in rows]
+
+    def _opened(self, entry: QuarantineEntry) -> QuarantineEntry:
+        if not entry.payload.startswith(SEALED):
+            return entry
+        seal = self._seal()
+        try:
+            if seal is None:
+                raise ValueError("the payload is sealed and this ledger has no key")
+            entry.payload = seal.open(entry.payload, _context(entry.source, entry.key, entry.stage))
+        except ValueError as exc:
+            entry.payload, entry.errors = "", [*entry.errors, f"payload: {exc}"]
+        return entry
 
     def discard(self, entry_id: int) -> bool:
         """Delete a quarantine entry; False when there was none."""

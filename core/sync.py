@@ -118,6 +118,7 @@ class SyncJob:
     def __post_init__(self) -> None:
         key = self.settings.privacy.pseudonym_key
         self.pseudonymizer = Pseudonymizer(key.get_secret_value() if key else self.ledger.pseudonym_key())
+        self.ledger.protect(key.get_secret_value() if key else None)
         self.evaluator = Evaluator(
             ProcedureBook.from_dir(self.settings.procedures.dir),
             WorkingCalendar.from_file(self.settings.calendar.file),

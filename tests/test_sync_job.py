@@ -338,8 +338,11 @@ def _synced_with(folder: Path, workers: int, lines: list) -> tuple[list[str], li
     db = sqlite3.connect(folder / "ledger.db")
     rows = db.execute("SELECT dossier, record, record_hash, revision, evidence, verdict, state FROM dossiers"
                       " ORDER BY dossier").fetchall()
-    quarantine = db.execute("SELECT source, key, stage, payload, errors FROM quarantine ORDER BY key").fetchall()
     db.close()
+    ledger = Ledger(folder / "ledger.db")
+    ledger.protect("k")  # the payloads are sealed under the deployment's key
+    quarantine = sorted((e.source, e.key, e.stage, e.payload, json.dumps(e.errors)) for e in ledger.quarantined())
+    ledger.close()
     return sorted((folder / "out/evidence.jsonl").read_text().splitlines()), rows, quarantine
 
 

@@ -8,6 +8,7 @@ import sys
 from datetime import datetime, timezone
 
 from ..ledger import checkpoint_notes
+from ..privacy import PayloadScrubber, Pseudonymizer
 from ..sync import SyncJob
 from .common import EXIT_FAILED, EXIT_OK, add_config_arguments, base_dir, open_deployment
 
@@ -81,6 +82,9 @@ def run_runs(args: argparse.Namespace) -> int:
 def run_quarantine(args: argparse.Namespace) -> int:
     """Operate on the quarantine."""
     settings, registry, ledger = open_deployment(args)
+    key = settings.privacy.pseudonym_key
+    secret = key.get_secret_value() if key else None
+    ledger.protect(secret)
     if args.action == "list":
         for e in ledger.quarantined():
             print(f"{e.id}\t{e.at}\t{e.source}\t{e.stage}\t{e.key}\t{e.errors[0] if e.errors else ''}")
@@ -106,7 +110,8 @@ def run_quarantine(args: argparse.Namespace) -> int:
         print(f"discarded {args.id}")
         return EXIT_OK
     entry = entries[0]
+    scrubbed = PayloadScrubber(Pseudonymizer(secret or ledger.pseudonym_key())).view(entry.payload)
     print(json.dumps({"id": entry.id, "at": entry.at, "source": entry.source, "stage": entry.stage,
-                      "key": entry.key, "errors": entry.errors, "payload": entry.payload},
-                     ensure_ascii=False, indent=2))
+                      "key": entry.key, "errors": entry.errors, "payload (scrubbed view; the original is kept"
+                      " sealed, for replay)": scrubbed}, ensure_ascii=False, indent=2))
     return EXIT_OK
