@@ -197,16 +197,15 @@ class StepAuthority:
     Rules give a priority list of source names by procedure, else by agency, else `default`.
     The first listed source that has events for the dossier is the only one whose events are
     evaluated; when none of the listed sources has any, the events of every other source are
-    (de-duplicated across sources). Header fields always merge from every source.
+    (de-duplicated across sources). Header fields always merge from every source. Events a
+    ledger stored before events carried their source count as one more, unnamed, source.
     """
 
     def __init__(self, default: list[str] = (), procedures: Mapping[str, list[str]] | None = None,
-                 agencies: Mapping[str, list[str]] | None = None, single_source: bool = False):
+                 agencies: Mapping[str, list[str]] | None = None):
         self.default = list(default)
         self.procedures = dict(procedures or {})
         self.agencies = dict(agencies or {})
-        self.single_source = single_source
-        """True when the deployment has one source: every dossier's events come from it."""
 
     def priority(self, record: dict) -> list[str]:
         """The priority list that applies to a dossier."""
@@ -223,8 +222,6 @@ class StepAuthority:
 
     def view(self, record: dict) -> dict:
         """The dossier as evaluated: its events from the authoritative source only (see class)."""
-        if self.single_source:
-            return record
         events = record.get("events") or []
         present = {event.get(SOURCE) for event in events}
         if len(present) <= 1:

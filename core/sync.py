@@ -126,7 +126,7 @@ class SyncJob:
         if self.as_of is not None:
             self.evaluator.as_of = self.as_of
         rules = self.settings.sync.step_source
-        self.authority = StepAuthority(rules.default, rules.procedures, rules.agencies, len(self.settings.sources) < 2)
+        self.authority = StepAuthority(rules.default, rules.procedures, rules.agencies)
         unknown = sorted(self.authority.sources() - set(self.settings.sources))
         if unknown:
             raise ConfigurationError(f"sync.step_source: {', '.join(map(repr, unknown))} is no configured source")

@@ -53,3 +53,29 @@ def test_the_fragment_with_the_latest_event_gives_the_header() -> None:
     older = {"dossier": "D", "status": 2, "events": [{"at": "2026-03-02T08:00:00+07:00", "kind": "received"}]}
     newer = {"dossier": "D", "status": 4, "events": [{"at": "2026-03-03T08:00:00+07:00", "kind": "returned"}]}
     assert merge(merge(None, [newer]), [older])["status"] == 4 == merge(None, [newer, older])["status"]
+
+
+def test_the_step_source_rule_picks_by_procedure_then_agency_then_default() -> None:
+    from isobridge.core.merge import StepAuthority, admit
+
+    def event(source: str, hour: int) -> dict:
+        return admit({"dossier": "D", "events": [{"at": f"2026-03-02T0{hour}:00:00+07:00", "kind": "handover"}]}, source)
+
+    record = merge(None, [event("onegate", 8), event("portal", 9), event("commune", 7)])
+    rule = StepAuthority(["onegate"], procedures={"1.001612": ["portal", "onegate"]}, agencies={"UBND xã": ["commune"]})
+    assert {e["source"] for e in rule.view(record)["events"]} == {"onegate"}
+    assert {e["source"] for e in rule.view(dict(record, agency="UBND xã"))["events"]} == {"commune"}
+    assert {e["source"] for e in rule.view(dict(record, procedure="1.001612", agency="UBND xã"))["events"]} == {"portal"}
+    # no listed source has events: every source's events count, each event once
+    same = merge(None, [admit({"dossier": "D", "events": [{"at": "2026-03-02T08:00:00+07:00", "kind": "received"}]}, s)
+                        for s in ("a", "b")])
+    assert len(same["events"]) == 2 and len(StepAuthority(["onegate"]).view(same)["events"]) == 1
+
+
+def test_events_stored_before_they_carried_a_source_are_not_counted_twice() -> None:
+    from isobridge.core.merge import StepAuthority, admit
+
+    old = {"dossier": "D", "events": [{"at": "2026-03-02T08:00:00+07:00", "kind": "received", "step": "TN"}]}
+    stored = merge(None, [old])  # as a ledger made before: no source on the event
+    again = merge(stored, [admit(orjson.loads(orjson.dumps(old)), "onestop")])
+    assert len(again["events"]) == 2 and len(StepAuthority().view(again)["events"]) == 1
