@@ -79,3 +79,24 @@ def test_events_stored_before_they_carried_a_source_are_not_counted_twice() -> N
     stored = merge(None, [old])  # as a ledger made before: no source on the event
     again = merge(stored, [admit(orjson.loads(orjson.dumps(old)), "onestop")])
     assert len(again["events"]) == 2 and len(StepAuthority().view(again)["events"]) == 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(fragments, st.booleans())
+def test_admission_gives_the_same_dossier_whichever_path_a_fragment_takes(parts: list[dict], nfd: bool) -> None:
+    """The usual fragment is admitted in place; any other is rebuilt: both give the same bytes."""
+    import unicodedata
+    from isobridge.core.merge import admit
+
+    def copy(value: object) -> object:
+        if isinstance(value, str):
+            return unicodedata.normalize("NFD" if nfd else "NFC", value)
+        if isinstance(value, list):
+            return [copy(item) for item in value]
+        if isinstance(value, dict):
+            return {key: copy(item) for key, item in value.items()}
+        return value
+
+    usual = merge(None, [admit(orjson.loads(orjson.dumps(p)), "s") for p in parts])
+    rebuilt = merge(None, [admit(dict(copy(p), extra="x"), "s") for p in parts])  # an unknown field: rebuilt
+    assert blob(usual) == blob(rebuilt)
