@@ -106,16 +106,16 @@ def admit(fragment: dict, source: str, dropped: Counter | None = None) -> dict:
 def _usual(fragment: dict, events: list) -> bool:
     """Only known fields, no empty text, no absent (None) event value, every text NFC: checked
     in a few C-level passes. What passes is exactly what the general path would make of it."""
+    if not _KEPT.issuperset(fragment) or not _EVENT_KEPT.issuperset(chain.from_iterable(events)):
+        return False
     header = [value for value in fragment.values() if type(value) is str]
-    values = list(chain.from_iterable(map(dict.values, events)))
-    if (not _KEPT.issuperset(fragment) or not _EVENT_KEPT.issuperset(chain.from_iterable(events))
-            or "" in header or "" in values or None in values):  # the general path drops both
+    try:  # None or a number among the event values: the general path decides what to keep
+        text = "\x00".join(chain(header, chain.from_iterable(map(dict.values, events))))
+    except TypeError:
         return False
-    try:  # NUL composes with nothing: the joined text is NFC exactly when every part is
-        text = "\x00".join(chain(header, values))
-    except TypeError:  # a value that is no text: the general path keeps it as it is
-        return False
-    return unicodedata.is_normalized("NFC", text)
+    if "\x00\x00" in text or text[:1] == "\x00" or text[-1:] == "\x00":
+        return False  # an empty text (or a NUL in one): the general path
+    return unicodedata.is_normalized("NFC", text)  # NUL composes with nothing: all parts are NFC
 
 
 def _admit_event(event: dict, source: str, dropped: Counter | None) -> dict:
