@@ -111,13 +111,20 @@ class PayloadSeal:
     Only a holder of the pseudonym key can read or replay them."""
 
     def __init__(self, secret: str | bytes):
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-        from cryptography.hazmat.primitives.hashes import SHA256
-        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+        self._material = secret.encode() if isinstance(secret, str) else secret
+        self._cipher = None
 
-        material = secret.encode() if isinstance(secret, str) else secret
-        key = HKDF(SHA256(), 32, salt=None, info=b"isobridge quarantine payload v1").derive(material)
-        self._aead = AESGCM(key)
+    @property
+    def _aead(self):
+        """The cipher, made on first use (a run that quarantines nothing never loads OpenSSL)."""
+        if self._cipher is None:
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+            from cryptography.hazmat.primitives.hashes import SHA256
+            from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+            key = HKDF(SHA256(), 32, salt=None, info=b"isobridge quarantine payload v1").derive(self._material)
+            self._cipher = AESGCM(key)
+        return self._cipher
 
     def __repr__(self) -> str:
         return "PayloadSeal(key=***)"
