@@ -11,8 +11,8 @@ dossier may come from many records, files, pages or sources, in any order, more 
   idempotent, so reading a record again (a reset checkpoint, a page re-read after a crash) or in
   another order gives the same dossier, byte for byte. Events are de-duplicated per source by
   (at, kind, step, unit) and ordered by instant; a header field takes the value of the fragment
-  whose latest event is latest (a fragment without events counts as oldest; ties go to the
-  greater value), the instant kept in `header_at`.
+  whose latest event (or `as_of`, when the source gives one) is latest (a fragment with
+  neither counts as oldest; ties go to the greater value), the instant kept in `header_at`.
 - `StepAuthority` chooses, when several sources describe one dossier, whose events are evaluated.
 """
 
@@ -39,7 +39,11 @@ SOURCE = "source"
 """Event key naming the configured source an event came from (set by `admit`)."""
 HEADER_AT = "header_at"
 """Dossier key: per header field, the instant (epoch seconds) of the fragment its value came from."""
-_KEPT = frozenset(("dossier", "events", *KEPT_HEADER))
+AS_OF = "as_of"
+"""Optional fragment key: the instant the source's record describes the dossier as of (e.g. the
+time of a status update without events). It ranks the fragment's header fields; not stored."""
+_KEPT = frozenset(("dossier", "events", AS_OF, *KEPT_HEADER))
+_STORED = _KEPT - {AS_OF}
 _EVENT_KEPT = EVENT_FIELDS | {SOURCE}  # a fragment admitted twice (a replay) stays the usual one
 _EVENT_TEXT = frozenset(("at", "kind", *TEXT_FIELDS))
 _TEXT_OR_NONE = frozenset((str, type(None)))
@@ -146,7 +150,7 @@ def merge(stored: dict | None, fragments: Iterable[dict]) -> dict:
     events: dict[tuple, tuple[int, dict]] = {}
     parts = chain(((stored, stored.get(HEADER_AT) or {}),) if stored else (), ((f, None) for f in fragments))
     for part, known_at in parts:
-        latest = _OLDEST
+        latest = _OLDEST if part.get(AS_OF) is None else instant(part[AS_OF])
         for event in part.get("events") or ():
             key, at = _stored_key(event), instant(event.get("at"))
             latest = at if at > latest else latest
@@ -176,17 +180,19 @@ def _lone(fragment: dict) -> dict | None:
     instants (so distinct and in order); None for any other."""
     events = fragment.get("events") or []
     hours, tails = _HOURS, _TAILS  # `instant`, inlined: this runs once per dossier of a first sync
-    latest = _OLDEST
+    latest = _OLDEST if fragment.get(AS_OF) is None else instant(fragment[AS_OF])
+    last = _OLDEST
     for event in events:
         text = event.get("at")
         hour = tail = None
         if type(text) is str:
             hour, tail = hours.get(text[:13]), tails.get(text[13:])
         at = hour + tail if hour is not None and tail is not None else instant(text)
-        if at <= latest:
+        if at <= last:
             return None
-        latest = at
-    merged = {name: value for name, value in fragment.items() if name in _KEPT and value is not None}
+        last = at
+    latest = max(latest, last)
+    merged = {name: value for name, value in fragment.items() if name in _STORED and value is not None}
     merged["events"] = events
     merged[HEADER_AT] = dict.fromkeys([name for name in KEPT_HEADER if name in merged], latest)
     return merged

@@ -100,3 +100,15 @@ def test_admission_gives_the_same_dossier_whichever_path_a_fragment_takes(parts:
     usual = merge(None, [admit(orjson.loads(orjson.dumps(p)), "s") for p in parts])
     rebuilt = merge(None, [admit(dict(copy(p), extra="x"), "s") for p in parts])  # an unknown field: rebuilt
     assert blob(usual) == blob(rebuilt)
+
+
+def test_a_status_update_without_events_ranks_by_its_as_of() -> None:
+    from isobridge.core.merge import admit
+
+    timeline = admit({"dossier": "D", "status": 2, "events": [{"at": "2026-03-02T08:00:00+07:00", "kind": "received"}]}, "a")
+    update = admit({"dossier": "D", "status": 4, "as_of": "2026-03-05T10:00:00+07:00"}, "b")
+    merged = merge(None, [timeline, update])
+    assert merged["status"] == 4 == merge(merge(None, [update]), [timeline])["status"]
+    assert "as_of" not in merged and "as_of" not in merge(None, [update])
+    stale = admit({"dossier": "D", "status": 4}, "b")  # no instant at all: it only fills gaps
+    assert merge(None, [timeline, stale])["status"] == 2
