@@ -25,6 +25,9 @@ from typing import Any
 import orjson
 
 from .errors import LockHeld
+from .logs import redact
+from .merge import waiting_for
+from .privacy import SEALED, PayloadSeal
 from .runs import QuarantineEntry, RunReport
 
 SCHEMA = """
@@ -50,25 +53,58 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE TABLE IF NOT EXISTS locks (
     name TEXT PRIMARY KEY, pid INTEGER NOT NULL, host TEXT NOT NULL, acquired_at TEXT NOT NULL);
 """
+ADDED_COLUMNS = {
+    "runs": {"holder": "TEXT"},
+    "dossiers": {"since": "TEXT"},
+}
+"""Columns added after the first release: a ledger made before gets them when it is opened."""
+KILLED = "killed"
+"""The outcome of a run whose process ended without finishing it (found when the lock is next taken)."""
 
 
-StoredDossier = tuple[bytes, str, int, bool]
-"""A stored dossier: (merged record JSON, its hash, revision, evaluated)."""
+StoredDossier = tuple[bytes, str, int, "bytes | None"]
+"""A stored dossier: (merged record JSON, its hash, revision, latest evidence JSON or None)."""
 
 
 def stored_dossiers(db: sqlite3.Connection, codes: Iterable[str]) -> dict[str, StoredDossier]:
-    """Stored (record, hash, revision, evaluated) of the given dossiers, on any connection."""
+    """Stored (record, hash, revision, evidence) of the given dossiers, on any connection."""
     found: dict[str, StoredDossier] = {}
     codes = list(codes)
     for start in range(0, len(codes), 500):
         part = codes[start : start + 500]
         marks = ",".join("?" * len(part))
         for row in db.execute(
-            f"SELECT dossier, record, record_hash, revision, evidence IS NOT NULL FROM dossiers"
+            f"SELECT dossier, record, record_hash, revision, evidence FROM dossiers"
             f" WHERE dossier IN ({marks})", part
         ):
-            found[row[0]] = (row[1], row[2], row[3], bool(row[4]))
+            found[row[0]] = (row[1], row[2], row[3], row[4])
     return found
+
+
+def _context(source: str, key: str, stage: str) -> str:
+    """What a sealed payload is bound to: its quarantine entry."""
+    return f"{source}\x1f{key}\x1f{stage}"
+
+
+def checkpoint_notes(cursor: str | None) -> list[str]:
+    """The notes of a cursor (see `Ledger.notes`); none when it is not a JSON object."""
+    try:
+        state = orjson.loads(cursor) if cursor else None
+    except orjson.JSONDecodeError:
+        return []
+    if not isinstance(state, dict):
+        return []
+    found = _texts(state.get("notes"))
+    for name, entry in state.items():
+        if isinstance(entry, dict):
+            found.extend(f"{name}: {note}" for note in _texts(entry.get("note")) + _texts(entry.get("notes")))
+    return found
+
+
+def _texts(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value] if value else []
+    return [str(item) for item in value if item] if isinstance(value, list) else []
 
 
 def now_text() -> str:
@@ -97,6 +133,16 @@ class Ledger:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
+        self._add_columns()
+        self.seal: PayloadSeal | None = None
+        """Seals quarantined payloads (see `protect`)."""
+
+    def _add_columns(self) -> None:
+        for table, columns in ADDED_COLUMNS.items():
+            have = {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}
+            for name, kind in columns.items():
+                if name not in have:
+                    self.db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
     def close(self) -> None:
         """Close the connection."""
@@ -141,6 +187,16 @@ class Ledger:
                     " or run `isobridge state unlock` if it is known to be dead"
                 )
             db.execute("INSERT OR REPLACE INTO locks VALUES (?, ?, ?, ?)", (name, os.getpid(), host, now_text()))
+            self._close_killed_runs(db)
+
+    @staticmethod
+    def _close_killed_runs(db: sqlite3.Connection) -> None:
+        """Runs still unfinished when the lock is taken lost their process (every run holds the
+        lock from start to finish): mark them killed, naming the holder."""
+        db.execute(
+            f"UPDATE runs SET outcome = '{KILLED}', error = 'killed: its process ('"
+            " || coalesce(holder, 'unknown') || ') ended before the run finished'"
+            " WHERE finished_at IS NULL AND outcome IS NULL")
 
     @staticmethod
     def _alive(row: tuple, host: str, lease_seconds: float) -> bool:
@@ -176,6 +232,11 @@ class Ledger:
         """Every source's checkpoint."""
         return self.db.execute("SELECT source, cursor, updated_at FROM checkpoints ORDER BY source").fetchall()
 
+    def notes(self, source: str) -> list[str]:
+        """Notes a source keeps in its checkpoint (e.g. a file's unfinished last line): a cursor
+        that is a JSON object may hold `notes` (text or list) and, per entry, a `note`."""
+        return checkpoint_notes(self.checkpoint(source))
+
     def reset(self, source: str) -> None:
         """Forget a source's checkpoint: the next sync reads it from the beginning."""
         with self.transaction() as db:
@@ -183,7 +244,7 @@ class Ledger:
 
     # -- dossiers -----------------------------------------------------------------------------
     def records(self, dossiers: Iterable[str]) -> dict[str, StoredDossier]:
-        """Stored (record, hash, revision, evaluated) of the given dossiers."""
+        """Stored (record, hash, revision, evidence) of the given dossiers."""
         return stored_dossiers(self.db, dossiers)
 
     def evidence(self, dossier: str) -> dict | None:
@@ -196,6 +257,14 @@ class Ledger:
         cursor = self.db.execute("SELECT evidence FROM dossiers WHERE evidence IS NOT NULL ORDER BY dossier")
         for (blob,) in cursor:
             yield orjson.loads(blob)
+
+    def pending(self) -> list[tuple[str, str, list[str], str]]:
+        """Every dossier that cannot be evaluated yet, oldest first: (dossier, source, the
+        what it still lacks (:func:`merge.waiting_for`), stored since)."""
+        rows = self.db.execute(
+            "SELECT dossier, source, record, coalesce(since, updated_at) FROM dossiers WHERE state = 'pending'"
+            " ORDER BY coalesce(since, updated_at), dossier").fetchall()
+        return [(dossier, source, waiting_for(orjson.loads(record)), since) for dossier, source, record, since in rows]
 
     def pending_count(self) -> int:
         """Dossiers stored but not yet evaluable (header still missing)."""
@@ -251,22 +320,60 @@ class Ledger:
                 self.quarantine(db, entry, run_id)
 
     # -- quarantine ---------------------------------------------------------------------------
+    def protect(self, secret: str | None = None) -> None:
+        """Seal quarantined payloads under a key derived from `secret` (the settings' pseudonym
+        key; None: the ledger's own), and seal those an older version stored in clear."""
+        self.seal = PayloadSeal(secret or self.pseudonym_key())
+        clear = self.db.execute(
+            f"SELECT id, source, key, stage, payload FROM quarantine WHERE substr(payload, 1, {len(SEALED)}) != ?",
+            (SEALED,)).fetchall()
+        if clear:
+            with self.transaction() as db:
+                db.executemany("UPDATE quarantine SET payload = ? WHERE id = ?", [
+                    (self.seal.seal(payload, _context(source, key, stage)), entry_id)
+                    for entry_id, source, key, stage, payload in clear])
+
+    def _seal(self, db: sqlite3.Connection | None = None) -> PayloadSeal | None:
+        """The seal: set by `protect`, else from the ledger's own key (made inside `db`'s
+        transaction when there is none yet; None when reading and there is none)."""
+        if self.seal is None:
+            if db is not None:
+                db.execute("INSERT OR IGNORE INTO meta VALUES ('pseudonym_key', ?)", (secrets.token_hex(32),))
+            own = self.meta("pseudonym_key")
+            self.seal = PayloadSeal(own) if own else None
+        return self.seal
+
     def quarantine(self, db: sqlite3.Connection, entry: QuarantineEntry, run_id: int | None) -> None:
-        """Store (or refresh) a quarantine entry inside the caller's transaction."""
+        """Store (or refresh) a quarantine entry inside the caller's transaction: its payload
+        sealed (never in clear), its reasons with every known secret masked."""
+        payload = self._seal(db).seal(entry.payload, _context(entry.source, entry.key, entry.stage))  # type: ignore[union-attr]
         db.execute(
             "INSERT INTO quarantine (source, key, stage, payload, errors, at, run_id) VALUES (?,?,?,?,?,?,?)"
             " ON CONFLICT (source, key, stage) DO UPDATE SET payload = excluded.payload,"
             " errors = excluded.errors, at = excluded.at, run_id = excluded.run_id",
-            (entry.source, entry.key, entry.stage, entry.payload, orjson.dumps(entry.errors).decode(),
-             now_text(), run_id),
+            (entry.source, entry.key, entry.stage, payload,
+             orjson.dumps([redact(str(error)) for error in entry.errors]).decode(), now_text(), run_id),
         )
 
     def quarantined(self, entry_id: int | None = None) -> list[QuarantineEntry]:
-        """Quarantine entries (all, or one by id)."""
+        """Quarantine entries (all, or one by id), their payloads opened. One that cannot be
+        opened (the pseudonym key changed) has an empty payload and says so in its errors."""
         query = "SELECT id, source, key, stage, payload, errors, at FROM quarantine"
         rows = self.db.execute(query + (" WHERE id = ?" if entry_id is not None else " ORDER BY id"),
                                (entry_id,) if entry_id is not None else ()).fetchall()
-        return [QuarantineEntry(r[1], r[2], r[3], r[4], orjson.loads(r[5]), r[0], r[6]) for r in rows]
+        return [self._opened(QuarantineEntry(r[1], r[2], r[3], r[4], orjson.loads(r[5]), r[0], r[6])) for r in rows]
+
+    def _opened(self, entry: QuarantineEntry) -> QuarantineEntry:
+        if not entry.payload.startswith(SEALED):
+            return entry
+        seal = self._seal()
+        try:
+            if seal is None:
+                raise ValueError("the payload is sealed and this ledger has no key")
+            entry.payload = seal.open(entry.payload, _context(entry.source, entry.key, entry.stage))
+        except ValueError as exc:
+            entry.payload, entry.errors = "", [*entry.errors, f"payload: {exc}"]
+        return entry
 
     def discard(self, entry_id: int) -> bool:
         """Delete a quarantine entry; False when there was none."""
@@ -277,9 +384,10 @@ class Ledger:
     def start_run(self, sources: list[str]) -> tuple[int, str]:
         """Open a run record; returns (id, start time)."""
         started = now_text()
+        holder = f"pid {os.getpid()} on {socket.gethostname()}"
         with self.transaction() as db:
-            run_id = db.execute("INSERT INTO runs (started_at, sources) VALUES (?, ?)",
-                                (started, ",".join(sources))).lastrowid
+            run_id = db.execute("INSERT INTO runs (started_at, sources, holder) VALUES (?, ?, ?)",
+                                (started, ",".join(sources), holder)).lastrowid
         return run_id, started  # type: ignore[return-value]
 
     def finish_run(self, run_id: int, report: RunReport) -> None:
@@ -289,7 +397,8 @@ class Ledger:
                 "UPDATE runs SET finished_at=?, outcome=?, records=?, dossiers=?, revisions=?,"
                 " quarantined=?, pending=?, duration=?, error=? WHERE id=?",
                 (now_text(), report.outcome, report.records, report.dossiers, report.revisions,
-                 report.quarantined, report.pending, report.duration_seconds, report.error, run_id),
+                 report.quarantined, report.pending, report.duration_seconds,
+                 None if report.error is None else redact(report.error), run_id),
             )
 
     def runs(self, limit: int = 20) -> list[tuple]:

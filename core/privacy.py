@@ -7,9 +7,12 @@ and nobody without the key can reverse it or test a guess.
 
 from __future__ import annotations
 
+import base64
 import functools
-import re
 import hmac
+import json
+import os
+import re
 import unicodedata
 
 PERSONAL_FIELDS = frozenset({
@@ -70,10 +73,12 @@ class Pseudonymizer:
             fragment[key] = self._once(fragment[key])
         events = fragment.get("events")
         if isinstance(events, list):
+            once = self._once
             for event in events:
                 if isinstance(event, dict):
-                    for key in EVENT_PERSONAL_FIELDS.intersection(event):
-                        event[key] = self._once(event[key])
+                    actor = event.get("actor")  # the one event field naming a person, inlined
+                    if actor is not None and not (type(actor) is str and actor[:2] == "p-"):
+                        event["actor"] = once(actor)
         return fragment
 
     def scrub_text(self, text: str) -> str:
@@ -92,3 +97,109 @@ class Pseudonymizer:
         if value is None or (isinstance(value, str) and value.startswith("p-")):
             return value  # type: ignore[return-value]
         return self.pseudonym(str(value))
+
+
+# -- the quarantine: originals sealed, operators shown a scrubbed view ------------------------------
+
+SEALED = "sealed:v1:"
+"""Prefix of a quarantined payload sealed with AES-256-GCM (then base64 of nonce + ciphertext)."""
+
+
+class PayloadSeal:
+    """Seals quarantined payloads: AES-256-GCM under a key derived (HKDF-SHA256) from the
+    pseudonym key, bound to its quarantine entry (source, key, stage) as associated data.
+    Only a holder of the pseudonym key can read or replay them."""
+
+    def __init__(self, secret: str | bytes):
+        self._material = secret.encode() if isinstance(secret, str) else secret
+        self._cipher = None
+
+    @property
+    def _aead(self):
+        """The cipher, made on first use (a run that quarantines nothing never loads OpenSSL)."""
+        if self._cipher is None:
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+            from cryptography.hazmat.primitives.hashes import SHA256
+            from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+            key = HKDF(SHA256(), 32, salt=None, info=b"isobridge quarantine payload v1").derive(self._material)
+            self._cipher = AESGCM(key)
+        return self._cipher
+
+    def __repr__(self) -> str:
+        return "PayloadSeal(key=***)"
+
+    def seal(self, payload: str, context: str) -> str:
+        """The sealed form of `payload` (already sealed text is returned as it is)."""
+        if payload.startswith(SEALED):
+            return payload
+        nonce = os.urandom(12)
+        sealed = self._aead.encrypt(nonce, payload.encode("utf-8", "surrogatepass"), context.encode())
+        return SEALED + base64.b64encode(nonce + sealed).decode()
+
+    def open(self, stored: str, context: str) -> str:
+        """The original payload; text that was never sealed comes back as it is. Raises
+        ValueError when it cannot be opened (another key, or altered)."""
+        if not stored.startswith(SEALED):
+            return stored
+        from cryptography.exceptions import InvalidTag
+
+        try:
+            raw = base64.b64decode(stored[len(SEALED):], validate=True)
+            return self._aead.decrypt(raw[:12], raw[12:], context.encode()).decode("utf-8", "surrogatepass")
+        except (InvalidTag, ValueError) as exc:
+            raise ValueError("the payload cannot be opened with this deployment's pseudonym key") from exc
+
+
+STRUCTURAL_KEYS = frozenset({
+    "dossier", "procedure", "agency", "channel", "received_at", "due_at", "status",
+    "at", "kind", "step", "from_unit", "unit", "new_due_at",
+})
+"""Keys whose text values are shown as they are in a scrubbed view (codes, instants, units)."""
+_CODE = re.compile(r"(?=[^\s@]*[A-Za-z])(?=[^\s@]*[0-9])[^\s@]{1,80}")
+"""A code or instant: letters and digits, no space, no `@` (names have no digits, ID numbers
+and phones no letters, addresses spaces, e-mails `@`)."""
+_RUN = re.compile(r"[^\s,;|<>\"'=:{}\[\]\\]+(?:[ \t]+[^\s,;|<>\"'=:{}\[\]\\]+)*")
+
+
+def _shown(text: str) -> bool:
+    if len(text) <= 3 or _CODE.fullmatch(text):
+        return True
+    return False
+
+
+class PayloadScrubber:
+    """A view of a payload fit to print: every free-text value not on the structural allow-list
+    becomes its pseudonym (JSON: by key; any other text: every run of words that is not a
+    single plain token or a code)."""
+
+    def __init__(self, pseudonymizer: Pseudonymizer):
+        self.pseudonymizer = pseudonymizer
+
+    def view(self, payload: str) -> str:
+        """The scrubbed view of a payload."""
+        try:
+            data = json.loads(payload)
+        except ValueError:
+            return _RUN.sub(self._run, payload)
+        return json.dumps(self._value(data, None), ensure_ascii=False)
+
+    def _value(self, value: object, key: str | None) -> object:
+        if isinstance(value, dict):
+            return {name: self._value(item, name) for name, item in value.items()}
+        if isinstance(value, list):
+            return [self._value(item, key) for item in value]
+        if isinstance(value, str):
+            if key in STRUCTURAL_KEYS or _shown(value) or PSEUDONYM.fullmatch(value):
+                return value
+            return self.pseudonymizer.pseudonym(value)
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 1_000_000:
+            return self.pseudonymizer.pseudonym(str(value))  # an ID number or a phone as a number
+        return value
+
+    def _run(self, match: re.Match) -> str:
+        text = match.group()
+        plain = text.isascii() and " " not in text and "\t" not in text and not text.isdigit()
+        if plain or _shown(text) or PSEUDONYM.fullmatch(text):
+            return text
+        return self.pseudonymizer.pseudonym(text) or ""

@@ -56,6 +56,33 @@ class PrivacySettings(BaseModel):
     pseudonym_key: SecretStr | None = None
 
 
+def _names(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+class StepSourceSettings(BaseModel):
+    """`[sync.step_source]`: when several sources describe one dossier, whose events count.
+
+    Each rule is a source name or a priority list of them: by procedure code, else by agency
+    code, else `default`. The first listed source with events for the dossier is evaluated alone.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    default: list[str] = []
+    procedures: dict[str, list[str]] = {}
+    agencies: dict[str, list[str]] = {}
+
+    @field_validator("default", mode="before")
+    @classmethod
+    def _one_or_list(cls, value: Any) -> Any:
+        return _names(value)
+
+    @field_validator("procedures", "agencies", mode="before")
+    @classmethod
+    def _tables(cls, value: Any) -> Any:
+        return {key: _names(names) for key, names in value.items()} if isinstance(value, dict) else value
+
+
 class SyncSettings(BaseModel):
     """`[sync]`: batch sizes of the sync job."""
 
@@ -64,6 +91,7 @@ class SyncSettings(BaseModel):
     workers: int = Field(default=0, ge=0, description="Evaluation processes (0: one per core).")
     lock_lease_minutes: float = Field(
         default=30, gt=0, description="A lock held from another host without a heartbeat this long is taken over.")
+    step_source: StepSourceSettings = StepSourceSettings()
 
 
 class Settings(BaseSettings):

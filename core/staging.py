@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
@@ -25,7 +26,7 @@ from .adapters import RawRecord, Source
 from .caselog import RecordError
 from .engine import Evaluator
 from .ledger import StoredDossier, stored_dossiers
-from .merge import REQUIRED_FIELDS, check_fragment, merge
+from .merge import StepAuthority, admit, check_fragment, merge, waiting_for
 from .privacy import Pseudonymizer
 from .workers import exit_with_parent
 
@@ -58,11 +59,13 @@ class ChunkResult(NamedTuple):
     again: list[str]
     """Dossiers whose records came in two groups of the chunk: staged from part of their
     records, so the main process stages them again from all of them."""
+    dropped: Counter
+    """Fields the sources gave that are not stored (not on the allow-list), by name: how often."""
 
     @classmethod
     def empty(cls) -> "ChunkResult":
         """A result to stage into."""
-        return cls({}, [], [], {}, [])
+        return cls({}, [], [], {}, [], Counter())
 
     def without(self, codes: set[str]) -> "ChunkResult":
         """This result less the rows and errors of `codes` (staged again elsewhere)."""
@@ -93,18 +96,22 @@ class Stager:
     evaluator: Evaluator
     pseudonymizer: Pseudonymizer
     lookup: Callable[[Iterable[str]], dict[str, StoredDossier]]
+    authority: StepAuthority = field(default_factory=StepAuthority)
+    dropped: Counter = field(default_factory=Counter)
+    """Fields dropped by `admit` since the last `take_dropped`."""
 
     def map_records(self, records: Iterable[tuple[int, RawRecord]]) -> tuple[Fragments, list[tuple[int, list[str]]]]:
-        """Checked, pseudonymised fragments by dossier, and the records that could not be mapped.
+        """Checked, admitted (see `merge.admit`), pseudonymised fragments by dossier, and the
+        records that could not be mapped. This is where every source's fragments enter the core.
 
         A record is all or nothing: one bad fragment quarantines it whole.
         """
         fragments: Fragments = {}
         failures: list[tuple[int, list[str]]] = []
-        scrub, source_map = self.pseudonymizer.scrub_fragment, self.source.map
+        scrub, source_map, name, dropped = self.pseudonymizer.scrub_fragment, self.source.map, self.source_name, self.dropped
         for index, raw in records:
             try:
-                mapped = [scrub(check_fragment(fragment)) for fragment in source_map(raw)]
+                mapped = [scrub(admit(check_fragment(fragment), name, dropped)) for fragment in source_map(raw)]
             except RecordError as exc:
                 failures.append((index, exc.errors))
                 continue
@@ -125,7 +132,13 @@ class Stager:
                 result.touched[code] = result.touched[code] + [index for _, index in fragments.pop(code)]
                 result.again.append(code)
             self._stage_into(result, fragments)
+        result.dropped.update(self.take_dropped())
         return result
+
+    def take_dropped(self) -> Counter:
+        """The fields dropped since the last call (and forget them)."""
+        dropped, self.dropped = self.dropped, Counter()
+        return dropped
 
     def stage_transported(self, records: list[Transport]) -> ChunkResult:
         """`stage_records` for records sent to a worker (see `transport`)."""
@@ -150,7 +163,8 @@ class Stager:
                 errors: dict[str, list[str]]) -> Row | None:
         """Merge, and evaluate when the merged dossier changed (None: unchanged, already evaluated).
 
-        Evaluation errors go to `errors` under the dossier's code, its row is `failed`.
+        A changed dossier whose evidence came out the same keeps its revision (its row carries no
+        evidence). Evaluation errors go to `errors` under the dossier's code, its row is `failed`.
         """
         record = merge(orjson.loads(stored[0]) if stored else None, fragments)
         blob = orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
@@ -158,16 +172,18 @@ class Stager:
         if stored and stored[1] == digest and stored[3]:
             return None
         revision, name = (stored[2] if stored else 0), self.source_name
-        if any(record.get(key) is None for key in REQUIRED_FIELDS):
+        if waiting_for(record):
             return (code, name, blob, digest, revision, None, None, "pending")
         try:  # the fields evaluation reads are checked JSON text (or checked by it): what is stored
-            evidence = self.evaluator.evaluate_record(record)
+            evidence = self.evaluator.evaluate_record(self.authority.view(record))
             value = orjson.dumps(evidence)
         except RecordError as exc:
             errors[code] = exc.errors
         except Exception as exc:  # a defect must cost one dossier, never the run
             errors[code] = [f"cannot be evaluated: {type(exc).__name__}: {exc}"]
         else:
+            if stored and stored[3] == value:
+                return (code, name, blob, digest, revision, None, None, "evaluated")
             return (code, name, blob, digest, revision + 1, value, evidence["verdict"], "evaluated")
         # keep the record and the last good evidence; an empty hash makes it evaluate again
         return (code, name, blob, "", revision, None, None, "failed")

@@ -25,6 +25,7 @@ import logging
 import multiprocessing
 import os
 import time
+from collections import Counter
 from concurrent.futures import Future, ProcessPoolExecutor
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -38,6 +39,7 @@ from .calendar import WorkingCalendar
 from .engine import Evaluator
 from .errors import ConfigurationError
 from .ledger import Ledger
+from .merge import StepAuthority
 from .plugins import Registry
 from .privacy import Pseudonymizer
 from .procedures import ProcedureBook
@@ -116,12 +118,18 @@ class SyncJob:
     def __post_init__(self) -> None:
         key = self.settings.privacy.pseudonym_key
         self.pseudonymizer = Pseudonymizer(key.get_secret_value() if key else self.ledger.pseudonym_key())
+        self.ledger.protect(key.get_secret_value() if key else None)
         self.evaluator = Evaluator(
             ProcedureBook.from_dir(self.settings.procedures.dir),
             WorkingCalendar.from_file(self.settings.calendar.file),
         )
         if self.as_of is not None:
             self.evaluator.as_of = self.as_of
+        rules = self.settings.sync.step_source
+        self.authority = StepAuthority(rules.default, rules.procedures, rules.agencies)
+        unknown = sorted(self.authority.sources() - set(self.settings.sources))
+        if unknown:
+            raise ConfigurationError(f"sync.step_source: {', '.join(map(repr, unknown))} is no configured source")
         self._pool = None
         self._pool_stager: Stager | None = None
         self._sources: dict[str, Source] = {}
@@ -209,6 +217,7 @@ class SyncJob:
             self.report.pending = self.ledger.pending_count()
             if self.report.outcome == "ok" and self.report.quarantined:
                 self.report.outcome = "quarantined"
+            self._log_dropped()
             self.ledger.finish_run(run_id, self.report)
             self.ledger.release(LOCK)
             self.registry.hook.run_finished(run=self.run_info, report=self.report)
@@ -245,7 +254,7 @@ class SyncJob:
     def stager(self, name: str, source: Source) -> Stager:
         """The stager of source `name`, looking dossiers up on the main ledger connection."""
         self._sources[name] = source
-        return Stager(name, source, self.evaluator, self.pseudonymizer, self.ledger.records)
+        return Stager(name, source, self.evaluator, self.pseudonymizer, self.ledger.records, self.authority)
 
     def _complete(self, stager: Stager, flight: _Flight, cursor: str | None, previous: set[str],
                   sinks: dict[str, Sink]) -> set[str]:
@@ -278,8 +287,8 @@ class SyncJob:
             return
         with self.ledger.transaction() as db:
             db.executemany(
-                "INSERT INTO dossiers (dossier, source, record, record_hash, revision, evidence, verdict, state, updated_at)"
-                " VALUES (?,?,?,?,?,?,?,?,datetime('now')) ON CONFLICT (dossier) DO UPDATE SET"
+                "INSERT INTO dossiers (dossier, source, record, record_hash, revision, evidence, verdict, state, updated_at, since)"
+                " VALUES (?,?,?,?,?,?,?,?,datetime('now'),datetime('now')) ON CONFLICT (dossier) DO UPDATE SET"
                 " source=excluded.source, record=excluded.record, record_hash=excluded.record_hash,"
                 " revision=excluded.revision, evidence=coalesce(excluded.evidence, dossiers.evidence),"
                 " verdict=coalesce(excluded.verdict, dossiers.verdict), state=excluded.state,"
@@ -332,9 +341,11 @@ class SyncJob:
             raw = flight.records[index]
             outcome.quarantine.append(QuarantineEntry(name, raw.key, "map", source.quarantine_payload(raw), errors))
         staged = [result.without(redo) for result in results] if redo else results
+        self._count_dropped(stager.take_dropped(), *(result.dropped for result in results))
         if redo:
             indexes = sorted({index for code in redo for index in touched[code]})
             fragments, _ = stager.map_records((index, flight.records[index]) for index in indexes)
+            stager.take_dropped()  # counted already, the first time these records were mapped
             staged.append(stager.stage({code: items for code, items in fragments.items() if code in redo}))
         for result in staged:
             for row in result.rows:
@@ -344,11 +355,25 @@ class SyncJob:
                 outcome.quarantine.append(QuarantineEntry(name, raw.key, "evaluate", source.quarantine_payload(raw), errors))
         return outcome, set(touched)
 
+    def _log_dropped(self) -> None:
+        """Name (never show) the fields the sources gave that the ledger did not store."""
+        dropped = self.report.counts.get("dropped_fields")
+        if dropped:
+            names = ", ".join(f"{name} ({count})" for name, count in sorted(dropped.items()))
+            log.info("fields not stored (not needed by the evaluation, dropped): %s", names)
+
+    def _count_dropped(self, *counts: Counter) -> None:
+        """Add fields the sources gave and the ledger does not store to the run's counts."""
+        total = self.report.counts.setdefault("dropped_fields", {})
+        for count in counts:
+            for name, number in count.items():
+                total[name] = total.get(name, 0) + number
+
     def _record(self, row: tuple, outcome: PageOutcome) -> None:
         """Account for one changed dossier's row."""
         self.report.dossiers += 1
         outcome.rows.append(row)
-        if row[7] == "evaluated":
+        if row[7] == "evaluated" and row[5] is not None:  # a new revision (not: same evidence)
             self.report.revisions += 1
             outcome.revisions.append((row[0], row[4]))
             outcome.evidence[(row[0], row[4])] = row[5]

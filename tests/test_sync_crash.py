@@ -45,7 +45,8 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path, p
         if round_number % 3 == 2:  # the same dossiers again, grown by one event: new revisions
             with open(tmp_path / "in/part-0.jsonl", "ab") as out:
                 for record in written[:20]:
-                    grown = dict(record, events=record["events"] + [
+                    channel = "online" if record.get("channel") != "online" else "direct"  # changes the evidence
+                    grown = dict(record, channel=channel, events=record["events"] + [
                         {"at": f"2026-10-{10 + round_number:02d}T09:00:00+07:00", "kind": "apology_issued", "reason": "r"}])
                     out.write(orjson.dumps(grown) + b"\n")
         process = start_sync(tmp_path)

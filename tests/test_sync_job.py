@@ -78,8 +78,9 @@ def test_sync_delivers_each_revision_once_and_resumes(deployment: Path) -> None:
     lines = evidence_lines(deployment)
     assert sorted(line["dossier"] for line in lines) == sorted(r["dossier"] for r in records)
     assert {line["revision"] for line in lines} == {1}
-    # the same dossier again with one more event: a new revision, the old one untouched
-    first = dict(records[0])
+    # the same dossier again with one more event and another channel: a new revision, the old
+    # one untouched (an event that changes no finding would make none: the evidence is the same)
+    first = dict(records[0], channel="online" if records[0].get("channel") != "online" else "direct")
     first["events"] = first["events"] + [{"at": "2026-10-30T09:00:00+07:00", "kind": "apology_issued", "reason": "x"}]
     write_cases(deployment / "in/b.jsonl", 5, seed=2)
     with open(deployment / "in/b.jsonl", "ab") as out:
@@ -248,9 +249,7 @@ def test_pipelined_pages_with_a_dossier_in_consecutive_pages(deployment: Path) -
     again = records[600:650] + records[:100]
     with open(deployment / "in/a.jsonl", "ab") as out:
         for record in again:
-            grown = dict(record, events=record["events"] + [
-                {"at": "2026-10-30T09:00:00+07:00", "kind": "apology_issued", "reason": "r"}])
-            out.write(orjson.dumps(grown) + b"\n")
+            out.write(orjson.dumps(_grown(record)) + b"\n")
     assert sync(deployment) == 0
     keys = [(line["dossier"], line["revision"]) for line in evidence_lines(deployment)]
     assert len(keys) == len(set(keys)) == 1300 + len(again)
@@ -322,7 +321,8 @@ def test_pending_counts_only_dossiers_still_missing_their_header(deployment: Pat
 
 
 def _grown(record: dict) -> dict:
-    return dict(record, events=record["events"] + [
+    """The record with one more event and another channel: its evidence changes (a new revision)."""
+    return dict(record, channel="online" if record.get("channel") != "online" else "direct", events=record["events"] + [
         {"at": "2026-10-30T09:00:00+07:00", "kind": "apology_issued", "reason": "r"}])
 
 
@@ -338,8 +338,11 @@ def _synced_with(folder: Path, workers: int, lines: list) -> tuple[list[str], li
     db = sqlite3.connect(folder / "ledger.db")
     rows = db.execute("SELECT dossier, record, record_hash, revision, evidence, verdict, state FROM dossiers"
                       " ORDER BY dossier").fetchall()
-    quarantine = db.execute("SELECT source, key, stage, payload, errors FROM quarantine ORDER BY key").fetchall()
     db.close()
+    ledger = Ledger(folder / "ledger.db")
+    ledger.protect("k")  # the payloads are sealed under the deployment's key
+    quarantine = sorted((e.source, e.key, e.stage, e.payload, json.dumps(e.errors)) for e in ledger.quarantined())
+    ledger.close()
     return sorted((folder / "out/evidence.jsonl").read_text().splitlines()), rows, quarantine
 
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import datetime, timezone
 
 from ..files import unfinished_lines
+from ..ledger import checkpoint_notes
+from ..privacy import PayloadScrubber, Pseudonymizer
 from ..sync import SyncJob
 from .common import EXIT_FAILED, EXIT_OK, add_config_arguments, base_dir, open_deployment
 
@@ -45,10 +48,27 @@ def run_state(args: argparse.Namespace) -> int:
     for source, cursor, updated in ledger.checkpoints():
         shown = cursor if cursor is None or len(cursor) < 200 else cursor[:197] + "..."
         print(f"{source}\t{updated}\t{shown}")
-        for note in unfinished_lines(cursor):
-            print(f"{source}\t{note}")
-    print(f"backlog: {ledger.backlog()} deliveries waiting; pending dossiers: {ledger.pending_count()}")
+        for note in [*checkpoint_notes(cursor), *unfinished_lines(cursor)]:
+            print(f"  note: {note}")
+    pending = ledger.pending()
+    print(f"backlog: {ledger.backlog()} deliveries waiting; pending dossiers: {len(pending)}")
+    if pending:
+        print("pending (cannot be evaluated yet):\ndossier\tsource\tsince\tage\tmissing")
+    now = datetime.now(timezone.utc)
+    for dossier, source, missing, since in pending:
+        print(f"{dossier}\t{source}\t{since}\t{_age(now, since)}\t{', '.join(missing) or '?'}")
     return EXIT_OK
+
+
+def _age(now: datetime, since: str) -> str:
+    """`3d 4h` (or `5h 2m`) since an instant stored as UTC text."""
+    try:
+        moment = datetime.fromisoformat(since)
+    except (TypeError, ValueError):
+        return "?"
+    seconds = max(0, int((now - (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc))).total_seconds()))
+    days, rest = divmod(seconds, 86_400)
+    return f"{days}d {rest // 3600}h" if days else f"{rest // 3600}h {rest % 3600 // 60}m"
 
 
 def run_runs(args: argparse.Namespace) -> int:
@@ -63,6 +83,9 @@ def run_runs(args: argparse.Namespace) -> int:
 def run_quarantine(args: argparse.Namespace) -> int:
     """Operate on the quarantine."""
     settings, registry, ledger = open_deployment(args)
+    key = settings.privacy.pseudonym_key
+    secret = key.get_secret_value() if key else None
+    ledger.protect(secret)
     if args.action == "list":
         for e in ledger.quarantined():
             print(f"{e.id}\t{e.at}\t{e.source}\t{e.stage}\t{e.key}\t{e.errors[0] if e.errors else ''}")
@@ -88,7 +111,8 @@ def run_quarantine(args: argparse.Namespace) -> int:
         print(f"discarded {args.id}")
         return EXIT_OK
     entry = entries[0]
+    scrubbed = PayloadScrubber(Pseudonymizer(secret or ledger.pseudonym_key())).view(entry.payload)
     print(json.dumps({"id": entry.id, "at": entry.at, "source": entry.source, "stage": entry.stage,
-                      "key": entry.key, "errors": entry.errors, "payload": entry.payload},
-                     ensure_ascii=False, indent=2))
+                      "key": entry.key, "errors": entry.errors, "payload (scrubbed view; the original is kept"
+                      " sealed, for replay)": scrubbed}, ensure_ascii=False, indent=2))
     return EXIT_OK

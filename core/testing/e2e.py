@@ -97,6 +97,7 @@ def run_sync(workdir: Path, source: tuple[type[Source], dict[str, Any]] | None =
         finally:
             ledger.close()
     ledger = Ledger(settings.ledger.path)
+    ledger.protect(KIT_PSEUDONYM_KEY)  # quarantined payloads are sealed under the deployment's key
     try:
         outcome = SyncOutcome(reports, settings.ledger.path, quarantine=ledger.quarantined(),
                               checkpoint=ledger.checkpoint("kit"))
