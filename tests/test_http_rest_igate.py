@@ -14,6 +14,7 @@ from fakes.igate import VN, FakeIGate, make_igate_dossiers
 from isobridge.adapters.rest import RestSource, RestSourceOptions, load_profile
 from isobridge.core.adapters import AdapterContext
 from isobridge.core.cli import main
+from isobridge.core.ledger import Ledger
 from isobridge.core.privacy import Pseudonymizer
 
 TOKEN = "igate-T0KEN-abc"
@@ -95,7 +96,10 @@ def test_no_person_in_clear_in_records_fragments_or_the_quarantine(deployment, c
     fake.dossiers.append(bad)
     assert main(["sync", "--config", str(folder / "conf.toml")]) == 3, capsys.readouterr().err
     db = sqlite3.connect(folder / "ledger.db")
-    (payload,) = db.execute("SELECT payload FROM quarantine").fetchone()
+    ledger = Ledger(folder / "ledger.db")
+    ledger.protect()  # the quarantine is sealed; opened with the ledger's own key (none configured)
+    (entry,) = ledger.quarantined()
+    payload = entry.payload
     assert "66aBAD" in payload or "H40.22-250709-9998" in payload
     dump = "\n".join(db.iterdump()) + (folder / "evidence.jsonl").read_text(encoding="utf-8")
     for name in NAMES:
