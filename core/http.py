@@ -286,8 +286,11 @@ class HttpClient:
     """When the run began (`time.monotonic()`): the host opens its adapters, and so their clients, per run."""
 
     def __post_init__(self) -> None:
-        if not self.base_url.endswith("/"):
-            self.base_url += "/"
+        for secret in url_secrets(self.base_url):
+            register_secret(secret)
+        parts = urlsplit(self.base_url)
+        if not parts.path.endswith("/"):
+            self.base_url = urlunsplit(parts._replace(path=parts.path + "/"))
         self.session = requests.Session()
         for prefix in ("http://", "https://"):
             self.session.mount(prefix, BoundedAdapter())
@@ -310,7 +313,7 @@ class HttpClient:
             reraise=True,
         )
         header_secrets = [v for k, v in self.headers.items() if SECRET_PARAM.search(k)]
-        for secret in [*self.auth.secrets(), *self.extra_secrets, *url_secrets(self.base_url), *header_secrets]:
+        for secret in [*self.auth.secrets(), *self.extra_secrets, *header_secrets]:
             register_secret(secret)
 
     # -- redaction ----------------------------------------------------------------------------
@@ -354,6 +357,8 @@ class HttpClient:
     def _send(self, method, path, params, body, headers, ok, authenticate, expected):
         """One logical request: retries, plus one credential refresh after an auth refusal."""
         url = self.url(path)
+        for secret in [*url_secrets(url), *(str(v) for k, v in (params or {}).items() if SECRET_PARAM.search(k))]:
+            register_secret(secret)
         refreshed = False
         while True:
             try:
