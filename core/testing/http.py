@@ -139,6 +139,10 @@ class FaultInjector:
     stamps: dict[int, float] = field(default_factory=dict)
     stop: threading.Event = field(default_factory=threading.Event)
     """Set at the end of a test: ends every hostile stream still running."""
+    front: list[Any] = field(default_factory=list)
+    """The handlers :meth:`in_front` put before the fake system's."""
+    repeats: int = 0
+    """Pages :meth:`cycle_pages` answered with a page served before."""
 
     def fail_next(self, status: int, times: int = 1, headers: dict[str, str] | None = None, body: str = "") -> None:
         """The next `times` requests (any path) are answered with `status`."""
@@ -151,11 +155,11 @@ class FaultInjector:
             self.server.expect_oneshot_request(ANY).respond_with_handler(fault)
 
     def _pass(self, request: Any) -> Any:
-        """The answer of the fake system's own handlers."""
-        handler = self.server.handlers.match(request)
-        if handler is None:
-            return self.server.respond_nohandler(request)
-        return handler.respond(request)
+        """The answer of the fake system's own handlers (not the injected ones in front)."""
+        for handler in self.server.handlers:
+            if handler not in self.front and handler.matcher.match(request):
+                return handler.respond(request)
+        return self.server.respond_nohandler(request)
 
     def stamp_next(self) -> None:
         """The next request passes through to the normal handlers, and its arrival time is kept."""
@@ -176,6 +180,7 @@ class FaultInjector:
         handler = RequestHandler(self.server.create_matcher(ANY))
         handler.respond_with_handler(answer)
         self.server.handlers.insert(0, handler)
+        self.front.append(handler)
 
     def hostile(self, kind: str, writes_only: bool = False) -> None:
         """Every request (or every write) is answered with a hostile response (see :func:`hostile_response`)."""
@@ -215,6 +220,7 @@ class FaultInjector:
             from werkzeug import Response
 
             number = served[request.path] = served.get(request.path, -1) + 1
+            self.repeats += 1
             data, status, headers = seen[number % len(seen)][1]
             return Response(data, status, headers=headers)
         self.in_front(answer)
@@ -368,10 +374,26 @@ class HttpSourceContract(HostileChecks, SourceContract):
     @pytest.mark.parametrize("period", [1, 2], ids=["ignores-paging", "cycles-A-B"])
     def test_cycling_pages_end_with_an_error(self, options, faults, period):
         """Contract: a listing whose pages repeat (paging parameters ignored, or A, B, A, B) ends
-        with an UnavailableError (`isobridge.core.paging.RepeatedPage`), not a loop."""
+        with an UnavailableError (`isobridge.core.paging.RepeatedPage`), not a loop or a silent re-read."""
         faults.cycle_pages(period)
-        self.pull_hostile(options, f"listing pages repeating with period {period}")
-
+        what = f"listing pages repeating with period {period}"
+        failure: BaseException | None = None
+        try:
+            with time_limit(self.hostile_time_limit, what):
+                self.pull(self.hostile_options(options))
+        except AssertionError:
+            raise
+        except Exception as exc:
+            failure = exc
+        if not faults.repeats and failure is None:
+            pytest.skip("the adapter pages no listing (no GET asked twice for one path)")
+        failed = [e for e in faults.exchanges() if e.status >= 500]
+        assert not failed, f"the fake server failed ({failed[0].status} for {failed[0].target}): not a cycling check"
+        assert failure is not None, (
+            f"{what}: the pull ended normally after {faults.repeats} repeated page(s) — it read a page twice"
+            " or dropped the rest silently; check each page with isobridge.core.paging.PageGuard")
+        assert isinstance(failure, UnavailableError), (
+            f"{what}: the pull ended with {type(failure).__name__}: {failure} — it must raise an UnavailableError")
 
 class HttpSinkContract(HostileChecks, SinkContract):
     """The sink suite plus resilience checks against a fault-injected fake server."""
