@@ -1,17 +1,20 @@
 """Bounds of one HTTP exchange: a wall-clock deadline and a cap on the body's decoded bytes.
 
 Socket timeouts bound each read, not the exchange: a server sending a byte a second never trips
-them. :class:`Deadline` is a timer that, when the time is up, shuts the socket of the request in
-flight down (the connection classes below tell it which one), so the blocked read returns at once,
-in the headers or in the body. :func:`read_body` reads a streamed response in chunks, decoding
+them. A :class:`Deadline`, when its time is up, shuts the sockets of the request in flight down
+(the connection classes below tell it which ones; one watchdog thread serves every deadline), so
+the blocked read returns at once, in the headers or in the body. :func:`read_body` reads a streamed response in chunks, decoding
 gzip/deflate itself with a bounded output per step, and stops past `limit` bytes (raw or decoded):
 an endless body or a gzip bomb costs at most about `limit` bytes of memory.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import socket
 import threading
+import time
 import zlib
 from collections.abc import Iterator
 from typing import Any
@@ -35,26 +38,64 @@ class UnsupportedEncoding(Exception):
     """The body is in a content encoding the client does not decode."""
 
 
+class _Watchdog:
+    """One thread for every deadline of the process: it sleeps until the earliest one is due."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, "Deadline"]] = []
+        self._ready = threading.Condition()
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, deadline: "Deadline") -> None:
+        """Fire `deadline` when it is due (unless it is over by then)."""
+        with self._ready:
+            while self._heap and self._heap[0][2].over:  # finished ones on top: most are, drop them now
+                heapq.heappop(self._heap)
+            heapq.heappush(self._heap, (deadline.due, next(self._order), deadline))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="isobridge-http-deadlines", daemon=True)
+                self._thread.start()
+            if self._heap[0][2] is deadline:
+                self._ready.notify()
+
+    def _run(self) -> None:
+        with self._ready:
+            while True:
+                while self._heap and self._heap[0][2].over:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._ready.wait()
+                    continue
+                wait = self._heap[0][0] - time.monotonic()
+                if wait > 0:
+                    self._ready.wait(wait)
+                    continue
+                heapq.heappop(self._heap)[2].expire()
+
+
+_WATCHDOG = _Watchdog()
+
+
 class Deadline:
-    """A wall-clock limit of one attempt; a context manager (the timer runs inside the block)."""
+    """A wall-clock limit of one attempt; a context manager (it is watched inside the block)."""
 
     def __init__(self, seconds: float, reason: str):
         self.seconds, self.reason = max(seconds, 0.0), reason
-        self.expired = False
+        self.due = time.monotonic() + self.seconds
+        self.expired = self.over = False
         self._sockets: list[Any] = []
         self._lock = threading.Lock()
-        self._timer = threading.Timer(self.seconds, self._expire)
-        self._timer.daemon = True
 
     def __enter__(self) -> "Deadline":
         _local.deadline = self
-        self._timer.start()
+        _WATCHDOG.watch(self)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._timer.cancel()
         _local.deadline = None
         with self._lock:
+            self.over = True
             self._sockets.clear()
 
     def attach(self, sock: Any) -> None:
@@ -64,8 +105,11 @@ class Deadline:
             if self.expired:
                 _cut(sock)
 
-    def _expire(self) -> None:
+    def expire(self) -> None:
+        """The time is up: shut down every socket of the attempt (called by the watchdog)."""
         with self._lock:
+            if self.over:
+                return
             self.expired = True
             for sock in self._sockets:
                 _cut(sock)
