@@ -243,7 +243,7 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
 
 
 def server_reason(response: requests.Response) -> str:
-    """A short reason from an error body (`message`/`description`/`error`), else the HTTP reason."""
+    """A short reason from an error body (`message`/`description`/`error`), else the HTTP reason; redacted."""
     try:
         body = orjson.loads(response.content)
     except orjson.JSONDecodeError:
@@ -251,7 +251,7 @@ def server_reason(response: requests.Response) -> str:
     if isinstance(body, dict):
         for key in ("description", "message", "error_description", "error", "detail", "title"):
             if isinstance(body.get(key), str) and body[key]:
-                return body[key][:200]
+                return redact(body[key])[:200]  # masked before it is cut: no secret half-shown
     return response.reason or ""
 
 
@@ -441,8 +441,9 @@ class HttpClient:
                     response.close()
             response.close()  # the body of a redirect is not read
             following = urljoin(response.url, target)
-            if self.session.should_strip_auth(response.url, following):
-                headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+            if self.session.should_strip_auth(response.url, following):  # another host: no credentials
+                headers = {k: v for k, v in headers.items() if k.lower() != "authorization" and not SECRET_PARAM.search(k)}
+                headers.update({k: None for k in self.session.headers if SECRET_PARAM.search(k)})
             url, params = following, None
         raise HttpError(f"{method} {shown()}: more than {MAX_REDIRECTS} redirects", shown())
 

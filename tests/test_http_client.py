@@ -377,3 +377,22 @@ def test_redirect_answering_a_read_is_followed(httpserver):
     httpserver.expect_request("/api/x").respond_with_data("", status=301, headers={"Location": "/api/v2/x"})
     httpserver.expect_request("/api/v2/x").respond_with_data('{"moved": true}')
     assert client(httpserver).get_json("x") == {"moved": True}
+
+
+def test_a_redirect_to_another_host_drops_the_credentials(httpserver):
+    other = httpserver.url_for("/api/v2/x").replace("localhost", "127.0.0.1")
+    httpserver.expect_request("/api/x").respond_with_data("", status=302, headers={"Location": other})
+    httpserver.expect_request("/api/v2/x").respond_with_data('{"moved": true}')
+    http = HttpClient(httpserver.url_for("/api/"), HttpOptions(**FAST), auth=BasicAuth("officer", SecretStr(SECRET)),
+                      headers={"X-Api-Key": "api-key-value-1234", "X-Tenant": "hcm"})
+    assert http.get_json("x") == {"moved": True}
+    first, second = (request.headers for request, _ in httpserver.log)
+    assert "Authorization" in first and first["X-Api-Key"] == "api-key-value-1234"
+    assert "Authorization" not in second and "X-Api-Key" not in second and second["X-Tenant"] == "hcm"
+
+
+def test_a_server_reason_is_masked_before_it_is_cut(httpserver):
+    httpserver.expect_request("/api/x").respond_with_data(json.dumps({"message": "x" * 190 + SECRET}), status=400)
+    with pytest.raises(HttpError) as info:
+        client(httpserver).get_json("x")
+    assert SECRET[:6] not in str(info.value)

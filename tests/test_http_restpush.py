@@ -187,3 +187,24 @@ def test_sso_login_page_then_recovery_delivers_everything_once(httpserver):
     with pytest.raises(SinkUnavailable):
         out.write(items("D1", "D2"))
     assert out.write(items("D1", "D2")).accepted == ["D1@1", "D2@1"] and len(qms.stored) == 2
+
+
+def test_check_refuses_a_get_redirected_to_a_login_page(httpserver):
+    httpserver.expect_request("/qms/evidence", method="GET").respond_with_data(
+        "", status=302, headers={"Location": "/sso/login"})
+    httpserver.expect_request("/sso/login").respond_with_data(LOGIN_PAGE, content_type="text/html")
+    result = sink(httpserver).check()
+    assert not result.ok and "redirect to" in result.message and "/sso/login" in result.message
+
+
+def test_check_refuses_an_html_page(httpserver):
+    httpserver.expect_request("/qms/evidence", method="GET").respond_with_data(LOGIN_PAGE, content_type="text/html")
+    result = sink(httpserver).check()
+    assert not result.ok and "HTML page" in result.message
+
+
+def test_a_rejection_reason_never_carries_the_token(httpserver):
+    answer = {"results": [{"key": "D1@1", "status": "rejected", "reason": f"token {TOKEN} may not write " + "x" * 900}]}
+    post_answers(httpserver, Response(json.dumps(answer), 200, content_type="application/json"))
+    result = sink(httpserver).write(items("D1"))
+    assert TOKEN not in result.rejected["D1@1"] and len(result.rejected["D1@1"]) <= 500

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timezone
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -25,7 +26,7 @@ from isobridge.core.adapters import (
 )
 from isobridge.core.http import (
     AuthenticationError, BasicAuth, BearerAuth, HttpClient, HttpError, HttpOptions, HttpUnavailable, NoAuth,
-    server_reason,
+    redact_url, server_reason,
 )
 from isobridge.core.models import Evidence
 
@@ -104,12 +105,18 @@ class RestPushSink(Sink):
     def check(self) -> CheckResult:
         """Reachable, authenticated, permitted (any answer below 500 other than 401/403), clock skew."""
         details: dict[str, Any] = {"reachable": False, "authenticated": False, "permissions": False}
+        asked = self.options.check_url or self.options.url
         try:
-            response = self.http.request("GET", self.options.check_url or self.options.url, ok=lambda s: True)
+            response = self.http.request("GET", asked, ok=lambda s: True)
             status = response.status_code
             details.update(reachable=True, authenticated=status != 401, permissions=status not in (401, 403),
                            status=status)
             ok, message = status not in (401, 403), f"HTTP {status}"
+            if urlsplit(response.url)[:3] != urlsplit(self.http.url(asked))[:3]:
+                ok, message = False, (f"HTTP {status} after a redirect to {redact_url(self.http.redact(response.url))}"
+                                      " (a login page?): pushes, never redirected, would fail")
+            elif 200 <= status < 300 and "html" in response.headers.get("Content-Type", "").lower():
+                ok, message = False, f"HTTP {status} with an HTML page (a login page?), not the evidence endpoint"
         except AuthenticationError as exc:
             details["reachable"] = True
             ok, message = False, str(exc)
@@ -163,7 +170,7 @@ class RestPushSink(Sink):
             if state in ("accepted", "duplicate"):
                 result.accepted.append(key)
             elif state == "rejected":
-                result.rejected[key] = reason or "rejected by the evidence endpoint"
+                result.rejected[key] = self.http.redact(reason)[:500] or "rejected by the evidence endpoint"
             else:
                 self.context.log.warning("%s: no answer for %s%s; it stays pending", self.context.name, key,
                                          f" (status {state[:40]!r})" if state else "")
