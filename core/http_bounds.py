@@ -88,12 +88,13 @@ class Deadline:
         self._lock = threading.Lock()
 
     def __enter__(self) -> "Deadline":
+        self._outer = getattr(_local, "deadline", None)
         _local.deadline = self
         _WATCHDOG.watch(self)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        _local.deadline = None
+        _local.deadline = self._outer
         with self._lock:
             self.over = True
             self._sockets.clear()

@@ -42,17 +42,19 @@ class SecretRegistry:
     """The secret values masked in every message (thread-safe; values are never forgotten)."""
 
     def __init__(self) -> None:
+        self._values: set[str] = set()
         self._forms: set[str] = set()
         self._pattern: re.Pattern[str] | None = None
         self._lock = threading.Lock()
 
     def add(self, value: str | None) -> None:
         """Mask `value` (every escaped form of it) from now on."""
-        if not value:
+        if not value or value in self._values:  # known already (a client registers its secrets per request)
             return
         forms = escaped_forms(value) - self._forms
-        if forms:
-            with self._lock:
+        with self._lock:
+            self._values.add(value)
+            if forms:
                 self._forms |= forms
                 self._pattern = None
 
