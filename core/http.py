@@ -414,7 +414,7 @@ class HttpClient:
         with deadline:
             try:
                 response, content = self._exchange(method, url, params, body, send_headers, verify, shown)
-            except _Retry:
+            except HttpError:  # too many redirects: said already
                 raise
             except Exception as exc:
                 if deadline.expired:

@@ -396,3 +396,10 @@ def test_a_server_reason_is_masked_before_it_is_cut(httpserver):
     with pytest.raises(HttpError) as info:
         client(httpserver).get_json("x")
     assert SECRET[:6] not in str(info.value)
+
+
+def test_a_redirect_loop_ends(httpserver):
+    httpserver.expect_request("/api/x").respond_with_data("", status=302, headers={"Location": "/api/x"})
+    with pytest.raises(HttpError) as info:
+        client(httpserver).get_json("x")
+    assert "more than 10 redirects" in str(info.value) and len(httpserver.log) == 11
