@@ -156,3 +156,12 @@ def test_no_secret_in_stderr_check_runs_or_the_runs_table(deployment: Path, caps
     assert stored and "unavailable" in stored[0][0]
     everything = out.out + out.err + our_log(caplog) + repr(stored)
     assert not leaked(everything, URL_TOKEN, BEARER), leaked(everything, URL_TOKEN, BEARER)
+
+
+def test_a_recording_masks_every_form_of_its_secrets():
+    from isobridge.testing import Scrubber
+
+    secret = 'rec"S3cret\\ợ-77'
+    body = json.dumps({"note": f"echo {secret}", "next": f"/items?page=2&q={quote_plus(secret)}"})
+    scrubbed = Scrubber([secret]).body(body)
+    assert not leaked(scrubbed, secret) and "page=2" in scrubbed
