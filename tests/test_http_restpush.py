@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 from werkzeug import Response
 
-from isobridge.adapters.restpush import PushBatch, RestPushOptions, RestPushSink, batch_key, push_schema
+from isobridge.adapters.restpush import (
+    PushAnswer, PushBatch, RestPushOptions, RestPushSink, batch_key, push_answer_schema, push_schema,
+)
 from isobridge.core.adapters import AdapterContext, EvidenceItem, SinkUnavailable
 from isobridge.core.privacy import Pseudonymizer
 
@@ -127,6 +129,16 @@ def test_check(httpserver):
 def test_schema_file_is_current():
     shipped = Path(__file__).parents[1] / "docs" / "schemas" / "evidence-push.json"
     assert json.loads(shipped.read_text(encoding="utf-8")) == push_schema()
+
+
+def test_answer_schema_file_is_current_and_the_fake_follows_it(httpserver):
+    shipped = Path(__file__).parents[1] / "docs" / "schemas" / "evidence-push-answer.json"
+    assert json.loads(shipped.read_text(encoding="utf-8")) == push_answer_schema()
+    qms = FakeQMS()
+    httpserver.expect_request("/qms/evidence", method="POST").respond_with_handler(qms)
+    sink(httpserver).write(items("D1", "BAD2"))
+    answer = httpserver.log[0][1].get_json()
+    assert PushAnswer.model_validate(answer).results[1].status == "rejected"
 
 
 def test_secret_not_in_options_repr():

@@ -55,6 +55,23 @@ class PushBatch(BaseModel):
     items: list[PushItem]
 
 
+class PushResult(BaseModel):
+    """The server's answer for one item."""
+
+    key: str = Field(description="The item's `idempotency_key`.")
+    status: Literal["accepted", "duplicate", "rejected"] = Field(
+        description="accepted: stored now; duplicate: stored before (same key); rejected: refused, see reason.")
+    reason: str = Field("", description="Why a rejected item was refused (kept in the quarantine).")
+
+
+class PushAnswer(BaseModel):
+    """The body a server answers a POST with (any 2xx or 4xx status): the only acknowledgement."""
+
+    model_config = ConfigDict(title="isobridge evidence push answer")
+
+    results: list[PushResult] = Field(description="One entry per item; an item not listed stays pending.")
+
+
 class PushAuth(BaseModel):
     """How the sink authenticates to the QMS endpoint."""
 
@@ -215,3 +232,10 @@ def describe_body(response) -> str:
     except orjson.JSONDecodeError:
         return f"a body that is not JSON ({len(content)} bytes, {kind})"
     return f"JSON without `results` ({len(content)} bytes)"
+
+
+def push_answer_schema() -> dict:
+    """The JSON Schema of the server's answer (as shipped in docs/schemas/evidence-push-answer.json)."""
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": "https://isobridge.example/schemas/evidence-push-answer.json",
+            **PushAnswer.model_json_schema(by_alias=True)}
