@@ -165,3 +165,8 @@ def test_a_recording_masks_every_form_of_its_secrets():
     body = json.dumps({"note": f"echo {secret}", "next": f"/items?page=2&q={quote_plus(secret)}"})
     scrubbed = Scrubber([secret]).body(body)
     assert not leaked(scrubbed, secret) and "page=2" in scrubbed
+
+
+def test_prose_about_credentials_is_left_alone():
+    text = "Basic authentication failed; the Bearer token expired; set http.ca_bundle"
+    assert redact(text) == text
