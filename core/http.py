@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import logging
 import os
-import re
 import threading
 import time
 import zlib
@@ -442,8 +441,9 @@ class HttpClient:
             response.close()  # the body of a redirect is not read
             following = urljoin(response.url, target)
             if self.session.should_strip_auth(response.url, following):  # another host: no credentials
-                headers = {k: v for k, v in headers.items() if k.lower() != "authorization" and not SECRET_PARAM.search(k)}
-                headers.update({k: None for k in self.session.headers if SECRET_PARAM.search(k)})
+                headers = {k: v for k, v in headers.items()
+                           if k.lower() != "authorization" and not SECRET_PARAM.search(k)}
+                headers.update({k: None for k in self.session.headers if SECRET_PARAM.search(k)})  # None: not sent
             url, params = following, None
         raise HttpError(f"{method} {shown()}: more than {MAX_REDIRECTS} redirects", shown())
 
