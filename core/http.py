@@ -149,7 +149,8 @@ class BasicAuth(NoAuth):
 
     def secrets(self) -> list[str]:
         """The password (as given and as sent) and the encoded header value."""
-        return [self.given, self.password.get_secret_value(), self.headers(None)["Authorization"][6:]]  # type: ignore[arg-type]
+        header = self.headers(None)["Authorization"][6:]  # type: ignore[arg-type]
+        return [self.given, self.password.get_secret_value(), header]
 
     def __repr__(self) -> str:
         return f"BasicAuth(username={self.username!r}, password=***)"

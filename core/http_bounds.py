@@ -1,11 +1,12 @@
 """Bounds of one HTTP exchange: a wall-clock deadline and a cap on the body's decoded bytes.
 
 Socket timeouts bound each read, not the exchange: a server sending a byte a second never trips
-them. A :class:`Deadline`, when its time is up, shuts the sockets of the request in flight down
-(the connection classes below tell it which ones; one watchdog thread serves every deadline), so
-the blocked read returns at once, in the headers or in the body. :func:`read_body` reads a streamed response in chunks, decoding
-gzip/deflate itself with a bounded output per step, and stops past `limit` bytes (raw or decoded):
-an endless body or a gzip bomb costs at most about `limit` bytes of memory.
+them. A :class:`Deadline`, when its time is up, shuts the sockets of the request in flight down (the
+connection classes below tell it which ones; one watchdog thread serves every deadline), so the
+blocked read returns at once, in the headers or in the body. :func:`read_body` reads a streamed
+response in chunks, decoding gzip/deflate itself with a bounded output per step, and stops past
+`limit` bytes (raw or decoded): an endless body or a gzip bomb costs at most about `limit` bytes of
+memory.
 """
 
 from __future__ import annotations

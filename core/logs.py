@@ -35,7 +35,7 @@ _PAIR = re.compile(
     r"""|api_key|apikey|x-api-key|session_id|sessionid|pseudonym_key)\1(\s*[:=]\s*)"""
     r"""("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^\s&,;)}\]<>"']+)""", re.I)
 _SCHEME_CREDENTIAL = re.compile(r"\b(Bearer|Basic)\s+(?=[a-z]*[A-Z0-9+/=_~-])[A-Za-z0-9._~+/=-]{8,}")
-"""A credential after its scheme (a token has a capital, a digit or a sign; prose like "Basic authentication" has none)."""
+"""A credential after its scheme: a token has a capital, a digit or a sign; prose ("Basic authentication") has none."""
 _USER_INFO = re.compile(r"([a-z][a-z0-9+.-]*://)[^/\s@:]*:[^/\s@]*@", re.I)
 
 
