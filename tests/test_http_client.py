@@ -217,7 +217,7 @@ def test_trickled_body_is_cut_off_by_the_total_timeout(httpserver, stop):
     started = time.monotonic()
     with pytest.raises(HttpUnavailable) as info:
         client(httpserver, total_timeout=1.0, max_attempts=2).get_json("x")
-    assert time.monotonic() - started < 6, "the trickle was not cut off by the wall-clock limit"
+    assert time.monotonic() - started < 10, "the trickle was not cut off by the wall-clock limit"
     assert "no complete answer within 1s" in str(info.value) and "total_timeout" in str(info.value)
     assert len(httpserver.log) <= 2
 
@@ -265,7 +265,7 @@ def test_trickled_headers_are_cut_off_by_the_total_timeout():
         started = time.monotonic()
         with pytest.raises(HttpUnavailable) as info:
             HttpClient(server.url, HttpOptions(**{**FAST, "total_timeout": 1.0, "max_attempts": 2})).get_json("x")
-        assert time.monotonic() - started < 6 and "no complete answer" in str(info.value)
+        assert time.monotonic() - started < 10 and "no complete answer" in str(info.value)
     finally:
         server.close()
 
@@ -359,7 +359,7 @@ def test_run_deadline_cuts_a_request_in_flight_without_retrying(httpserver, stop
     started = time.monotonic()
     with pytest.raises(HttpUnavailable) as info:
         http.get_json("x")
-    assert time.monotonic() - started < 4 and "passed during the request" in str(info.value)
+    assert time.monotonic() - started < 8 and "passed during the request" in str(info.value)
     assert len(httpserver.log) <= 1
 
 

@@ -41,8 +41,8 @@ def accept_all(request):
 
 
 @pytest.mark.parametrize("limits, bound", [
-    ("total_timeout = 1, max_attempts = 2, backoff_seconds = 0, rate_limit = 0", 8),
-    ("total_timeout = 60, max_run_seconds = 1, max_attempts = 5, backoff_seconds = 0, rate_limit = 0", 5),
+    ("total_timeout = 1, max_attempts = 2, backoff_seconds = 0, rate_limit = 0", 15),
+    ("total_timeout = 60, max_run_seconds = 1, max_attempts = 5, backoff_seconds = 0, rate_limit = 0", 10),
 ], ids=["per-request", "per-run"])
 def test_trickling_endpoint_stops_the_run_which_keeps_its_checkpoint_and_releases_its_lock(
         tmp_path, httpserver, stop, limits, bound):
