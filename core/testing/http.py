@@ -39,6 +39,10 @@ LOGIN_PAGE = (b"<!DOCTYPE html><html><head><title>\xc4\x90\xc4\x83ng nh\xe1\xba\
 """An SSO login page (Vietnamese title "Đăng nhập"), as a proxy in front of an API answers."""
 STREAM_SECONDS = 30.0
 """No hostile stream lasts longer on the server side, even if the client never lets go."""
+STREAM_BYTES = 256 << 20
+"""Nor sends more (an unbounded client fails the memory check, not the machine)."""
+BOMB_MIB = 256
+"""The kit's gzip bomb unpacks to this many MiB (from about 260 KB)."""
 
 
 class KitTimeout(AssertionError):
@@ -65,10 +69,12 @@ def time_limit(seconds: float, what: str) -> Iterator[None]:
 
 
 def _stream(pieces: Iterator[bytes], stop: threading.Event, interval: float = 0.0) -> Iterator[bytes]:
-    """`pieces` until `stop` is set or :data:`STREAM_SECONDS` pass (a client gone ends it too)."""
-    ends = time.monotonic() + STREAM_SECONDS
+    """`pieces` until `stop` is set, :data:`STREAM_SECONDS` pass or :data:`STREAM_BYTES` are sent
+    (a client gone ends it too)."""
+    ends, sent = time.monotonic() + STREAM_SECONDS, 0
     for piece in pieces:
-        if stop.is_set() or time.monotonic() > ends:
+        sent += len(piece)
+        if stop.is_set() or time.monotonic() > ends or sent > STREAM_BYTES:
             return
         yield piece
         if interval:
@@ -109,7 +115,7 @@ def hostile_response(kind: str, stop: threading.Event, interval: float = 0.25) -
         return Response(_prefixed(b'{"data": [', body), 200, content_type="application/json",
                         direct_passthrough=True)
     if kind == "gzip-bomb":
-        bomb = gzip_bomb()
+        bomb = gzip_bomb(BOMB_MIB)
         pieces = _stream(iter([bomb[i:i + 65536] for i in range(0, len(bomb), 65536)]), stop)
         return Response(pieces, 200, content_type="application/json", direct_passthrough=True,
                         headers={"Content-Encoding": "gzip"})
@@ -242,6 +248,27 @@ class FaultInjector:
         pytest.fail(f"no request was answered with the injected {status}", pytrace=False)
 
 
+@contextmanager
+def memory_peak(limit: int, what: str) -> Iterator[None]:
+    """Fail if Python allocations (the whole process) peak above `limit` bytes in the block."""
+    import gc
+    import tracemalloc
+
+    gc.collect()
+    started = not tracemalloc.is_tracing()
+    if started:
+        tracemalloc.start()
+    tracemalloc.reset_peak()
+    try:
+        yield
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        if started:
+            tracemalloc.stop()
+    assert peak <= limit, (f"{what}: {peak >> 20} MiB held at the peak (limit {limit >> 20} MiB): the adapter reads"
+                           " bodies without a bound (use isobridge.core.http.HttpClient, or cap decoded bytes)")
+
+
 HOSTILE_HTTP = {"total_timeout": 1.0, "max_body_bytes": 1 << 20, "max_attempts": 2, "max_retry_seconds": 2.0,
                 "backoff_seconds": 0.01, "backoff_max_seconds": 0.05}
 """`http` options the hostile checks merge into the adapter's (short limits keep them fast)."""
@@ -252,6 +279,8 @@ class HostileChecks:
 
     hostile_time_limit: ClassVar[float] = 30.0
     """Seconds an adapter may take to give up on a hostile server before the check fails."""
+    hostile_memory_limit: ClassVar[int] = 96 << 20
+    """Bytes the process may hold at the peak while an adapter faces an endless body or a gzip bomb."""
 
     @pytest.fixture
     def faults(self, httpserver) -> Iterator[FaultInjector]:
@@ -362,14 +391,16 @@ class HttpSourceContract(HostileChecks, SourceContract):
         self.pull_hostile(options, "a server trickling one byte every 0.25 s")
 
     def test_endless_body_is_cut_off(self, options, faults):
-        """Contract: a body that never ends is cut off at the byte cap."""
+        """Contract: a body that never ends is cut off at the byte cap, in bounded memory."""
         faults.hostile("endless")
-        self.pull_hostile(options, "an endless body")
+        with memory_peak(self.hostile_memory_limit, "an endless body"):
+            self.pull_hostile(options, "an endless body")
 
     def test_gzip_bomb_is_cut_off(self, options, faults):
-        """Contract: a 1 MB gzip body unpacking to 1 GiB is cut off at the cap of decoded bytes."""
+        """Contract: a gzip body of 260 KB unpacking to 256 MiB is cut off at the cap of decoded bytes."""
         faults.hostile("gzip-bomb")
-        self.pull_hostile(options, "a gzip bomb")
+        with memory_peak(self.hostile_memory_limit, "a gzip bomb"):
+            self.pull_hostile(options, "a gzip bomb")
 
     @pytest.mark.parametrize("period", [1, 2], ids=["ignores-paging", "cycles-A-B"])
     def test_cycling_pages_end_with_an_error(self, options, faults, period):
@@ -462,4 +493,5 @@ class HttpSinkContract(HostileChecks, SinkContract):
     def test_hostile_answer_is_cut_off(self, options, faults, ledger_path, kind):
         """Contract: a trickled, endless or gzip-bomb answer is cut off and acknowledges nothing."""
         faults.hostile(kind)
-        self.write_hostile(options, ledger_path, f"a {kind} answer")
+        with memory_peak(self.hostile_memory_limit, f"a {kind} answer"):
+            self.write_hostile(options, ledger_path, f"a {kind} answer")
