@@ -2,9 +2,10 @@
 
 from isobridge.core.hookspecs import hookimpl
 
-from .sink import PushBatch, RestPushOptions, RestPushSink, batch_key, push_schema
+from .sink import PushAnswer, PushBatch, RestPushOptions, RestPushSink, batch_key, push_answer_schema, push_schema
 
-__all__ = ["PushBatch", "RestPushOptions", "RestPushSink", "batch_key", "push_schema"]
+__all__ = ["PushAnswer", "PushBatch", "RestPushOptions", "RestPushSink", "batch_key", "push_answer_schema",
+           "push_schema"]
 
 
 @hookimpl

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from isobridge.core.logs import redact, register_secret
 from isobridge.core.privacy import PERSONAL_FIELDS
 from isobridge.core.settings import SECRET_HINTS
 
@@ -39,10 +40,11 @@ class Scrubber:
     placeholders: dict[str, str] = field(default_factory=dict)
 
     def text(self, text: str) -> str:
-        """Known secret values masked."""
-        for secret in sorted(filter(None, self.secrets), key=len, reverse=True):
-            text = text.replace(secret, MASK)
-        return text
+        """Known secret values masked in every escaped form, and secret-looking values (one redaction:
+        :func:`isobridge.core.logs.redact`)."""
+        for secret in self.secrets:
+            register_secret(secret)
+        return redact(text)
 
     def body(self, text: str) -> str:
         """A response body: JSON fields scrubbed by name, then secret values masked."""
