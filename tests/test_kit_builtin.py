@@ -189,13 +189,6 @@ class BearerDocumentContract(HttpSourceContract):
 class TestEdxmlHttpContract(BearerDocumentContract):
     adapter = EdxmlSource
 
-    # issue 12: the edxml listing does not check its pages with PageGuard yet; strict, so the merge that
-    # wires it turns this into an XPASS failure: then delete the override.
-    @pytest.mark.xfail(strict=True, reason="issue 12: the edxml source does not check its pages with PageGuard yet")
-    @pytest.mark.parametrize("period", [1, 2], ids=["ignores-paging", "cycles-A-B"])
-    def test_cycling_pages_end_with_an_error(self, options, faults, period):
-        super().test_cycling_pages_end_with_an_error(options, faults, period)
-
     @pytest.fixture
     def fake(self, httpserver):
         packets = FakeEdxmlList()

@@ -27,12 +27,6 @@ from test_http_restpush import FAST, TOKEN, FakeQMS  # noqa: E402
 IGATE_TOKEN = "igate-T0KEN-abc"
 
 
-def awaiting_page_guard(owner: str):
-    """Mark for the kit's cycling check until `owner`'s PageGuard wiring (issue 12) is merged; strict, so
-    the merge that fixes it turns this into an XPASS failure: then delete the mark."""
-    return pytest.mark.xfail(strict=True, reason=f"issue 12: {owner} does not check its pages with PageGuard yet")
-
-
 class TestRestPushContract(HttpSinkContract):
     adapter = RestPushSink
 
@@ -66,11 +60,6 @@ class TestRestPushContract(HttpSinkContract):
 class TestOpenCPSContract(HttpSourceContract):
     adapter = OpenCPSSource
     rereads_overlap = True  # statistic windows reopen a day back by design
-
-    @awaiting_page_guard("the opencps source")
-    @pytest.mark.parametrize("period", [1, 2], ids=["ignores-paging", "cycles-A-B"])
-    def test_cycling_pages_end_with_an_error(self, options, faults, period):
-        super().test_cycling_pages_end_with_an_error(options, faults, period)
 
     def open(self, options):
         return OpenCPSSource(make_options(OpenCPSSource, options), make_context(), today=lambda: TODAY)
@@ -120,11 +109,6 @@ class TestRestIGateContract(HttpSourceContract):
 
     adapter = RestSource
     rereads_overlap = True  # the incremental filter reopens an overlap window by design
-
-    @pytest.mark.parametrize("period", [1, pytest.param(2, marks=awaiting_page_guard("the rest source"))],
-                             ids=["ignores-paging", "cycles-A-B"])
-    def test_cycling_pages_end_with_an_error(self, options, faults, period):
-        super().test_cycling_pages_end_with_an_error(options, faults, period)
 
     @pytest.fixture
     def fake(self, httpserver):
