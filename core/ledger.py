@@ -55,9 +55,13 @@ CREATE TABLE IF NOT EXISTS locks (
 """
 ADDED_COLUMNS = {
     "runs": {"holder": "TEXT"},
-    "dossiers": {"since": "TEXT"},
+    "dossiers": {"since": "TEXT", "recheck_at": "INTEGER"},
 }
 """Columns added after the first release: a ledger made before gets them when it is opened."""
+ON_ADDING = {
+    "recheck_at": "UPDATE dossiers SET recheck_at = 0 WHERE verdict IN ('open_on_time', 'open_overdue')",
+}
+"""What fills an added column in an older ledger: its open dossiers are rechecked by the next sync."""
 KILLED = "killed"
 """The outcome of a run whose process ended without finishing it (found when the lock is next taken)."""
 
@@ -143,6 +147,9 @@ class Ledger:
             for name, kind in columns.items():
                 if name not in have:
                     self.db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+                    if name in ON_ADDING:
+                        self.db.execute(ON_ADDING[name])
+        self.db.execute("CREATE INDEX IF NOT EXISTS dossiers_recheck ON dossiers (recheck_at) WHERE recheck_at IS NOT NULL")
 
     def close(self) -> None:
         """Close the connection."""
@@ -246,6 +253,14 @@ class Ledger:
     def records(self, dossiers: Iterable[str]) -> dict[str, StoredDossier]:
         """Stored (record, hash, revision, evidence) of the given dossiers."""
         return stored_dossiers(self.db, dossiers)
+
+    def due_for_recheck(self, as_of: int, limit: int) -> list[tuple[str, str, StoredDossier]]:
+        """Evaluated dossiers whose evidence time alone has changed by `as_of` (an open dossier or
+        step passed its due): (dossier, source, stored), at most `limit`."""
+        rows = self.db.execute(
+            "SELECT dossier, source, record, record_hash, revision, evidence FROM dossiers"
+            " WHERE recheck_at <= ? AND state = 'evaluated' ORDER BY recheck_at LIMIT ?", (as_of, limit)).fetchall()
+        return [(row[0], row[1], (row[2], row[3], row[4], row[5])) for row in rows]
 
     def evidence(self, dossier: str) -> dict | None:
         """The latest evidence of a dossier."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+from datetime import datetime
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -39,7 +40,9 @@ Fragments = dict[str, list[tuple[dict, int]]]
 
 
 Row = tuple
-"""A dossier's ledger row: (dossier, source, record, record_hash, revision, evidence, verdict, state)."""
+"""A dossier's ledger row: (dossier, source, record, record_hash, revision, evidence, verdict, state,
+recheck_at)."""
+OPEN_VERDICTS = frozenset({"open_on_time", "open_overdue"})
 Transport = tuple[int, str, "str | None", object]
 """A raw record on its way to a worker: (index, key, payload or None when `data` is set, data)."""
 
@@ -171,22 +174,45 @@ class Stager:
         digest = hashlib.blake2b(blob, digest_size=16).hexdigest()
         if stored and stored[1] == digest and stored[3]:
             return None
-        revision, name = (stored[2] if stored else 0), self.source_name
         if waiting_for(record):
-            return (code, name, blob, digest, revision, None, None, "pending")
-        try:  # the fields evaluation reads are checked JSON text (or checked by it): what is stored
-            evidence = self.evaluator.evaluate_record(self.authority.view(record))
-            value = orjson.dumps(evidence)
-        except RecordError as exc:
-            errors[code] = exc.errors
-        except Exception as exc:  # a defect must cost one dossier, never the run
-            errors[code] = [f"cannot be evaluated: {type(exc).__name__}: {exc}"]
-        else:
-            if stored and stored[3] == value:
-                return (code, name, blob, digest, revision, None, None, "evaluated")
-            return (code, name, blob, digest, revision + 1, value, evidence["verdict"], "evaluated")
-        # keep the record and the last good evidence; an empty hash makes it evaluate again
-        return (code, name, blob, "", revision, None, None, "failed")
+            return (code, self.source_name, blob, digest, stored[2] if stored else 0, None, None, "pending", None)
+        return evaluated_row(self.evaluator, self.authority, code, self.source_name, record, blob, digest,
+                             stored, errors)
+
+
+def evaluated_row(evaluator: Evaluator, authority: StepAuthority, code: str, source: str, record: dict,
+                  blob: bytes, digest: str, stored: StoredDossier | None, errors: dict[str, list[str]]) -> Row:
+    """Evaluate a merged dossier into its ledger row: a new revision only when the evidence changed.
+
+    Evaluation errors go to `errors` under the dossier's code, its row is `failed`.
+    """
+    revision = stored[2] if stored else 0
+    try:  # the fields evaluation reads are checked JSON text (or checked by it): what is stored
+        evidence = evaluator.evaluate_record(authority.view(record))
+        value = orjson.dumps(evidence)
+    except RecordError as exc:
+        errors[code] = exc.errors
+    except Exception as exc:  # a defect must cost one dossier, never the run
+        errors[code] = [f"cannot be evaluated: {type(exc).__name__}: {exc}"]
+    else:
+        recheck = next_change(evidence)
+        if stored and stored[3] == value:
+            return (code, source, blob, digest, revision, None, None, "evaluated", recheck)
+        return (code, source, blob, digest, revision + 1, value, evidence["verdict"], "evaluated", recheck)
+    # keep the record and the last good evidence; an empty hash makes it evaluate again
+    return (code, source, blob, "", revision, None, None, "failed", None)
+
+
+def next_change(evidence: dict) -> int | None:
+    """The instant (epoch seconds) at which an open dossier's evidence changes with no new record:
+    its effective due while it is open on time, an open step's due while that step is on time.
+    None for a dossier that time alone does not change (finished, paused, ended)."""
+    if evidence["verdict"] not in OPEN_VERDICTS:
+        return None
+    dues = [row["due_at"] for row in evidence["steps"] if row.get("verdict") == "open" and row.get("due_at")]
+    if evidence["verdict"] == "open_on_time" and evidence.get("due_at"):
+        dues.append(evidence["due_at"])
+    return min((int(datetime.fromisoformat(due).timestamp()) for due in dues), default=None)
 
 
 def transport(records: list[RawRecord]) -> list[Transport]:

@@ -45,7 +45,7 @@ from .privacy import Pseudonymizer
 from .procedures import ProcedureBook
 from .runs import QuarantineEntry, RunInfo, RunReport
 from .settings import Settings
-from .staging import (ChunkResult, LedgerReader, Stager, init_worker, stage_fragments_in_worker,
+from .staging import (ChunkResult, LedgerReader, Stager, evaluated_row, init_worker, stage_fragments_in_worker,
                       stage_records_in_worker, transport)
 
 log = logging.getLogger("isobridge.sync")
@@ -203,6 +203,8 @@ class SyncJob:
                 self.deliver(sinks)
             for name in names:
                 self._sync_locked(name, sinks)
+            if not self.dry_run:
+                self.recheck(sinks)
         except SinkUnavailable as exc:
             self.report.outcome, self.report.error = "failed", f"sink unavailable: {exc}"
         except Exception as exc:
@@ -287,12 +289,13 @@ class SyncJob:
             return
         with self.ledger.transaction() as db:
             db.executemany(
-                "INSERT INTO dossiers (dossier, source, record, record_hash, revision, evidence, verdict, state, updated_at, since)"
-                " VALUES (?,?,?,?,?,?,?,?,datetime('now'),datetime('now')) ON CONFLICT (dossier) DO UPDATE SET"
+                "INSERT INTO dossiers (dossier, source, record, record_hash, revision, evidence, verdict, state,"
+                " recheck_at, updated_at, since) VALUES (?,?,?,?,?,?,?,?,?,datetime('now'),datetime('now'))"
+                " ON CONFLICT (dossier) DO UPDATE SET"
                 " source=excluded.source, record=excluded.record, record_hash=excluded.record_hash,"
                 " revision=excluded.revision, evidence=coalesce(excluded.evidence, dossiers.evidence),"
                 " verdict=coalesce(excluded.verdict, dossiers.verdict), state=excluded.state,"
-                " updated_at=excluded.updated_at",
+                " recheck_at=excluded.recheck_at, updated_at=excluded.updated_at",
                 outcome.rows,
             )
             db.executemany("INSERT INTO revisions (dossier, revision) VALUES (?, ?)", outcome.revisions)
@@ -377,6 +380,24 @@ class SyncJob:
             self.report.revisions += 1
             outcome.revisions.append((row[0], row[4]))
             outcome.evidence[(row[0], row[4])] = row[5]
+
+    def recheck(self, sinks: dict[str, Sink]) -> None:
+        """Evaluate again the dossiers whose evidence time alone changed (an open dossier or step
+        passed its due while no new record came: a stuck dossier must show as overdue), store the
+        new revisions and deliver them."""
+        as_of = self.evaluator.as_of
+        while due := self.ledger.due_for_recheck(as_of, self.settings.sync.batch_size):
+            outcome, errors = PageOutcome(), {}
+            for code, source, stored in due:
+                row = evaluated_row(self.evaluator, self.authority, code, source, orjson.loads(stored[0]),
+                                    stored[0], stored[1], stored, errors)
+                if row[8] is not None and row[8] <= as_of:  # never the case for a fresh evaluation: never loop
+                    row = (*row[:8], None)
+                self._record(row, outcome)
+                if code in errors:
+                    outcome.quarantine.append(QuarantineEntry(source, code, "evaluate", stored[0].decode(), errors[code]))
+            self.report.counts["rechecked"] = self.report.counts.get("rechecked", 0) + len(due)
+            self._store("recheck", outcome, 0, sinks)
 
     # -- delivery -----------------------------------------------------------------------------
     def deliver(self, sinks: dict[str, Sink], fresh: dict[tuple[str, int], bytes] | None = None) -> None:
