@@ -8,19 +8,25 @@ key, nested as folders or `sources__onestop__password`), then the TOML file.
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     NestedSecretsSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
 from . import samples
+from .errors import ConfigurationError
+
+ENV_PREFIX = "ISOBRIDGE_"
+SECRETS_DIR_VARIABLE = "ISOBRIDGE_SECRETS_DIR"
 
 
 class LedgerSettings(BaseModel):
@@ -97,8 +103,8 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Environment over secret files over the TOML file given to :func:`load_settings`."""
         chosen: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        secrets_dir = os.environ.get("ISOBRIDGE_SECRETS_DIR")
-        if secrets_dir:
+        secrets_dir = _CONFIG_FILE.get("secrets")
+        if secrets_dir is not None:
             chosen.append(
                 NestedSecretsSettingsSource(
                     file_secret_settings, secrets_dir=secrets_dir, secrets_nested_delimiter="__", secrets_prefix=""
@@ -118,6 +124,7 @@ class Settings(BaseSettings):
 
 
 _CONFIG_FILE: dict[str, Path | None] = {}
+"""The TOML file and secrets folder of the :func:`load_settings` call under way."""
 
 SECRET_HINTS = ("password", "secret", "token", "api_key", "apikey", "credentials", "pseudonym_key")
 
@@ -147,16 +154,114 @@ def _secret_values(table: dict[str, Any]) -> list[str]:
 
 
 def load_settings(path: str | Path | None = None) -> Settings:
-    """Settings from a TOML file (optional) with environment and secret-file overrides."""
+    """Settings from a TOML file (optional) with environment and secret-file overrides.
+
+    Any problem raises :class:`ConfigurationError` with one line naming where the bad key came from
+    (the file, an environment variable or a secret file), its dotted path and the reason; never a
+    value, so a secret under a misspelt key is not echoed.
+    """
     if path is not None and not Path(path).is_file():
-        raise FileNotFoundError(f"{path}: configuration file not found")
+        raise ConfigurationError(f"{path}: configuration file not found")
+    base = Path(path).resolve().parent if path is not None else Path.cwd()
+    secrets_dir = _secrets_dir(base)
     _CONFIG_FILE["path"] = Path(path) if path is not None else None
+    _CONFIG_FILE["secrets"] = secrets_dir
     try:
         settings = Settings()
+    except ValidationError as exc:
+        raise ConfigurationError(_problems(exc, path, secrets_dir)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"{path}: invalid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigurationError(f"{path}: not UTF-8 text") from None
+    except OSError as exc:
+        raise ConfigurationError(f"{exc.filename or path}: cannot read: {exc.strerror}") from None
+    except SettingsError as exc:
+        raise ConfigurationError(f"settings: {_first_line(exc)}") from None
     finally:
         _CONFIG_FILE.clear()
-    base = Path(path).resolve().parent if path is not None else Path.cwd()
+    _require_adapters(settings, path, secrets_dir)
     return _resolve_paths(settings, base)
+
+
+def _secrets_dir(base: Path) -> Path | None:
+    """`ISOBRIDGE_SECRETS_DIR`, relative to the configuration file's folder; it must be a folder."""
+    value = os.environ.get(SECRETS_DIR_VARIABLE)
+    if not value:
+        return None
+    folder = base / value
+    if not folder.is_dir():
+        raise ConfigurationError(f"{SECRETS_DIR_VARIABLE}: {folder} is not a folder")
+    return folder
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _problems(exc: ValidationError, path: str | Path | None, secrets_dir: Path | None) -> str:
+    """One line for every problem: origin, dotted key, reason (never the input value)."""
+    problems = []
+    for error in exc.errors(include_input=False, include_url=False):
+        loc = [str(part) for part in error["loc"]]
+        origin = _origin(loc, path, secrets_dir)
+        problems.append(f"{origin}: {'.'.join(loc) or '(top)'}: {_reason(error, loc)}")
+    return "; ".join(problems)
+
+
+def _reason(error: Any, loc: list[str]) -> str:
+    if error["type"] == "extra_forbidden":
+        known = _known_keys(loc[:-1])
+        return "unknown key" + (f" (expected one of: {', '.join(known)})" if known else "")
+    return " ".join(str(error["msg"]).split())
+
+
+def _known_keys(loc: list[str]) -> list[str]:
+    """The keys a settings section accepts (empty for free-form tables)."""
+    model: Any = Settings
+    for part in loc:
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        model = field.annotation
+    return list(getattr(model, "model_fields", {}))
+
+
+def _origin(loc: list[str], path: str | Path | None, secrets_dir: Path | None) -> str:
+    """Where the key at `loc` came from: an environment variable, a secret file or the file."""
+    name = ENV_PREFIX + "__".join(loc).upper()
+    for variable in os.environ:
+        upper = variable.upper()
+        if upper == name or upper.startswith(name + "__"):
+            return f"environment variable {variable}"
+    if secrets_dir is not None:
+        for candidate in _secret_files(secrets_dir):
+            parts = candidate.relative_to(secrets_dir).as_posix().replace("/", "__").lower().split("__")
+            if parts[: len(loc)] == [part.lower() for part in loc]:
+                return f"secret file {candidate}"
+    return str(path) if path is not None else "settings"
+
+
+def _secret_files(secrets_dir: Path) -> list[Path]:
+    try:
+        return sorted(p for p in secrets_dir.rglob("*") if p.is_file())
+    except OSError:
+        return []
+
+
+def _require_adapters(settings: Settings, path: str | Path | None, secrets_dir: Path | None) -> None:
+    """Every source and sink table names its adapter; a key set for an unknown one says so."""
+    for kind, tables in (("sources", settings.sources), ("sinks", settings.sinks)):
+        for name, table in tables.items():
+            if isinstance(table.get("adapter"), str) and table["adapter"]:
+                continue
+            where = f"{kind}.{name}"
+            keys = [key for key in table if key != "adapter"]
+            origin = _origin([kind, name, keys[0]], path, secrets_dir) if keys else str(path or "settings")
+            if origin.startswith(("environment", "secret")):
+                file = f"{path} has no [{where}]" if path is not None else "no configuration file is given"
+                raise ConfigurationError(f"{origin} sets a key of {where}, but {file} (misspelt name?)")
+            raise ConfigurationError(f"{origin}: {where}.adapter: missing (name the adapter, e.g. adapter = \"jsonl\")")
 
 
 def _resolve_paths(settings: Settings, base: Path) -> Settings:

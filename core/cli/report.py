@@ -14,8 +14,7 @@ from ..report.names import ProcedureNames
 from ..report.objectives import Objectives
 from ..report.source import latest_revisions, read_evidence
 from .. import samples
-from ..ledger import Ledger
-from ..settings import load_settings
+from .common import open_ledger, open_settings
 
 
 def _day(text: str) -> str:
@@ -55,8 +54,8 @@ def run(args: argparse.Namespace) -> int:
         bad.append(f"{where}: {'; '.join(reasons)}")
 
     if args.config:
-        settings = load_settings(args.config)
-        ledger = Ledger(settings.ledger.path)
+        settings = open_settings(args.config, args)
+        ledger = open_ledger(settings.ledger.path, args)
         evidence = ledger.iter_evidence()
         names = ProcedureNames.from_dir(settings.procedures.dir)
     else:

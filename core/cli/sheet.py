@@ -12,8 +12,7 @@ from ..report.names import ProcedureNames
 from ..report.sheet import FORMS, render_sheet
 from ..report.source import find_dossier
 from .. import samples
-from ..ledger import Ledger
-from ..settings import load_settings
+from .common import open_ledger, open_settings
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -40,8 +39,8 @@ def run(args: argparse.Namespace) -> int:
     bad: list[str] = []
     procedures = args.procedures
     if args.config:
-        settings = load_settings(args.config)
-        ledger = Ledger(settings.ledger.path)
+        settings = open_settings(args.config, args)
+        ledger = open_ledger(settings.ledger.path, args)
         evidence, where = ledger.evidence(args.dossier), str(settings.ledger.path)
         ledger.close()
         procedures = settings.procedures.dir

@@ -6,12 +6,12 @@ import argparse
 import sys
 import time
 
-from ..ledger import LockHeld
+from ..errors import LockHeld
 from ..logs import redact
 from ..plugins import PluginError
 from ..runs import RunReport
 from ..sync import ConfigurationError, SyncJob
-from .common import (EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_QUARANTINED, add_config_arguments, base_dir,
+from .common import (EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_QUARANTINED, add_config_arguments, base_dir, describe,
                      open_deployment)
 from .evaluate import parse_as_of
 
@@ -64,13 +64,13 @@ def run_sync(args: argparse.Namespace) -> int:
                       limit=args.limit, progress=progress, base_dir=base_dir(args))
         report = job.run(args.source)
     except LockHeld as exc:
-        print(f"isobridge sync: {redact(str(exc))}", file=sys.stderr)
+        print(f"isobridge sync: {describe(exc, args)}", file=sys.stderr)
         return EXIT_LOCKED
     except (ConfigurationError, PluginError) as exc:
-        print(f"isobridge sync: configuration: {redact(str(exc))}", file=sys.stderr)
+        print(f"isobridge sync: configuration: {describe(exc, args)}", file=sys.stderr)
         return EXIT_FAILED
-    except Exception as exc:  # a source that fails: the run is recorded as failed, the checkpoint stays
-        print(f"isobridge sync: failed: {type(exc).__name__}: {redact(str(exc))}", file=sys.stderr)
+    except Exception as exc:  # noqa: BLE001 - a source that fails: the run is recorded as failed, the checkpoint stays
+        print(f"isobridge sync: failed: {type(exc).__name__}: {describe(exc, args)}", file=sys.stderr)
         return EXIT_FAILED
     finally:
         progress.done()
@@ -79,7 +79,7 @@ def run_sync(args: argparse.Namespace) -> int:
         f"sync {report.outcome}: {report.records} records, {report.dossiers} dossiers changed,"
         f" {report.revisions} evidence revisions, {report.quarantined} quarantined,"
         f" {report.pending} pending, {report.duration_seconds:.2f} s"
-        + (f"; {redact(report.error)}" if report.error else "")
+        + (f"; {' '.join(redact(report.error).split())}" if report.error else "")
         + (" (dry run: nothing written)" if args.dry_run else ""),
         file=sys.stderr,
     )
@@ -100,8 +100,8 @@ def run_check(args: argparse.Namespace) -> int:
                 finally:
                     adapter.close()
                 ok, message, details = result.ok, result.message, result.details
-            except Exception as exc:
-                ok, message, details = False, f"{type(exc).__name__}: {exc}", {}
+            except Exception as exc:  # noqa: BLE001 - every adapter is checked, each fault is one line
+                ok, message, details = False, describe(exc, args), {}
             failed |= not ok
             extra = ", ".join(f"{k}={v}" for k, v in details.items())
             line = f"{kind} {name}: {'ok' if ok else 'FAILED'} {message}" + (f" ({extra})" if extra else "")
