@@ -42,7 +42,7 @@ from .plugins import Registry
 from .privacy import Pseudonymizer
 from .procedures import ProcedureBook
 from .runs import QuarantineEntry, RunInfo, RunReport
-from .settings import Settings
+from .settings import Settings, refuse_shared_files, resolve_paths
 from .staging import (ChunkResult, LedgerReader, Stager, init_worker, stage_fragments_in_worker,
                       stage_records_in_worker, transport)
 
@@ -114,6 +114,7 @@ class SyncJob:
     base_dir: Path = field(default_factory=Path.cwd)
 
     def __post_init__(self) -> None:
+        refuse_shared_files(self.settings, self.registry.sinks, self.base_dir)
         key = self.settings.privacy.pseudonym_key
         self.pseudonymizer = Pseudonymizer(key.get_secret_value() if key else self.ledger.pseudonym_key())
         self.evaluator = Evaluator(
@@ -169,11 +170,7 @@ class SyncJob:
         except ValidationError as exc:
             problems = "; ".join(f"{where}.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
             raise ConfigurationError(problems) from None
-        for field_name in type(validated).model_fields:
-            value = getattr(validated, field_name)
-            if isinstance(value, Path) and not value.is_absolute():
-                setattr(validated, field_name, self.base_dir / value)
-        return validated
+        return resolve_paths(validated, self.base_dir)
 
     # -- the run ------------------------------------------------------------------------------
     def run(self, sources: list[str] | None = None) -> RunReport:

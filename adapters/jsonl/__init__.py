@@ -19,6 +19,10 @@ class JsonlOptions(AdapterOptions):
     path: Path
     fsync: bool = True
 
+    def outputs(self) -> list[Path]:
+        """The file this sink writes (no two sinks may share one)."""
+        return [self.path]
+
 
 class JsonlSink(Sink):
     """Appends one evidence revision per line (the evidence plus its `revision`)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit
 
@@ -96,6 +97,11 @@ def _auth(profile: Profile, options: RestSourceOptions) -> Any:
     return NoAuth()
 
 
+def _profile_location(profile: str, context: AdapterContext) -> str | Path:
+    """A profile path relative to the configuration file's folder; a bundled name (`igate`) as is."""
+    return context.resolve(profile) if Path(profile).suffix or "/" in profile else profile
+
+
 class RestSource(Source):
     """Pulls dossiers from a REST API as its profile describes."""
 
@@ -105,7 +111,7 @@ class RestSource(Source):
 
     def __init__(self, options: RestSourceOptions, context: AdapterContext):
         super().__init__(options, context)
-        self.profile = load_profile(options.profile)
+        self.profile = load_profile(_profile_location(options.profile, context))
         if options.page_size:
             paging = self.profile.paging.model_copy(update={"size": options.page_size})
             self.profile = self.profile.model_copy(update={"paging": paging})
