@@ -200,3 +200,21 @@ def test_the_console_script_never_prints_a_traceback(tmp_path):
         assert done.returncode == expected, done.stderr
         assert "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith("isobridge: error:")
+
+
+def test_an_unknown_log_level_is_a_usage_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["runs", "--config", str(tmp_path / "conf.toml"), "--log-level", "VERBOSE"])
+    assert stop.value.code == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path):
+    """`isobridge generate | head -c 10`: no traceback, no 'Exception ignored' on stderr."""
+    command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "isobridge.core.cli"]
+    process = subprocess.Popen(command + ["generate", "--dossiers", "3000"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, cwd=tmp_path)
+    process.stdout.read(10)
+    process.stdout.close()
+    assert process.wait(timeout=120) == 1
+    assert process.stderr.read().decode() == ""

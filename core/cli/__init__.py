@@ -8,6 +8,8 @@ everything a command writes (and every log line) goes through :func:`isobridge.c
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -35,7 +37,10 @@ def _parser(plugin_commands: bool) -> tuple[argparse.ArgumentParser, argparse._S
     if plugin_commands:
         from ..plugins import load_plugins
 
-        load_plugins().hook.register_commands(commands=commands)
+        try:
+            load_plugins().hook.register_commands(commands=commands)
+        except Exception as exc:  # noqa: BLE001 - a broken plugin must not take the command line down
+            logging.getLogger("isobridge.plugins").warning("a plugin failed to register its commands: %s", exc)
     return parser, commands
 
 
@@ -52,6 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             print("isobridge: interrupted", file=sys.stderr)
             return 130
+        except BrokenPipeError:  # the reader went away (`| head`): stop quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.__stdout__.fileno())
+            return EXIT_FAILED
         except Exception as exc:  # noqa: BLE001 - the one place every failure becomes one line
             print(f"isobridge {args.command}: {describe(exc, args)}", file=sys.stderr)
             return EXIT_LOCKED if isinstance(exc, LockHeld) else EXIT_FAILED

@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
+from pydantic import ValidationError
+
 from .. import logs
 from ..errors import IsobridgeError, UnavailableError
 from ..ledger import Ledger
@@ -19,6 +21,7 @@ from ..settings import Settings, load_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_QUARANTINED, EXIT_LOCKED = 0, 1, 2, 3, 4
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 log = logging.getLogger("isobridge.cli")
 
 
@@ -26,7 +29,8 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     """--config, --log-format and --log-level."""
     parser.add_argument("--config", type=Path, default=None, help="settings TOML file (environment overrides it)")
     parser.add_argument("--log-format", choices=["text", "json"], default="text", help="log line format on stderr")
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    parser.add_argument("--log-level", default="INFO", type=str.upper, choices=LOG_LEVELS,
+                        help="DEBUG, INFO, WARNING or ERROR")
 
 
 def open_deployment(args: argparse.Namespace) -> tuple[Settings, Registry, Ledger]:
@@ -62,7 +66,10 @@ def base_dir(args: argparse.Namespace) -> Path:
 
 def describe(exc: BaseException, args: argparse.Namespace | None = None) -> str:
     """One redacted line naming what failed and why (never a traceback; bugs say they are bugs)."""
-    if isinstance(exc, (IsobridgeError, ValueError)):
+    if isinstance(exc, ValidationError):
+        text = "; ".join(f"{'.'.join(map(str, e['loc'])) or exc.title}: {e['msg']}"
+                         for e in exc.errors(include_input=False, include_url=False))
+    elif isinstance(exc, (IsobridgeError, ValueError)):
         text = str(exc) or type(exc).__name__
     elif isinstance(exc, OSError):
         text = _os_reason(exc)
