@@ -8,6 +8,7 @@ key, nested as folders or `sources__onestop__password`), then the TOML file.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -177,7 +178,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
     except OSError as exc:
         raise ConfigurationError(f"{exc.filename or path}: cannot read: {exc.strerror}") from None
     except SettingsError as exc:
-        raise ConfigurationError(f"settings: {_first_line(exc)}") from None
+        raise ConfigurationError(_settings_error(exc, path, secrets_dir)) from None
     finally:
         _CONFIG_FILE.clear()
     _require_adapters(settings, path, secrets_dir)
@@ -193,6 +194,16 @@ def _secrets_dir(base: Path) -> Path | None:
     if not folder.is_dir():
         raise ConfigurationError(f"{SECRETS_DIR_VARIABLE}: {folder} is not a folder")
     return folder
+
+
+def _settings_error(exc: SettingsError, path: str | Path | None, secrets_dir: Path | None) -> str:
+    """A pydantic-settings parsing failure as one line naming the variable or secret file."""
+    found = re.search(r'field "([^"]+)" from source "(\w+)"', str(exc))
+    if found is None:
+        return f"settings: {_first_line(exc)}"
+    field = found.group(1)
+    origin = _origin([field], path, secrets_dir)
+    return f"{origin}: {field}: not a valid value (a whole table in one variable or file must be JSON)"
 
 
 def _first_line(exc: Exception) -> str:

@@ -82,6 +82,13 @@ def test_secret_for_a_source_not_in_the_file_names_variable_and_source(tmp_path,
     assert "None" not in lines[0]
 
 
+def test_a_table_variable_that_is_not_json_names_the_variable(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ISOBRIDGE_SOURCES", f'{{"igate": {{"password": "{SECRET}"')
+    status, lines, _ = run(capsys, "runs")
+    assert_one_line(lines, status, 1, "environment variable ISOBRIDGE_SOURCES", "JSON")
+
+
 def test_a_table_without_adapter_says_so(tmp_path, capsys):
     config = write(tmp_path / "conf.toml", '[ledger]\npath = "l.db"\n[sinks.out]\npath = "e.jsonl"\n')
     status, lines, _ = run(capsys, "check", "--config", str(config))
@@ -128,6 +135,13 @@ def test_every_command_meets_a_fault_with_one_line(tmp_path, capsys, monkeypatch
     assert_one_line(lines, status, 1)
     where = {"missing configuration": "absent.toml", "bad settings": "ledger.pasword"}.get(fault, "ledger")
     assert where in lines[0], lines
+
+
+def test_a_file_where_a_sink_folder_should_be(tmp_path, capsys):
+    (tmp_path / "out").write_text("a file")
+    config = write(tmp_path / "conf.toml", '[ledger]\npath = "ledger.db"\n[sinks.sheet]\nadapter = "csv"\ndirectory = "out"\n')
+    status, lines, _ = run(capsys, "sync", "--config", str(config))
+    assert_one_line(lines, status, 1, str(tmp_path / "out"), "not a folder")
 
 
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root writes read-only files")

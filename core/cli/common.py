@@ -86,6 +86,8 @@ def describe(exc: BaseException, args: argparse.Namespace | None = None) -> str:
 def _os_reason(exc: OSError) -> str:
     if exc.filename is None or not exc.strerror:
         return str(exc)
+    if isinstance(exc, FileExistsError):
+        return f"{exc.filename}: exists and is not a folder"
     target = f" -> {exc.filename2}" if exc.filename2 else ""
     return f"{exc.filename}{target}: {exc.strerror}"
 
