@@ -180,6 +180,11 @@ password = "{SECRET}"
 group_id = 1
 since = "2026-01-01"
 {http}
+[sinks.qms]
+adapter = "rest"
+url = "http://127.0.0.1:{port}/api/evidence"
+auth = {{ type = "bearer", token = "{SECRET}" }}
+{http}
 """)
 
 
@@ -200,7 +205,7 @@ def test_check_with_a_server_down_prints_one_line_per_adapter(tmp_path, capsys):
     status, err, out = run(capsys, "check", "--config", str(config))
     lines = out.splitlines()
     assert status == 1 and not err
-    assert [line.split(":")[0] for line in lines] == ["source igate", "source onegate"]
+    assert [line.split(":")[0] for line in lines] == ["source igate", "source onegate", "sink qms"]
     assert all("FAILED" in line and SECRET not in line for line in lines), lines
 
 
@@ -232,3 +237,29 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path):
     process.stdout.close()
     assert process.wait(timeout=120) == 1
     assert process.stderr.read().decode() == ""
+
+
+def test_a_push_sink_down_during_sync_is_one_line(tmp_path, capsys, monkeypatch):
+    from isobridge.core import samples
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "inbox").mkdir()
+    (tmp_path / "inbox" / "cases.jsonl").write_bytes(samples.CASES.read_bytes())
+    config = write(tmp_path / "conf.toml", f"""
+[ledger]
+path = "ledger.db"
+[sync]
+workers = 1
+[sources.onestop]
+adapter = "caselog"
+folder = "inbox"
+[sinks.qms]
+adapter = "rest"
+url = "http://127.0.0.1:{closed_port()}/api/evidence?api_key={SECRET}"
+auth = {{ type = "bearer", token = "{SECRET}" }}
+http = {{ max_attempts = 1, rate_limit = 0, connect_timeout = 2 }}
+""")
+    status, lines, _ = run(capsys, "sync", "--config", str(config), "--log-level", "error")
+    assert_one_line(lines, status, 1, "127.0.0.1", "sink unavailable")
+    status, lines, out = run(capsys, "runs", "--config", str(config))
+    assert status == 0 and SECRET not in out and "failed" in out
