@@ -145,3 +145,10 @@ def test_distinct_files_are_accepted(tmp_path: Path) -> None:
     config.write_text('[ledger]\npath = "ledger.db"\n[sinks.a]\nadapter = "jsonl"\npath = "a.jsonl"\n'
                       '[sinks.b]\nadapter = "csv"\ndirectory = "csv"\n[sinks.c]\nadapter = "xes"\npath = "a.xes"\n')
     job_at(config).close()
+
+
+@pytest.mark.parametrize("example", sorted((MAPPINGS.parent / "config").glob("*.toml")), ids=lambda p: p.name)
+def test_the_example_deployments_give_each_sink_its_own_file(example: Path) -> None:
+    from isobridge.core.settings import refuse_shared_files
+
+    refuse_shared_files(load_settings(example), load_plugins().sinks, example.parent)
