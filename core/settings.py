@@ -8,7 +8,6 @@ key, nested as folders or `sources__onestop__password`), then the TOML file.
 from __future__ import annotations
 
 import os
-import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -25,8 +24,8 @@ from pydantic_settings import (
 
 from . import samples
 from .errors import ConfigurationError
+from .settings_problems import ENV_PREFIX, origin_of, parsing_problem, problems
 
-ENV_PREFIX = "ISOBRIDGE_"
 SECRETS_DIR_VARIABLE = "ISOBRIDGE_SECRETS_DIR"
 
 
@@ -76,7 +75,7 @@ class Settings(BaseSettings):
     """Everything a deployment configures."""
 
     model_config = SettingsConfigDict(
-        env_prefix="ISOBRIDGE_", env_nested_delimiter="__", extra="forbid", case_sensitive=False
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", case_sensitive=False
     )
 
     ledger: LedgerSettings = LedgerSettings()
@@ -170,7 +169,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
     try:
         settings = Settings()
     except ValidationError as exc:
-        raise ConfigurationError(_problems(exc, path, secrets_dir)) from None
+        raise ConfigurationError(problems(exc, Settings, path, secrets_dir)) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(f"{path}: invalid TOML: {exc}") from None
     except UnicodeDecodeError:
@@ -178,7 +177,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
     except OSError as exc:
         raise ConfigurationError(f"{exc.filename or path}: cannot read: {exc.strerror}") from None
     except SettingsError as exc:
-        raise ConfigurationError(_settings_error(exc, path, secrets_dir)) from None
+        raise ConfigurationError(parsing_problem(exc, path, secrets_dir)) from None
     finally:
         _CONFIG_FILE.clear()
     _require_adapters(settings, path, secrets_dir)
@@ -196,70 +195,6 @@ def _secrets_dir(base: Path) -> Path | None:
     return folder
 
 
-def _settings_error(exc: SettingsError, path: str | Path | None, secrets_dir: Path | None) -> str:
-    """A pydantic-settings parsing failure as one line naming the variable or secret file."""
-    found = re.search(r'field "([^"]+)" from source "(\w+)"', str(exc))
-    if found is None:
-        return f"settings: {_first_line(exc)}"
-    field = found.group(1)
-    origin = _origin([field], path, secrets_dir)
-    return f"{origin}: {field}: not a valid value (a whole table in one variable or file must be JSON)"
-
-
-def _first_line(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-
-
-def _problems(exc: ValidationError, path: str | Path | None, secrets_dir: Path | None) -> str:
-    """One line for every problem: origin, dotted key, reason (never the input value)."""
-    problems = []
-    for error in exc.errors(include_input=False, include_url=False):
-        loc = [str(part) for part in error["loc"]]
-        origin = _origin(loc, path, secrets_dir)
-        problems.append(f"{origin}: {'.'.join(loc) or '(top)'}: {_reason(error, loc)}")
-    return "; ".join(problems)
-
-
-def _reason(error: Any, loc: list[str]) -> str:
-    if error["type"] == "extra_forbidden":
-        known = _known_keys(loc[:-1])
-        return "unknown key" + (f" (expected one of: {', '.join(known)})" if known else "")
-    return " ".join(str(error["msg"]).split())
-
-
-def _known_keys(loc: list[str]) -> list[str]:
-    """The keys a settings section accepts (empty for free-form tables)."""
-    model: Any = Settings
-    for part in loc:
-        field = getattr(model, "model_fields", {}).get(part)
-        if field is None:
-            return []
-        model = field.annotation
-    return list(getattr(model, "model_fields", {}))
-
-
-def _origin(loc: list[str], path: str | Path | None, secrets_dir: Path | None) -> str:
-    """Where the key at `loc` came from: an environment variable, a secret file or the file."""
-    name = ENV_PREFIX + "__".join(loc).upper()
-    for variable in os.environ:
-        upper = variable.upper()
-        if upper == name or upper.startswith(name + "__"):
-            return f"environment variable {variable}"
-    if secrets_dir is not None:
-        for candidate in _secret_files(secrets_dir):
-            parts = candidate.relative_to(secrets_dir).as_posix().replace("/", "__").lower().split("__")
-            if parts[: len(loc)] == [part.lower() for part in loc]:
-                return f"secret file {candidate}"
-    return str(path) if path is not None else "settings"
-
-
-def _secret_files(secrets_dir: Path) -> list[Path]:
-    try:
-        return sorted(p for p in secrets_dir.rglob("*") if p.is_file())
-    except OSError:
-        return []
-
-
 def _require_adapters(settings: Settings, path: str | Path | None, secrets_dir: Path | None) -> None:
     """Every source and sink table names its adapter; a key set for an unknown one says so."""
     for kind, tables in (("sources", settings.sources), ("sinks", settings.sinks)):
@@ -268,7 +203,7 @@ def _require_adapters(settings: Settings, path: str | Path | None, secrets_dir: 
                 continue
             where = f"{kind}.{name}"
             keys = [key for key in table if key != "adapter"]
-            origin = _origin([kind, name, keys[0]], path, secrets_dir) if keys else str(path or "settings")
+            origin = origin_of([kind, name, keys[0]], path, secrets_dir) if keys else str(path or "settings")
             if origin.startswith(("environment", "secret")):
                 file = f"{path} has no [{where}]" if path is not None else "no configuration file is given"
                 raise ConfigurationError(f"{origin} sets a key of {where}, but {file} (misspelt name?)")
