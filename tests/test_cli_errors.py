@@ -145,7 +145,7 @@ def test_a_file_where_a_sink_folder_should_be(tmp_path, capsys):
 
 
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root writes read-only files")
-@pytest.mark.parametrize("command", [["sync"], ["state", "reset", "x"], ["runs"]], ids=" ".join)
+@pytest.mark.parametrize("command", [["sync"], ["state", "reset", "x"], ["state", "unlock"]], ids=" ".join)
 def test_read_only_ledger_is_one_line(tmp_path, capsys, command):
     config = write(tmp_path / "conf.toml", '[ledger]\npath = "ro/ledger.db"\n')
     assert main(["runs", "--config", str(config)]) == 0
