@@ -263,3 +263,27 @@ http = {{ max_attempts = 1, rate_limit = 0, connect_timeout = 2 }}
     assert_one_line(lines, status, 1, "127.0.0.1", "sink unavailable")
     status, lines, out = run(capsys, "runs", "--config", str(config))
     assert status == 0 and SECRET not in out and "failed" in out
+
+
+FILE_COMMANDS = {
+    "demo into a file": ["demo", "--out", "afile/demo"],
+    "evaluate a missing case log": ["evaluate", "absent.jsonl", "--workers", "1"],
+    "evaluate with a missing procedure folder": ["evaluate", "empty.jsonl", "--procedures", "absent"],
+    "evaluate with a missing calendar": ["evaluate", "empty.jsonl", "--calendar", "absent.toml"],
+    "generate into a file": ["generate", "--dossiers", "3", "--out", "afile/cases.jsonl"],
+    "new-adapter into a file": ["new-adapter", "vendorx", "--out", "afile"],
+    "report from a missing file": ["report", "--evidence", "absent.jsonl"],
+    "report into a file": ["report", "--evidence", "empty.jsonl", "--out", "afile/report.html"],
+    "report with missing objectives": ["report", "--evidence", "empty.jsonl", "--objectives", "absent.toml"],
+    "sheet from a missing file": ["sheet", "HS-1", "--evidence", "absent.jsonl"],
+}
+
+
+@pytest.mark.parametrize("case", FILE_COMMANDS)
+def test_file_commands_meet_missing_and_blocked_paths_with_one_line(tmp_path, capsys, monkeypatch, case):
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "afile", "a file where a folder should be")
+    write(tmp_path / "empty.jsonl", "")
+    status, lines, _ = run(capsys, *FILE_COMMANDS[case])
+    assert_one_line(lines, status, 1)
+    assert "absent" in lines[0] or "afile" in lines[0], lines
