@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     NestedSecretsSettingsSource,
@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     sync: SyncSettings = SyncSettings()
     sources: dict[str, dict[str, Any]] = Field(default_factory=dict)
     sinks: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    _origin: tuple[Path | None, Path | None] = PrivateAttr(default=(None, None))
+    """The configuration file and secrets folder these settings came from (for error messages)."""
 
     @field_validator("sources", "sinks")
     @classmethod
@@ -114,6 +116,11 @@ class Settings(BaseSettings):
         if toml_file is not None:
             chosen.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
         return tuple(chosen)
+
+    def explain(self, exc: ValidationError, where: tuple[str, ...], model: type[BaseModel]) -> str:
+        """`exc` (validating `model` at `where`, e.g. a source's options) as one line per problem
+        naming the file, variable or secret file of each bad key, its dotted path and the reason."""
+        return problems(exc, model, *self._origin, prefix=where)
 
     def secrets(self) -> list[str]:
         """Every secret value in these settings (for log redaction)."""
@@ -180,6 +187,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
         raise ConfigurationError(parsing_problem(exc, path, secrets_dir)) from None
     finally:
         _CONFIG_FILE.clear()
+    settings._origin = (Path(path) if path is not None else None, secrets_dir)
     _require_adapters(settings, path, secrets_dir)
     return _resolve_paths(settings, base)
 

@@ -31,13 +31,15 @@ def _first_line(exc: Exception) -> str:
 
 
 def problems(exc: ValidationError, model: type[BaseModel], path: str | Path | None,
-             secrets_dir: Path | None) -> str:
-    """One line for every problem: origin, dotted key, reason (never the input value)."""
+             secrets_dir: Path | None, prefix: tuple[str, ...] = ()) -> str:
+    """One line for every problem: origin, dotted key, reason (never the input value). `prefix` is
+    where `model` sits in the settings (e.g. ``("sources", "onegate")`` for a source's options)."""
     lines = []
     for error in exc.errors(include_input=False, include_url=False):
         loc = [str(part) for part in error["loc"]]
-        origin = origin_of(loc, path, secrets_dir)
-        lines.append(f"{origin}: {'.'.join(loc) or '(top)'}: {_reason(error, loc, model)}")
+        full = [*prefix, *loc]
+        origin = origin_of(full, path, secrets_dir)
+        lines.append(f"{origin}: {'.'.join(full) or '(top)'}: {_reason(error, loc, model)}")
     return "; ".join(lines)
 
 

@@ -168,8 +168,7 @@ class SyncJob:
         try:
             validated = cls.Options.model_validate(options)
         except ValidationError as exc:
-            problems = "; ".join(f"{where}.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise ConfigurationError(problems) from None
+            raise ConfigurationError(self.settings.explain(exc, tuple(where.split(".", 1)), cls.Options)) from None
         return resolve_paths(validated, self.base_dir)
 
     # -- the run ------------------------------------------------------------------------------

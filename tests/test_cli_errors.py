@@ -89,6 +89,18 @@ def test_a_table_variable_that_is_not_json_names_the_variable(tmp_path, capsys, 
     assert_one_line(lines, status, 1, "environment variable ISOBRIDGE_SOURCES", "JSON")
 
 
+def test_a_bad_adapter_option_names_its_file_or_variable_not_its_value(tmp_path, capsys, monkeypatch):
+    (tmp_path / "in").mkdir()
+    config = write(tmp_path / "conf.toml", f'[ledger]\npath = "l.db"\n[sources.onestop]\nadapter = "caselog"\n'
+                                          f'folder = "in"\npasswrod = "{SECRET}"\n')
+    status, lines, _ = run(capsys, "sync", "--config", str(config))
+    assert_one_line(lines, status, 1, "conf.toml: sources.onestop.passwrod: unknown key", "folder")
+    write(config, '[ledger]\npath = "l.db"\n[sources.onestop]\nadapter = "caselog"\nfolder = "in"\n')
+    monkeypatch.setenv("ISOBRIDGE_SOURCES__ONESTOP__TOKN", SECRET)
+    status, lines, _ = run(capsys, "sync", "--config", str(config))
+    assert_one_line(lines, status, 1, "environment variable ISOBRIDGE_SOURCES__ONESTOP__TOKN: sources.onestop.tokn")
+
+
 def test_a_table_without_adapter_says_so(tmp_path, capsys):
     config = write(tmp_path / "conf.toml", '[ledger]\npath = "l.db"\n[sinks.out]\npath = "e.jsonl"\n')
     status, lines, _ = run(capsys, "check", "--config", str(config))
