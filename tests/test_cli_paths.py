@@ -90,7 +90,7 @@ def test_every_path_option_resolves_against_the_configuration_folder(deployment:
     for name in ("evidence", "mining", "sheet"):
         sync.open_sink(name).close()
     assert sorted(p.name for p in (deployment / "out").iterdir()) == sorted(
-        ["csv", "evidence.jsonl", "evidence.xes", "evidence.xes.keys.sqlite"])
+        ["csv", "evidence.jsonl", "evidence.jsonl.owner", "evidence.xes", "evidence.xes.keys.sqlite"])
     assert not any(Path.cwd().iterdir())
 
 
@@ -152,3 +152,29 @@ def test_the_example_deployments_give_each_sink_its_own_file(example: Path) -> N
     from isobridge.core.settings import refuse_shared_files
 
     refuse_shared_files(load_settings(example), load_plugins().sinks, example.parent)
+
+
+def test_a_new_jsonl_sink_never_empties_someone_elses_file(tmp_path: Path, capsys) -> None:
+    """Pointed at an existing file (a case log, an older deployment's evidence), the sink refuses."""
+    case_log = tmp_path / "cases.jsonl"
+    case_log.write_bytes(samples.CASES.read_bytes())
+    config = tmp_path / "conf.toml"
+    config.write_text('[ledger]\npath = "ledger.db"\n[sinks.evidence]\nadapter = "jsonl"\npath = "cases.jsonl"\n')
+    assert main(["sync", "--config", str(config)]) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and "cases.jsonl exists but was not written by sink 'evidence'" in lines[0], lines
+    assert case_log.read_bytes() == samples.CASES.read_bytes()
+
+
+def test_a_jsonl_sink_that_died_before_its_first_acknowledgement_writes_once(tmp_path: Path) -> None:
+    from isobridge.adapters.jsonl import JsonlSink
+    from isobridge.testing import make_context, make_options, sample_evidence
+
+    options = make_options(JsonlSink, {"path": str(tmp_path / "evidence.jsonl"), "fsync": False})
+    sink = JsonlSink(options, make_context("evidence", {}))
+    sink.write(sample_evidence(3))  # written; the process dies before the host stores the acknowledgement
+    sink.close()
+    sink = JsonlSink(options, make_context("evidence", {}))
+    sink.write(sample_evidence(3))
+    sink.close()
+    assert len((tmp_path / "evidence.jsonl").read_bytes().splitlines()) == 3
