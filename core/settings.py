@@ -24,6 +24,7 @@ from pydantic_settings import (
 
 from . import samples
 from .errors import ConfigurationError
+from .option_paths import resolve_paths
 from .settings_problems import ENV_PREFIX, origin_of, parsing_problem, problems
 
 SECRETS_DIR_VARIABLE = "ISOBRIDGE_SECRETS_DIR"
@@ -223,44 +224,3 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
     for section in (settings.ledger, settings.calendar, settings.procedures):
         resolve_paths(section, base)
     return settings
-
-
-def resolve_paths(options: BaseModel, base: Path) -> BaseModel:
-    """`options` (changed in place) with every relative `Path`, nested models and lists included,
-    made relative to `base` (the configuration file's folder), so a run does not depend on the
-    working folder (cron, systemd); `~` is the user's home."""
-    for name in type(options).model_fields:
-        value = getattr(options, name)
-        resolved = _resolved(value, base)
-        if resolved is not value:
-            setattr(options, name, resolved)
-    return options
-
-
-def refuse_shared_files(settings: Settings, sink_classes: dict[str, type], base: Path) -> None:
-    """Raise :class:`ConfigurationError` naming both sinks when two sinks would write one file,
-    or a sink would write the ledger. A sink's files are what its options' `outputs()` lists
-    (file sinks declare it); a sink whose adapter or options are wrong is left to open_sink."""
-    owners: dict[Path, str] = {settings.ledger.path.resolve(): "the ledger"}
-    for name, table in settings.sinks.items():
-        cls = sink_classes.get(str(table.get("adapter")))
-        try:
-            options = cls.Options.model_validate({k: v for k, v in table.items() if k != "backfill"})  # type: ignore[union-attr]
-        except (AttributeError, ValidationError):
-            continue
-        outputs = getattr(resolve_paths(options, base), "outputs", None)
-        for path in outputs() if callable(outputs) else []:
-            other = owners.setdefault(Path(path).resolve(), f"sinks.{name}")
-            if other != f"sinks.{name}":
-                raise ConfigurationError(f"sinks.{name} and {other} both write {path}: give each its own file")
-
-
-def _resolved(value: Any, base: Path) -> Any:
-    if isinstance(value, Path):
-        path = value.expanduser()
-        return path if path.is_absolute() else base / path
-    if isinstance(value, BaseModel):
-        return resolve_paths(value, base)
-    if isinstance(value, (list, tuple)) and any(isinstance(item, (Path, BaseModel)) for item in value):
-        return type(value)(_resolved(item, base) for item in value)
-    return value

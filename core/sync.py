@@ -42,7 +42,8 @@ from .plugins import Registry
 from .privacy import Pseudonymizer
 from .procedures import ProcedureBook
 from .runs import QuarantineEntry, RunInfo, RunReport
-from .settings import Settings, refuse_shared_files, resolve_paths
+from .option_paths import refuse_shared_files, resolve_paths
+from .settings import Settings
 from .staging import (ChunkResult, LedgerReader, Stager, init_worker, stage_fragments_in_worker,
                       stage_records_in_worker, transport)
 
@@ -114,7 +115,7 @@ class SyncJob:
     base_dir: Path = field(default_factory=Path.cwd)
 
     def __post_init__(self) -> None:
-        refuse_shared_files(self.settings, self.registry.sinks, self.base_dir)
+        refuse_shared_files(self.settings, self.registry, self.base_dir)
         key = self.settings.privacy.pseudonym_key
         self.pseudonymizer = Pseudonymizer(key.get_secret_value() if key else self.ledger.pseudonym_key())
         self.evaluator = Evaluator(

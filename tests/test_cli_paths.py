@@ -149,9 +149,9 @@ def test_distinct_files_are_accepted(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("example", sorted((MAPPINGS.parent / "config").glob("*.toml")), ids=lambda p: p.name)
 def test_the_example_deployments_give_each_sink_its_own_file(example: Path) -> None:
-    from isobridge.core.settings import refuse_shared_files
+    from isobridge.core.option_paths import refuse_shared_files
 
-    refuse_shared_files(load_settings(example), load_plugins().sinks, example.parent)
+    refuse_shared_files(load_settings(example), load_plugins(), example.parent)
 
 
 def test_a_new_jsonl_sink_never_empties_someone_elses_file(tmp_path: Path, capsys) -> None:
@@ -178,3 +178,33 @@ def test_a_jsonl_sink_that_died_before_its_first_acknowledgement_writes_once(tmp
     sink.write(sample_evidence(3))
     sink.close()
     assert len((tmp_path / "evidence.jsonl").read_bytes().splitlines()) == 3
+
+
+READ_BACK = {
+    "jsonl sink in a case-log inbox": ('adapter = "caselog"\nfolder = "inbox"',
+                                       'adapter = "jsonl"\npath = "inbox/evidence.jsonl"'),
+    "csv sink under a csv source": ('adapter = "csv"\nfolder = "exports"',
+                                    'adapter = "csv"\ndirectory = "exports/isobridge"'),
+    "xes sink among edxml packets": ('adapter = "edxml"\nfolder = "lgsp"\npattern = "**/*"',
+                                     'adapter = "xes"\npath = "lgsp/out/evidence.xes"'),
+}
+
+
+@pytest.mark.parametrize("case", READ_BACK)
+def test_a_sink_writing_where_a_source_reads_is_refused(tmp_path: Path, capsys, case: str) -> None:
+    source, sink = READ_BACK[case]
+    for folder in ("inbox", "exports", "lgsp"):
+        (tmp_path / folder).mkdir()
+    config = tmp_path / "conf.toml"
+    config.write_text(f'[ledger]\npath = "ledger.db"\n[sources.inbox]\n{source}\n[sinks.out]\n{sink}\n')
+    assert main(["sync", "--config", str(config)]) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and "sinks.out writes" in lines[0] and "sources.inbox reads" in lines[0], lines
+
+
+def test_a_sink_beside_a_source_pattern_is_accepted(tmp_path: Path) -> None:
+    (tmp_path / "inbox").mkdir()
+    config = tmp_path / "conf.toml"
+    config.write_text('[ledger]\npath = "ledger.db"\n[sources.inbox]\nadapter = "caselog"\nfolder = "inbox"\n'
+                      '[sinks.out]\nadapter = "jsonl"\npath = "inbox/done/evidence.jsonl"\n')
+    job_at(config).close()  # `*.jsonl` reads only the folder's own files, not done/
