@@ -8,9 +8,11 @@ key, nested as folders or `sources__onestop__password`), then the TOML file.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, quote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
@@ -124,11 +126,14 @@ class Settings(BaseSettings):
         return problems(exc, model, *self._origin, prefix=where)
 
     def secrets(self) -> list[str]:
-        """Every secret value in these settings (for log redaction)."""
+        """Every secret value in these settings (for redaction): secret-named options, secret-looking
+        query values and passwords inside URLs, each also without surrounding whitespace (a secret
+        file's trailing newline) and percent-encoded, as it appears in a URL."""
         values = [self.privacy.pseudonym_key.get_secret_value()] if self.privacy.pseudonym_key else []
         for table in (*self.sources.values(), *self.sinks.values()):
             values.extend(_secret_values(table))
-        return [value for value in values if value]
+        forms = {form for value in values for form in (value, value.strip(), quote(value.strip(), safe=""))}
+        return sorted(form for form in forms if form)
 
 
 _CONFIG_FILE: dict[str, Path | None] = {}
@@ -158,7 +163,22 @@ def _secret_values(table: dict[str, Any]) -> list[str]:
             found.append(value.get_secret_value())
         elif isinstance(value, str) and _is_secret(name):
             found.append(value)
+        elif isinstance(value, str) and "://" in value:
+            found.extend(_url_secrets(value))
     return found
+
+
+_SECRET_PARAM = re.compile(r"pass|secret|token|key|auth|session|sig", re.I)
+
+
+def _url_secrets(url: str) -> list[str]:
+    """The password of a URL's user info and its secret-looking query values."""
+    try:
+        parts = urlsplit(url)
+        found = [parts.password or ""]
+    except ValueError:
+        return []
+    return found + [value for key, value in parse_qsl(parts.query) if _SECRET_PARAM.search(key)]
 
 
 def load_settings(path: str | Path | None = None) -> Settings:

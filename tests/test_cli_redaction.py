@@ -40,3 +40,22 @@ def test_ledger_listings_mask_the_settings_secrets(config: Path, capsys, command
     out, err = capsys.readouterr()
     assert TOKEN not in out + err
     assert "***" in out
+
+
+def test_secrets_in_urls_and_with_a_trailing_newline_are_masked(tmp_path: Path, monkeypatch, capsys) -> None:
+    """A token in an endpoint's query string, a password in its user info and a bearer token read
+    from a secret file with its newline are masked wherever a command prints them."""
+    from isobridge.core import logs
+    from isobridge.core.settings import load_settings
+
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "sinks__qms__auth__token").write_text("bearer-7Hq2+x/9\n")
+    config = tmp_path / "conf.toml"
+    config.write_text('[ledger]\npath = "ledger.db"\n[sinks.qms]\nadapter = "rest"\n'
+                      'url = "https://qms:pw-K3y5ecret@iso.example.gov.vn/api?access_token=qs-T0ken-99&x=1"\n'
+                      'auth = { type = "bearer" }\n', encoding="utf-8")
+    monkeypatch.setenv("ISOBRIDGE_SECRETS_DIR", str(secrets))
+    logs.configure("text", "INFO", load_settings(config).secrets())
+    for leaked in ("pw-K3y5ecret", "qs-T0ken-99", "bearer-7Hq2+x/9", "bearer-7Hq2%2Bx%2F9"):
+        assert logs.redact(f"sent {leaked} to the server") == "sent *** to the server", leaked
