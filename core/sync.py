@@ -38,11 +38,11 @@ from .calendar import WorkingCalendar
 from .engine import Evaluator
 from .errors import ConfigurationError
 from .ledger import Ledger
+from .option_paths import refuse_shared_files, resolve_paths
 from .plugins import Registry
 from .privacy import Pseudonymizer
 from .procedures import ProcedureBook
 from .runs import QuarantineEntry, RunInfo, RunReport
-from .option_paths import refuse_shared_files, resolve_paths
 from .settings import Settings
 from .staging import (ChunkResult, LedgerReader, Stager, init_worker, stage_fragments_in_worker,
                       stage_records_in_worker, transport)

@@ -75,7 +75,7 @@ def describe(exc: BaseException, args: argparse.Namespace | None = None) -> str:
         text = _os_reason(exc)
     elif isinstance(exc, sqlite3.Error):
         where = getattr(args, "ledger_path", None)
-        text = f"ledger {where or ''}: {_sqlite_reason(exc)}".replace("ledger : ", "ledger: ")
+        text = f"ledger{f' {where}' if where else ''}: {_sqlite_reason(exc)}"
     else:
         log.debug("unexpected failure", exc_info=exc)
         text = (f"unexpected {type(exc).__name__}: {exc} (a bug; please report it,"
