@@ -80,3 +80,31 @@ def _secret_files(secrets_dir: Path) -> list[Path]:
         return sorted(p for p in secrets_dir.rglob("*") if p.is_file())
     except OSError:
         return []
+
+
+def misspelt_variable(model: type[BaseModel]) -> str | None:
+    """One line for the first `ISOBRIDGE_…` variable that looks meant for a setting but names none
+    (one underscore where two join a section and its key, or a key without its section): such a
+    variable is otherwise ignored, e.g. a pseudonym key silently replaced by the ledger's own."""
+    for variable in sorted(os.environ):
+        if not variable.upper().startswith(ENV_PREFIX):
+            continue
+        meant = _meant(model, variable[len(ENV_PREFIX):].lower())
+        if meant:
+            return (f"environment variable {variable}: not a setting (a section and its key are joined"
+                    f" by two underscores: did you mean {meant}?)")
+    return None
+
+
+def _meant(model: type[BaseModel], name: str) -> str | None:
+    """The variable `name` (without the prefix) was probably meant to be, or None."""
+    sections = {field: getattr(info.annotation, "model_fields", {}) for field, info in model.model_fields.items()}
+    if "__" in name or name in sections:
+        return None
+    for section, keys in sections.items():
+        rest = name[len(section) + 1 :]
+        if name.startswith(section + "_") and (rest in keys or not keys):
+            return f"{ENV_PREFIX}{section.upper()}__{rest.upper() if keys else '<NAME>__<KEY>'}"
+        if name in keys:
+            return f"{ENV_PREFIX}{section.upper()}__{name.upper()}"
+    return None

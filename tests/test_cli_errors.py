@@ -63,6 +63,21 @@ def test_misspelt_variable_names_the_variable_not_its_value(tmp_path, capsys, mo
     assert_one_line(lines, status, 1, "ISOBRIDGE_PRIVACY__PSEUDONYM_KY", "privacy.pseudonym_ky", "pseudonym_key")
 
 
+@pytest.mark.parametrize("variable, meant", [
+    ("ISOBRIDGE_PRIVACY_PSEUDONYM_KEY", "ISOBRIDGE_PRIVACY__PSEUDONYM_KEY"),
+    ("ISOBRIDGE_PSEUDONYM_KEY", "ISOBRIDGE_PRIVACY__PSEUDONYM_KEY"),
+    ("ISOBRIDGE_LEDGER_PATH", "ISOBRIDGE_LEDGER__PATH"),
+    ("ISOBRIDGE_SOURCES_ONEGATE_PASSWORD", "ISOBRIDGE_SOURCES__<NAME>__<KEY>"),
+])
+def test_a_variable_meant_for_a_setting_is_not_silently_ignored(tmp_path, capsys, monkeypatch, variable, meant):
+    """One underscore where two belong: without this the pseudonym key silently becomes the ledger's own."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(variable, SECRET)
+    monkeypatch.setenv("ISOBRIDGE_DISABLE_PLUGINS", "")  # variables that are not settings stay allowed
+    status, lines, _ = run(capsys, "runs")
+    assert_one_line(lines, status, 1, f"environment variable {variable}", meant)
+
+
 def test_misspelt_secret_file_names_the_file(tmp_path, capsys, monkeypatch):
     secrets = tmp_path / "secrets"
     secrets.mkdir()
