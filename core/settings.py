@@ -27,7 +27,7 @@ from pydantic_settings import (
 from . import samples
 from .errors import ConfigurationError
 from .option_paths import resolve_paths
-from .settings_problems import ENV_PREFIX, misspelt_variable, origin_of, parsing_problem, problems
+from .settings_problems import ENV_PREFIX, misspelt_setting, origin_of, parsing_problem, problems
 
 SECRETS_DIR_VARIABLE = "ISOBRIDGE_SECRETS_DIR"
 
@@ -209,7 +209,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
     finally:
         _CONFIG_FILE.clear()
     settings._origin = (Path(path) if path is not None else None, secrets_dir)
-    misspelt = misspelt_variable(Settings)
+    misspelt = misspelt_setting(Settings, secrets_dir)
     if misspelt:
         raise ConfigurationError(misspelt)
     _require_adapters(settings, path, secrets_dir)

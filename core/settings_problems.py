@@ -76,35 +76,40 @@ def origin_of(loc: list[str], path: str | Path | None, secrets_dir: Path | None)
 
 
 def _secret_files(secrets_dir: Path) -> list[Path]:
+    """The files of a secrets folder, without hidden ones (a Kubernetes volume's `..data`)."""
     try:
-        return sorted(p for p in secrets_dir.rglob("*") if p.is_file())
+        return sorted(p for p in secrets_dir.rglob("*") if p.is_file()
+                      and not any(part.startswith(".") for part in p.relative_to(secrets_dir).parts))
     except OSError:
         return []
 
 
-def misspelt_variable(model: type[BaseModel]) -> str | None:
-    """One line for the first `ISOBRIDGE_…` variable that looks meant for a setting but names none
-    (one underscore where two join a section and its key, or a key without its section): such a
-    variable is otherwise ignored, e.g. a pseudonym key silently replaced by the ledger's own."""
-    for variable in sorted(os.environ):
-        if not variable.upper().startswith(ENV_PREFIX):
-            continue
-        meant = _meant(model, variable[len(ENV_PREFIX):].lower())
+def misspelt_setting(model: type[BaseModel], secrets_dir: Path | None) -> str | None:
+    """One line for the first `ISOBRIDGE_…` variable or secret file that looks meant for a setting
+    but names none (one underscore where two join a section and its key, or a key without its
+    section): it would otherwise be ignored, e.g. a pseudonym key silently replaced by the ledger's."""
+    names = [(f"environment variable {variable}", variable[len(ENV_PREFIX):], True)
+             for variable in sorted(os.environ) if variable.upper().startswith(ENV_PREFIX)]
+    if secrets_dir is not None:
+        names += [(f"secret file {path}", path.relative_to(secrets_dir).as_posix().replace("/", "__"), False)
+                  for path in _secret_files(secrets_dir)]
+    for origin, name, variable in names:
+        meant = _meant(model, name.lower())
         if meant:
-            return (f"environment variable {variable}: not a setting (a section and its key are joined"
-                    f" by two underscores: did you mean {meant}?)")
+            meant = f"{ENV_PREFIX}{meant.upper()}" if variable else meant
+            return f"{origin}: not a setting (a section and its key are joined by two underscores: did you mean {meant}?)"
     return None
 
 
 def _meant(model: type[BaseModel], name: str) -> str | None:
-    """The variable `name` (without the prefix) was probably meant to be, or None."""
+    """The setting `name` (without the prefix) was probably meant to be, or None."""
     sections = {field: getattr(info.annotation, "model_fields", {}) for field, info in model.model_fields.items()}
     if "__" in name or name in sections:
         return None
     for section, keys in sections.items():
         rest = name[len(section) + 1 :]
         if name.startswith(section + "_") and (rest in keys or not keys):
-            return f"{ENV_PREFIX}{section.upper()}__{rest.upper() if keys else '<NAME>__<KEY>'}"
+            return f"{section}__{rest if keys else '<name>__<key>'}"
         if name in keys:
-            return f"{ENV_PREFIX}{section.upper()}__{name.upper()}"
+            return f"{section}__{name}"
     return None

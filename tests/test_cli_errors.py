@@ -78,6 +78,17 @@ def test_a_variable_meant_for_a_setting_is_not_silently_ignored(tmp_path, capsys
     assert_one_line(lines, status, 1, f"environment variable {variable}", meant)
 
 
+def test_a_secret_file_meant_for_a_setting_is_not_silently_ignored(tmp_path, capsys, monkeypatch):
+    secrets = tmp_path / "secrets"
+    (secrets / "..2026_12_04").mkdir(parents=True)  # a Kubernetes secret volume's hidden folder
+    write(secrets / "..2026_12_04" / "privacy__pseudonym_key", SECRET)
+    write(secrets / "privacy_pseudonym_key", SECRET)
+    monkeypatch.setenv("ISOBRIDGE_SECRETS_DIR", str(secrets))
+    monkeypatch.chdir(tmp_path)
+    status, lines, _ = run(capsys, "runs")
+    assert_one_line(lines, status, 1, "secret file", "privacy_pseudonym_key", "privacy__pseudonym_key?")
+
+
 def test_misspelt_secret_file_names_the_file(tmp_path, capsys, monkeypatch):
     secrets = tmp_path / "secrets"
     secrets.mkdir()
