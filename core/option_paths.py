@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from .errors import ConfigurationError
 
@@ -67,7 +67,7 @@ def _validated(tables: dict[str, dict], classes: dict[str, type], base: Path):
         cls = classes.get(str(table.get("adapter")))
         try:
             options = cls.Options.model_validate({k: v for k, v in table.items() if k != "backfill"})  # type: ignore[union-attr]
-        except (AttributeError, ValidationError):
+        except Exception:  # noqa: BLE001 - an unknown adapter or bad options: opening it reports that
             continue
         yield name, resolve_paths(options, base)
 
