@@ -165,3 +165,23 @@ def test_csv_lists_neutralise_formulas_like_the_csv_sink(tmp_path):
     assert rows[0]["dossier"] == "'+HS-1"
     assert sink_cell is cell  # one neutraliser for every CSV isobridge writes
     assert data.ledger[0]["agency"] == hostile["agency"]  # the HTML shows the text as it is (escaped)
+
+
+def test_an_overlong_line_is_rejected_unread_and_the_rest_counted(tmp_path, capsys, monkeypatch):
+    """A line past MAX_LINE_BYTES (a file with no line ends, say) is skipped with its line number;
+    bad lines are counted past the twenty shown, so memory stays bounded."""
+    import orjson
+    from isobridge.core.report import source
+
+    monkeypatch.setattr(source, "MAX_LINE_BYTES", 4096)
+    records = evidence(3)
+    lines = [orjson.dumps(records[0]), b"x" * 10_000, orjson.dumps(records[1])]
+    lines += [b"{bad"] * 30 + [orjson.dumps(records[2])]
+    path = tmp_path / "evidence.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    assert run_cli("--evidence", str(path), "--out", str(tmp_path / "r.html")) == 3
+    err = capsys.readouterr().err
+    assert "3 dossiers" in err and "unusable lines 31" in err
+    assert f"{path}:2: line longer than 4096 bytes" in err
+    found = source.find_dossier(str(path), records[2]["dossier"], lambda where, reasons: None)
+    assert found == records[2]

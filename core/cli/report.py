@@ -49,9 +49,13 @@ def run(args: argparse.Namespace) -> int:
     objectives = Objectives.from_file(args.objectives) if args.objectives else None
     names = ProcedureNames.from_dir(args.procedures)
     bad: list[str] = []
+    unusable = 0
 
     def reject(where: str, reasons: list[str]) -> None:
-        bad.append(f"{where}: {'; '.join(reasons)}")
+        nonlocal unusable
+        unusable += 1
+        if len(bad) < 20:  # the first ones are shown; memory stays bounded
+            bad.append(f"{where}: {'; '.join(reasons)}")
 
     if args.config:
         settings = open_settings(args.config, args)
@@ -70,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     total = data.total
     print(f"report {files.html} (ledger {files.ledger_csv.name}, nonconformities {files.nonconformities_csv.name}):"
           f" {total.dossiers} dossiers, finished {total.finished}, on-time rate {percent(total.on_time_rate)},"
-          f" open overdue {total.open_overdue}; unusable lines {len(bad) + data.rejected}", file=sys.stderr)
+          f" open overdue {total.open_overdue}; unusable lines {unusable + data.rejected}", file=sys.stderr)
     for line in (bad + data.rejections)[:20]:
         print(f"  {line}", file=sys.stderr)
-    return 3 if bad or data.rejected else 0
+    return 3 if unusable or data.rejected else 0
