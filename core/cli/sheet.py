@@ -47,8 +47,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         where = args.evidence
         evidence = find_dossier(args.evidence, args.dossier,
-                                lambda place, reasons: bad.append(f"{place}: {'; '.join(reasons)}"))
-    for line in bad[:20]:
+                                lambda place, reasons: len(bad) < 20 and bad.append(f"{place}: {'; '.join(reasons)}"))
+    for line in bad:
         print(f"isobridge sheet: skipped {line}", file=sys.stderr)
     if evidence is None:
         print(f"isobridge sheet: dossier {args.dossier!r} is not in {where}", file=sys.stderr)
