@@ -2,7 +2,8 @@
 
 Precedence (highest first): environment variables (nested with `__`, e.g.
 `ISOBRIDGE_SOURCES__ONESTOP__PASSWORD`), secret files under `ISOBRIDGE_SECRETS_DIR` (one file per
-key, nested as folders or `sources__onestop__password`), then the TOML file.
+key, nested as folders or `sources__onestop__password`; see :mod:`isobridge.core.secret_files`), then
+the TOML file.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from urllib.parse import parse_qsl, quote, urlsplit
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
-    NestedSecretsSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     SettingsError,
@@ -27,6 +27,7 @@ from pydantic_settings import (
 from . import samples
 from .errors import ConfigurationError
 from .option_paths import resolve_paths
+from .secret_files import SecretFilesSource
 from .settings_problems import ENV_PREFIX, misspelt_setting, origin_of, parsing_problem, problems
 
 SECRETS_DIR_VARIABLE = "ISOBRIDGE_SECRETS_DIR"
@@ -110,11 +111,7 @@ class Settings(BaseSettings):
         chosen: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         secrets_dir = _CONFIG_FILE.get("secrets")
         if secrets_dir is not None:
-            chosen.append(
-                NestedSecretsSettingsSource(
-                    file_secret_settings, secrets_dir=secrets_dir, secrets_nested_delimiter="__", secrets_prefix=""
-                )
-            )
+            chosen.append(SecretFilesSource(settings_cls, secrets_dir))
         toml_file = _CONFIG_FILE.get("path")
         if toml_file is not None:
             chosen.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
@@ -192,6 +189,9 @@ def load_settings(path: str | Path | None = None) -> Settings:
         raise ConfigurationError(f"{path}: configuration file not found")
     base = Path(path).resolve().parent if path is not None else Path.cwd()
     secrets_dir = _secrets_dir(base)
+    misspelt = misspelt_setting(Settings, secrets_dir)
+    if misspelt:
+        raise ConfigurationError(misspelt)
     _CONFIG_FILE["path"] = Path(path) if path is not None else None
     _CONFIG_FILE["secrets"] = secrets_dir
     try:
@@ -209,9 +209,6 @@ def load_settings(path: str | Path | None = None) -> Settings:
     finally:
         _CONFIG_FILE.clear()
     settings._origin = (Path(path) if path is not None else None, secrets_dir)
-    misspelt = misspelt_setting(Settings, secrets_dir)
-    if misspelt:
-        raise ConfigurationError(misspelt)
     _require_adapters(settings, path, secrets_dir)
     return _resolve_paths(settings, base)
 

@@ -13,6 +13,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from pydantic_settings import SettingsError
 
+from .secret_files import secret_files, secret_keys
+
 ENV_PREFIX = "ISOBRIDGE_"
 
 
@@ -68,20 +70,11 @@ def origin_of(loc: list[str], path: str | Path | None, secrets_dir: Path | None)
         if upper == name or upper.startswith(name + "__"):
             return f"environment variable {variable}"
     if secrets_dir is not None:
-        for candidate in _secret_files(secrets_dir):
-            parts = candidate.relative_to(secrets_dir).as_posix().replace("/", "__").lower().split("__")
+        for candidate in secret_files(secrets_dir):
+            parts = secret_keys(secrets_dir, candidate)
             if parts[: len(loc)] == [part.lower() for part in loc]:
                 return f"secret file {candidate}"
     return str(path) if path is not None else "settings"
-
-
-def _secret_files(secrets_dir: Path) -> list[Path]:
-    """The files of a secrets folder, without hidden ones (a Kubernetes volume's `..data`)."""
-    try:
-        return sorted(p for p in secrets_dir.rglob("*") if p.is_file()
-                      and not any(part.startswith(".") for part in p.relative_to(secrets_dir).parts))
-    except OSError:
-        return []
 
 
 def misspelt_setting(model: type[BaseModel], secrets_dir: Path | None) -> str | None:
@@ -91,8 +84,8 @@ def misspelt_setting(model: type[BaseModel], secrets_dir: Path | None) -> str | 
     names = [(f"environment variable {variable}", variable[len(ENV_PREFIX):], True)
              for variable in sorted(os.environ) if variable.upper().startswith(ENV_PREFIX)]
     if secrets_dir is not None:
-        names += [(f"secret file {path}", path.relative_to(secrets_dir).as_posix().replace("/", "__"), False)
-                  for path in _secret_files(secrets_dir)]
+        names += [(f"secret file {path}", "__".join(secret_keys(secrets_dir, path)), False)
+                  for path in secret_files(secrets_dir)]
     for origin, name, variable in names:
         meant = _meant(model, name.lower())
         if meant:

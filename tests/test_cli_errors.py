@@ -127,6 +127,16 @@ def test_a_bad_adapter_option_names_its_file_or_variable_not_its_value(tmp_path,
     assert_one_line(lines, status, 1, "environment variable ISOBRIDGE_SOURCES__ONESTOP__TOKN: sources.onestop.tokn")
 
 
+def test_secret_file_for_a_sink_not_in_the_file_names_file_and_sink(tmp_path, capsys, monkeypatch):
+    secrets = tmp_path / "secrets"
+    (secrets / "sinks" / "qsm" / "auth").mkdir(parents=True)
+    write(secrets / "sinks" / "qsm" / "auth" / "token", SECRET)
+    config = write(tmp_path / "conf.toml", '[ledger]\npath = "l.db"\n')
+    monkeypatch.setenv("ISOBRIDGE_SECRETS_DIR", str(secrets))
+    status, lines, _ = run(capsys, "check", "--config", str(config))
+    assert_one_line(lines, status, 1, "secret file", "sinks.qsm", "conf.toml has no [sinks.qsm]")
+
+
 def test_a_table_without_adapter_says_so(tmp_path, capsys):
     config = write(tmp_path / "conf.toml", '[ledger]\npath = "l.db"\n[sinks.out]\npath = "e.jsonl"\n')
     status, lines, _ = run(capsys, "check", "--config", str(config))
@@ -325,3 +335,30 @@ def test_file_commands_meet_missing_and_blocked_paths_with_one_line(tmp_path, ca
     status, lines, _ = run(capsys, *FILE_COMMANDS[case])
     assert_one_line(lines, status, 1)
     assert "absent" in lines[0] or "afile" in lines[0], lines
+
+
+def test_secret_files_nested_as_folders_are_read(tmp_path, monkeypatch):
+    """`privacy/pseudonym_key` is `privacy__pseudonym_key` (the documented folder form was ignored)."""
+    from isobridge.core.settings import load_settings
+
+    secrets = tmp_path / "secrets"
+    (secrets / "privacy").mkdir(parents=True)
+    (secrets / "sources" / "onestop").mkdir(parents=True)
+    write(secrets / "privacy" / "pseudonym_key", "key-from-a-folder\n")
+    write(secrets / "sources" / "onestop" / "password", "pw-from-a-folder")
+    config = write(tmp_path / "conf.toml", '[ledger]\npath = "l.db"\n[sources.onestop]\nadapter = "caselog"\nfolder = "."\n')
+    monkeypatch.setenv("ISOBRIDGE_SECRETS_DIR", str(secrets))
+    settings = load_settings(config)
+    assert settings.privacy.pseudonym_key.get_secret_value() == "key-from-a-folder"
+    assert settings.sources["onestop"]["password"].get_secret_value() == "pw-from-a-folder"
+
+
+@pytest.mark.parametrize("content, reason", [(b"x" * 70_000, "larger than"), (b"\xff\xfe key", "not UTF-8")])
+def test_a_bad_secret_file_is_one_line_naming_it(tmp_path, capsys, monkeypatch, content, reason):
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "privacy__pseudonym_key").write_bytes(content)
+    monkeypatch.setenv("ISOBRIDGE_SECRETS_DIR", str(secrets))
+    monkeypatch.chdir(tmp_path)
+    status, lines, _ = run(capsys, "runs")
+    assert_one_line(lines, status, 1, "secret file", "privacy__pseudonym_key", reason)
