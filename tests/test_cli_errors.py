@@ -49,7 +49,7 @@ def assert_one_line(lines: list[str], status: int, expected: int, *names: str) -
 
 
 # -- settings -------------------------------------------------------------------------------------
-def test_misspelt_section_is_one_line_naming_file_and_key_without_the_key(tmp_path, capsys):
+def test_misspelt_section_is_one_line_naming_file_and_key_without_the_value(tmp_path, capsys):
     config = write(tmp_path / "conf.toml", f'[privcy]\npseudonym_key = "{SECRET}"\n[sync]\nbatch_size = "many"\n')
     status, lines, _ = run(capsys, "runs", "--config", str(config))
     assert_one_line(lines, status, 1, "conf.toml", "privcy", "sync.batch_size", "unknown key")
