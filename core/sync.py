@@ -197,6 +197,9 @@ class SyncJob:
         except Exception as exc:
             self.report.outcome, self.report.error = "failed", f"{type(exc).__name__}: {exc}"
             raise
+        except KeyboardInterrupt:  # Ctrl-C: the run did not finish, whatever it counted so far
+            self.report.outcome, self.report.error = "failed", "interrupted"
+            raise
         finally:
             for sink in sinks.values():
                 sink.close()
