@@ -46,3 +46,36 @@ def test_an_interrupted_run_is_recorded_as_failed(tmp_path: Path, capsys) -> Non
     assert main(["runs", "--config", str(config)]) == 0
     row = capsys.readouterr().out.splitlines()[1].split("\t")
     assert row[4] == "failed" and row[-1] == "interrupted", row
+
+
+def test_sigterm_stops_a_sync_cleanly_and_releases_the_lock(tmp_path: Path) -> None:
+    """`systemctl stop` or a Kubernetes pod ending sends SIGTERM while a request hangs: one line,
+    exit 130, the run recorded as interrupted and the lock free for the next run at once."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    script = Path(sys.executable).with_name("isobridge")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "isobridge.core.cli"]
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        config = tmp_path / "conf.toml"
+        config.write_text(f"""[ledger]\npath = "ledger.db"\n[sources.igate]\nadapter = "rest"\nprofile = "igate"
+base_url = "http://127.0.0.1:{server.getsockname()[1]}/"\nhttp = {{ max_attempts = 1, read_timeout = 120 }}\n""")
+        sync = subprocess.Popen(command + ["sync", "--config", str(config)], stderr=subprocess.PIPE, text=True)
+        server.settimeout(60)
+        connection, _ = server.accept()  # the request is under way and will never be answered
+        time.sleep(0.5)
+        sync.send_signal(signal.SIGTERM)
+        err = sync.communicate(timeout=60)[1]
+        connection.close()
+    assert sync.returncode == 130, err
+    assert err.strip().splitlines() == ["isobridge: interrupted"], err
+    runs = subprocess.run(command + ["runs", "--config", str(config)], capture_output=True, text=True, timeout=60)
+    assert runs.stdout.splitlines()[1].split("\t")[4] == "failed" and runs.stdout.rstrip().endswith("interrupted")
+    ledger = Ledger(tmp_path / "ledger.db")
+    ledger.acquire("sync", 60)  # released: the next run need not wait
+    ledger.close()

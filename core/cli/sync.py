@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import time
 
 from ..errors import LockHeld
@@ -55,10 +57,19 @@ class Progress:
             sys.stderr.write("\n")
 
 
+def _stop(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM (systemctl stop, a Kubernetes pod ending): stop like Ctrl-C
+
+
 def run_sync(args: argparse.Namespace) -> int:
-    """Run the sync; exit 0 ok, 3 finished with quarantined records, 1 failed, 4 locked."""
+    """Run the sync; exit 0 ok, 3 finished with quarantined records, 1 failed, 4 locked.
+
+    SIGTERM stops it like Ctrl-C: the run is recorded as interrupted and the lock released, so the
+    next scheduled run need not wait for the lock's lease to expire."""
     settings, registry, ledger = open_deployment(args)
     progress = Progress()
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _stop) if main_thread else None
     try:
         job = SyncJob(settings, registry, ledger, as_of=args.as_of, dry_run=args.dry_run,
                       limit=args.limit, progress=progress, base_dir=base_dir(args))
@@ -73,6 +84,8 @@ def run_sync(args: argparse.Namespace) -> int:
         print(f"isobridge sync: failed: {type(exc).__name__}: {describe(exc, args)}", file=sys.stderr)
         return EXIT_FAILED
     finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
         progress.done()
         ledger.close()
     print(
