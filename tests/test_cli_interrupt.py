@@ -79,3 +79,23 @@ base_url = "http://127.0.0.1:{server.getsockname()[1]}/"\nhttp = {{ max_attempts
     ledger = Ledger(tmp_path / "ledger.db")
     ledger.acquire("sync", 60)  # released: the next run need not wait
     ledger.close()
+
+
+def test_forked_workers_keep_the_default_sigterm() -> None:
+    """The pool ends a broken run's workers with SIGTERM: they must die at once, not run the sync's
+    handler (a worker flushing a full result pipe would then never exit and the run would hang)."""
+    import multiprocessing
+    import signal
+
+    from isobridge.core.cli import sync as cli_sync
+
+    previous = signal.signal(signal.SIGTERM, cli_sync._stop)
+    try:
+        context = multiprocessing.get_context("fork")
+        answer = context.SimpleQueue()
+        child = context.Process(target=lambda: answer.put(signal.getsignal(signal.SIGTERM) == signal.SIG_DFL))
+        child.start()
+        child.join(30)
+        assert answer.get() is True
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -59,6 +60,16 @@ class Progress:
 
 def _stop(signum: int, frame: object) -> None:
     raise KeyboardInterrupt  # SIGTERM (systemctl stop, a Kubernetes pod ending): stop like Ctrl-C
+
+
+def _default_in_child() -> None:
+    """A forked evaluation worker dies of SIGTERM at once, as the pool expects when it ends it:
+    a Python handler would wait for the worker to return to Python, never, if it is blocked."""
+    if signal.getsignal(signal.SIGTERM) is _stop:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+os.register_at_fork(after_in_child=_default_in_child)
 
 
 def run_sync(args: argparse.Namespace) -> int:
