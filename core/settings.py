@@ -2,26 +2,36 @@
 
 Precedence (highest first): environment variables (nested with `__`, e.g.
 `ISOBRIDGE_SOURCES__ONESTOP__PASSWORD`), secret files under `ISOBRIDGE_SECRETS_DIR` (one file per
-key, nested as folders or `sources__onestop__password`), then the TOML file.
+key, nested as folders or `sources__onestop__password`; see :mod:`isobridge.core.secret_files`), then
+the TOML file.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import tomllib
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, quote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
-    NestedSecretsSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
 from . import samples
+from .errors import ConfigurationError
+from .option_paths import resolve_paths
 from .report.agencies import DocumentSettings
+from .secret_files import SecretFilesSource
+from .settings_problems import ENV_PREFIX, misspelt_setting, origin_of, parsing_problem, problems
+
+SECRETS_DIR_VARIABLE = "ISOBRIDGE_SECRETS_DIR"
 
 
 class LedgerSettings(BaseModel):
@@ -98,7 +108,7 @@ class Settings(BaseSettings):
     """Everything a deployment configures."""
 
     model_config = SettingsConfigDict(
-        env_prefix="ISOBRIDGE_", env_nested_delimiter="__", extra="forbid", case_sensitive=False
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", case_sensitive=False
     )
 
     ledger: LedgerSettings = LedgerSettings()
@@ -109,6 +119,8 @@ class Settings(BaseSettings):
     documents: DocumentSettings = DocumentSettings()
     sources: dict[str, dict[str, Any]] = Field(default_factory=dict)
     sinks: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    _origin: tuple[Path | None, Path | None] = PrivateAttr(default=(None, None))
+    """The configuration file and secrets folder these settings came from (for error messages)."""
 
     @field_validator("sources", "sinks")
     @classmethod
@@ -127,27 +139,32 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Environment over secret files over the TOML file given to :func:`load_settings`."""
         chosen: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        secrets_dir = os.environ.get("ISOBRIDGE_SECRETS_DIR")
-        if secrets_dir:
-            chosen.append(
-                NestedSecretsSettingsSource(
-                    file_secret_settings, secrets_dir=secrets_dir, secrets_nested_delimiter="__", secrets_prefix=""
-                )
-            )
+        secrets_dir = _CONFIG_FILE.get("secrets")
+        if secrets_dir is not None:
+            chosen.append(SecretFilesSource(settings_cls, secrets_dir))
         toml_file = _CONFIG_FILE.get("path")
         if toml_file is not None:
             chosen.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
         return tuple(chosen)
 
+    def explain(self, exc: ValidationError, where: tuple[str, ...], model: type[BaseModel]) -> str:
+        """`exc` (validating `model` at `where`, e.g. a source's options) as one line per problem
+        naming the file, variable or secret file of each bad key, its dotted path and the reason."""
+        return problems(exc, model, *self._origin, prefix=where)
+
     def secrets(self) -> list[str]:
-        """Every secret value in these settings (for log redaction)."""
+        """Every secret value in these settings (for redaction): secret-named options, secret-looking
+        query values and passwords inside URLs, each also without surrounding whitespace (a secret
+        file's trailing newline) and percent-encoded, as it appears in a URL."""
         values = [self.privacy.pseudonym_key.get_secret_value()] if self.privacy.pseudonym_key else []
         for table in (*self.sources.values(), *self.sinks.values()):
             values.extend(_secret_values(table))
-        return [value for value in values if value]
+        forms = {form for value in values for form in (value, value.strip(), quote(value.strip(), safe=""))}
+        return sorted(form for form in forms if form)
 
 
 _CONFIG_FILE: dict[str, Path | None] = {}
+"""The TOML file and secrets folder of the :func:`load_settings` call under way."""
 
 SECRET_HINTS = ("password", "secret", "token", "api_key", "apikey", "credentials", "pseudonym_key")
 
@@ -173,26 +190,87 @@ def _secret_values(table: dict[str, Any]) -> list[str]:
             found.append(value.get_secret_value())
         elif isinstance(value, str) and _is_secret(name):
             found.append(value)
+        elif isinstance(value, str) and "://" in value:
+            found.extend(_url_secrets(value))
     return found
 
 
+_SECRET_PARAM = re.compile(r"pass|secret|token|key|auth|session|sig", re.I)
+
+
+def _url_secrets(url: str) -> list[str]:
+    """The password of a URL's user info and its secret-looking query values."""
+    try:
+        parts = urlsplit(url)
+        found = [parts.password or ""]
+    except ValueError:
+        return []
+    return found + [value for key, value in parse_qsl(parts.query) if _SECRET_PARAM.search(key)]
+
+
 def load_settings(path: str | Path | None = None) -> Settings:
-    """Settings from a TOML file (optional) with environment and secret-file overrides."""
+    """Settings from a TOML file (optional) with environment and secret-file overrides.
+
+    Any problem raises :class:`ConfigurationError` with one line naming where the bad key came from
+    (the file, an environment variable or a secret file), its dotted path and the reason; never a
+    value, so a secret under a misspelt key is not echoed.
+    """
     if path is not None and not Path(path).is_file():
-        raise FileNotFoundError(f"{path}: configuration file not found")
+        raise ConfigurationError(f"{path}: configuration file not found")
+    base = Path(path).resolve().parent if path is not None else Path.cwd()
+    secrets_dir = _secrets_dir(base)
+    misspelt = misspelt_setting(Settings, secrets_dir)
+    if misspelt:
+        raise ConfigurationError(misspelt)
     _CONFIG_FILE["path"] = Path(path) if path is not None else None
+    _CONFIG_FILE["secrets"] = secrets_dir
     try:
         settings = Settings()
+    except ValidationError as exc:
+        raise ConfigurationError(problems(exc, Settings, path, secrets_dir)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"{path}: invalid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigurationError(f"{path}: not UTF-8 text") from None
+    except OSError as exc:
+        raise ConfigurationError(f"{exc.filename or path}: cannot read: {exc.strerror}") from None
+    except SettingsError as exc:
+        raise ConfigurationError(parsing_problem(exc, path, secrets_dir)) from None
     finally:
         _CONFIG_FILE.clear()
-    base = Path(path).resolve().parent if path is not None else Path.cwd()
+    settings._origin = (Path(path) if path is not None else None, secrets_dir)
+    _require_adapters(settings, path, secrets_dir)
     return _resolve_paths(settings, base)
+
+
+def _secrets_dir(base: Path) -> Path | None:
+    """`ISOBRIDGE_SECRETS_DIR`, relative to the configuration file's folder; it must be a folder."""
+    value = os.environ.get(SECRETS_DIR_VARIABLE)
+    if not value:
+        return None
+    folder = base / value
+    if not folder.is_dir():
+        raise ConfigurationError(f"{SECRETS_DIR_VARIABLE}: {folder} is not a folder")
+    return folder
+
+
+def _require_adapters(settings: Settings, path: str | Path | None, secrets_dir: Path | None) -> None:
+    """Every source and sink table names its adapter; a key set for an unknown one says so."""
+    for kind, tables in (("sources", settings.sources), ("sinks", settings.sinks)):
+        for name, table in tables.items():
+            if isinstance(table.get("adapter"), str) and table["adapter"]:
+                continue
+            where = f"{kind}.{name}"
+            keys = [key for key in table if key != "adapter"]
+            origin = origin_of([kind, name, keys[0]], path, secrets_dir) if keys else str(path or "settings")
+            if origin.startswith(("environment", "secret")):
+                file = f"{path} has no [{where}]" if path is not None else "no configuration file is given"
+                raise ConfigurationError(f"{origin} sets a key of {where}, but {file} (misspelt name?)")
+            raise ConfigurationError(f"{origin}: {where}.adapter: missing (name the adapter, e.g. adapter = \"jsonl\")")
 
 
 def _resolve_paths(settings: Settings, base: Path) -> Settings:
     """Relative paths in the file are relative to the file's folder."""
-    for section, attr in ((settings.ledger, "path"), (settings.calendar, "file"), (settings.procedures, "dir")):
-        value: Path = getattr(section, attr)
-        if not value.is_absolute():
-            setattr(section, attr, base / value)
+    for section in (settings.ledger, settings.calendar, settings.procedures):
+        resolve_paths(section, base)
     return settings

@@ -40,6 +40,7 @@ from .engine import Evaluator
 from .errors import ConfigurationError
 from .ledger import Ledger
 from .merge import StepAuthority
+from .option_paths import refuse_shared_files, resolve_paths
 from .plugins import Registry
 from .privacy import Pseudonymizer
 from .procedures import ProcedureBook
@@ -116,6 +117,7 @@ class SyncJob:
     base_dir: Path = field(default_factory=Path.cwd)
 
     def __post_init__(self) -> None:
+        refuse_shared_files(self.settings, self.registry, self.base_dir)
         key = self.settings.privacy.pseudonym_key
         self.pseudonymizer = Pseudonymizer(key.get_secret_value() if key else self.ledger.pseudonym_key())
         self.ledger.protect(key.get_secret_value() if key else None)
@@ -175,13 +177,8 @@ class SyncJob:
         try:
             validated = cls.Options.model_validate(options)
         except ValidationError as exc:
-            problems = "; ".join(f"{where}.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise ConfigurationError(problems) from None
-        for field_name in type(validated).model_fields:
-            value = getattr(validated, field_name)
-            if isinstance(value, Path) and not value.is_absolute():
-                setattr(validated, field_name, self.base_dir / value)
-        return validated
+            raise ConfigurationError(self.settings.explain(exc, tuple(where.split(".", 1)), cls.Options)) from None
+        return resolve_paths(validated, self.base_dir)
 
     # -- the run ------------------------------------------------------------------------------
     def run(self, sources: list[str] | None = None) -> RunReport:
@@ -209,6 +206,9 @@ class SyncJob:
             self.report.outcome, self.report.error = "failed", f"sink unavailable: {exc}"
         except Exception as exc:
             self.report.outcome, self.report.error = "failed", f"{type(exc).__name__}: {exc}"
+            raise
+        except KeyboardInterrupt:  # Ctrl-C: the run did not finish, whatever it counted so far
+            self.report.outcome, self.report.error = "failed", "interrupted"
             raise
         finally:
             for sink in sinks.values():

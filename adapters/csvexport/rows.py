@@ -5,6 +5,10 @@ from __future__ import annotations
 import csv
 import io
 
+from isobridge.core.report.cells import cell
+
+__all__ = ["EVIDENCE_COLUMNS", "STEP_COLUMNS", "cell", "evidence_row", "header", "step_rows", "to_csv"]
+
 EVIDENCE_COLUMNS = (
     "key", "dossier", "revision", "procedure", "agency", "channel", "received_at", "status", "verdict",
     "due_at", "computed_due_at", "finished_at", "paused_minutes", "steps", "late_steps",
@@ -14,16 +18,6 @@ STEP_COLUMNS = (
     "key", "dossier", "revision", "row", "step", "from_unit", "unit", "started_at", "finished_at",
     "due_at", "allowed_minutes", "used_minutes", "verdict",
 )
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
-
-
-def cell(value: object) -> object:
-    """A cell value; text that a spreadsheet would run as a formula gets a leading apostrophe."""
-    if value is None:
-        return ""
-    if isinstance(value, str) and value.startswith(_FORMULA):
-        return "'" + value
-    return value
 
 
 def evidence_row(key: str, revision: int, evidence: dict) -> list:

@@ -22,6 +22,11 @@ class CsvOptions(AdapterOptions):
     """`;` suits spreadsheets set to a Vietnamese locale (decimal comma)."""
     fsync: bool = True
 
+    def outputs(self) -> list[Path]:
+        """The files this sink writes (no two sinks may share one)."""
+        evidence = self.directory / self.evidence_file
+        return [evidence, self.directory / self.steps_file, index_path(evidence)]
+
 
 class CsvSink(Sink):
     """Appends an evidence row and its step rows per new revision; header written once per file."""

@@ -6,8 +6,11 @@ after it (written before a crash, never acknowledged) is cut off and delivered a
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+
+from isobridge.adapters.xes.committed import SinkFileError
 
 from isobridge.core.adapters import AdapterOptions, CheckResult, EvidenceItem, Sink, SinkUnavailable, WriteResult
 from isobridge.core.hookspecs import hookimpl
@@ -18,6 +21,33 @@ class JsonlOptions(AdapterOptions):
 
     path: Path
     fsync: bool = True
+
+    def outputs(self) -> list[Path]:
+        """The files this sink writes (no two sinks may share one)."""
+        return [self.path, owner_path(self.path)]
+
+
+def owner_path(path: Path) -> Path:
+    """The small file beside the evidence file that says which sink of which ledger writes it."""
+    return path.with_name(path.name + ".owner")
+
+
+def _claim(path: Path, context) -> None:
+    """Make sure the file at `path` is this sink's before anything truncates it.
+
+    Without a committed offset (a new sink, or one that crashed before its first acknowledgement),
+    a non-empty file is truncated only when its owner file names this sink and ledger; someone
+    else's file (an older deployment's evidence, a case log) is refused, never emptied.
+    """
+    owner = owner_path(path)
+    me = json.dumps({"sink": context.name, "ledger": str(context.ledger_path)}, ensure_ascii=False)
+    if "offset" not in context.state and path.exists() and path.stat().st_size:
+        theirs = owner.read_text("utf-8") if owner.is_file() else None
+        if theirs != me:
+            raise SinkFileError(f"{path} exists but was not written by sink {context.name!r} of this ledger"
+                                " (no committed offset, no matching owner file); move it away or choose another path")
+    if not owner.is_file() or owner.read_text("utf-8") != me:
+        owner.write_text(me, "utf-8")
 
 
 class JsonlSink(Sink):
@@ -31,6 +61,7 @@ class JsonlSink(Sink):
         super().__init__(options, context)
         self.path = context.resolve(options.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        _claim(self.path, context)
         self._file = open(self.path, "ab+")
         committed = int(context.state.get("offset", 0))
         size = self._file.seek(0, os.SEEK_END)

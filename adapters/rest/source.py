@@ -102,6 +102,11 @@ def _auth(profile: Profile, options: RestSourceOptions) -> Any:
     return NoAuth()
 
 
+def _profile_location(profile: str, context: AdapterContext) -> str | Path:
+    """A profile path relative to the configuration file's folder; a bundled name (`igate`) as is."""
+    return context.resolve(profile) if Path(profile).suffix or "/" in profile else profile
+
+
 class RestSource(Source):
     """Pulls dossiers from a REST API as its profile describes."""
 
@@ -111,7 +116,7 @@ class RestSource(Source):
 
     def __init__(self, options: RestSourceOptions, context: AdapterContext):
         super().__init__(options, context)
-        self.profile = load_profile(self._profile_path(options.profile, context))
+        self.profile = load_profile(_profile_location(options.profile, context))
         if options.page_size:
             paging = self.profile.paging.model_copy(update={"size": options.page_size})
             self.profile = self.profile.model_copy(update={"paging": paging})
@@ -126,13 +131,6 @@ class RestSource(Source):
         if http.ca_bundle is None or http.ca_bundle.is_absolute():
             return http
         return http.model_copy(update={"ca_bundle": context.resolve(http.ca_bundle)})
-
-    @staticmethod
-    def _profile_path(profile: str, context: AdapterContext) -> str | Path:
-        """A relative profile path is relative to the configuration file (cron runs elsewhere);
-        a name that is no file there is a bundled profile (`igate`)."""
-        candidate = context.resolve(profile)
-        return candidate if candidate.is_file() else profile
 
     # -- check --------------------------------------------------------------------------------
     def check(self) -> CheckResult:

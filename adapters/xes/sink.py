@@ -24,6 +24,10 @@ class XesOptions(AdapterOptions):
     """Procedure folder for step names as activities (None: step codes)."""
     fsync: bool = True
 
+    def outputs(self) -> list[Path]:
+        """The files this sink writes (no two sinks may share one)."""
+        return [self.path, index_path(self.path)]
+
 
 class XesSink(Sink):
     """Appends one trace per evidence revision; the file is a complete XES log after every batch."""

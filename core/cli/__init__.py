@@ -1,13 +1,20 @@
-"""The `isobridge` command line: one module per command, each with `add_parser` and `run`."""
+"""The `isobridge` command line: one module per command, each with `add_parser` and `run`.
+
+Exit codes: 0 ok, 1 failed, 2 usage, 3 finished with quarantined records, 4 another run holds the
+lock. Every failure ends in one line on stderr naming the file, key or record and the reason;
+everything a command writes (and every log line) goes through :func:`isobridge.core.logs.redact`.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
 from collections.abc import Sequence
 
-from ..errors import IsobridgeError, LockHeld
-from ..logs import redact
+from ..errors import LockHeld
+from .common import EXIT_FAILED, EXIT_LOCKED, describe, redacted_output
 from . import calendar, demo, evaluate, generate, ledger, plugins, report, scaffold, schema, sheet, sync, vendor
 
 COMMANDS = [demo, evaluate, sync, ledger, report, sheet, vendor, calendar, generate, schema, plugins, scaffold]
@@ -30,7 +37,10 @@ def _parser(plugin_commands: bool) -> tuple[argparse.ArgumentParser, argparse._S
     if plugin_commands:
         from ..plugins import load_plugins
 
-        load_plugins().hook.register_commands(commands=commands)
+        try:
+            load_plugins().hook.register_commands(commands=commands)
+        except Exception as exc:  # noqa: BLE001 - a broken plugin must not take the command line down
+            logging.getLogger("isobridge.plugins").warning("a plugin failed to register its commands: %s", exc)
     return parser, commands
 
 
@@ -41,17 +51,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not argv or argv[0] not in commands.choices:
         parser = build_parser()  # a plugin's command, or help: load every plugin
     args = parser.parse_args(argv)
-    try:
-        return args.run(args)
-    except KeyboardInterrupt:
-        print("isobridge: interrupted", file=sys.stderr)
-        return 130
-    except LockHeld as exc:
-        print(f"isobridge {args.command}: {redact(str(exc))}", file=sys.stderr)
-        return 4
-    except (IsobridgeError, ValueError, OSError) as exc:
-        print(f"isobridge {args.command}: {redact(str(exc))}", file=sys.stderr)
-        return 1
+    with redacted_output():
+        try:
+            return args.run(args)
+        except KeyboardInterrupt:
+            print("isobridge: interrupted", file=sys.stderr)
+            return 130
+        except BrokenPipeError:  # the reader went away (`| head`): stop quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.__stdout__.fileno())
+            return EXIT_FAILED
+        except Exception as exc:  # noqa: BLE001 - the one place every failure becomes one line
+            print(f"isobridge {args.command}: {describe(exc, args)}", file=sys.stderr)
+            return EXIT_LOCKED if isinstance(exc, LockHeld) else EXIT_FAILED
 
 
 if __name__ == "__main__":

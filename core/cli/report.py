@@ -15,8 +15,7 @@ from ..report.names import ProcedureNames
 from ..report.objectives import Objectives
 from ..report.source import latest_revisions, read_evidence
 from .. import samples
-from ..ledger import Ledger
-from ..settings import load_settings
+from .common import open_ledger, open_settings
 
 
 def _day(text: str) -> str:
@@ -58,16 +57,20 @@ def run(args: argparse.Namespace) -> int:
     objectives = Objectives.from_file(args.objectives) if args.objectives else None
     names = ProcedureNames.from_dir(args.procedures)
     bad: list[str] = []
+    unusable = 0
 
     def reject(where: str, reasons: list[str]) -> None:
-        bad.append(f"{where}: {'; '.join(reasons)}")
+        nonlocal unusable
+        unusable += 1
+        if len(bad) < 20:  # the first ones are shown; memory stays bounded
+            bad.append(f"{where}: {'; '.join(reasons)}")
 
-    settings = load_settings(args.config) if args.config else None
+    settings = open_settings(args.config, args) if args.config else None
     rules = settings.documents.counting if settings else CountingRules()
     rules = rules.model_copy(update={key: value for key in ("withdrawn", "refused", "granularity")
                                      if (value := getattr(args, key)) is not None})
     if args.config:
-        ledger = Ledger(settings.ledger.path)
+        ledger = open_ledger(settings.ledger.path, args)
         evidence = ledger.iter_evidence()
         names = ProcedureNames.from_dir(settings.procedures.dir)
     else:
@@ -82,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     total = data.total
     print(f"report {files.html} (ledger {files.ledger_csv.name}, nonconformities {files.nonconformities_csv.name}):"
           f" {total.dossiers} dossiers, finished {total.finished}, on-time rate {percent(total.on_time_rate)},"
-          f" open overdue {total.open_overdue}; unusable lines {len(bad) + data.rejected}", file=sys.stderr)
+          f" open overdue {total.open_overdue}; unusable lines {unusable + data.rejected}", file=sys.stderr)
     for line in (bad + data.rejections)[:20]:
         print(f"  {line}", file=sys.stderr)
-    return 3 if bad or data.rejected else 0
+    return 3 if unusable or data.rejected else 0

@@ -13,8 +13,7 @@ from ..report.sheet import FORMS, render_sheet
 from ..report.pdf import print_pdf
 from ..report.source import find_dossier
 from .. import samples
-from ..ledger import Ledger
-from ..settings import load_settings
+from .common import open_ledger, open_settings
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -43,17 +42,17 @@ def run(args: argparse.Namespace) -> int:
         print("isobridge sheet: give --evidence FILE or --config FILE", file=sys.stderr)
         return 2
     bad: list[str] = []
-    settings = load_settings(args.config) if args.config else None
+    settings = open_settings(args.config, args) if args.config else None
     procedures = args.procedures or (settings.procedures.dir if settings else samples.PROCEDURES)
     if not args.evidence:
-        ledger = Ledger(settings.ledger.path)
+        ledger = open_ledger(settings.ledger.path, args)
         evidence, where = ledger.evidence(args.dossier), str(settings.ledger.path)
         ledger.close()
     else:
         where = args.evidence
         evidence = find_dossier(args.evidence, args.dossier,
-                                lambda place, reasons: bad.append(f"{place}: {'; '.join(reasons)}"))
-    for line in bad[:20]:
+                                lambda place, reasons: len(bad) < 20 and bad.append(f"{place}: {'; '.join(reasons)}"))
+    for line in bad:
         print(f"isobridge sheet: skipped {line}", file=sys.stderr)
     if evidence is None:
         print(f"isobridge sheet: dossier {args.dossier!r} is not in {where}", file=sys.stderr)

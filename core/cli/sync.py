@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
+import threading
 import time
 
-from ..ledger import LockHeld
+from ..errors import LockHeld
 from ..logs import redact
 from ..plugins import PluginError
 from ..runs import RunReport
 from ..sync import ConfigurationError, SyncJob
-from .common import (EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_QUARANTINED, add_config_arguments, base_dir,
+from .common import (EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_QUARANTINED, add_config_arguments, base_dir, describe,
                      open_deployment)
 from .evaluate import parse_as_of
 
@@ -55,31 +58,52 @@ class Progress:
             sys.stderr.write("\n")
 
 
+def _stop(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM (systemctl stop, a Kubernetes pod ending): stop like Ctrl-C
+
+
+def _default_in_child() -> None:
+    """A forked evaluation worker dies of SIGTERM at once, as the pool expects when it ends it:
+    a Python handler would wait for the worker to return to Python, never, if it is blocked."""
+    if signal.getsignal(signal.SIGTERM) is _stop:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+os.register_at_fork(after_in_child=_default_in_child)
+
+
 def run_sync(args: argparse.Namespace) -> int:
-    """Run the sync; exit 0 ok, 3 finished with quarantined records, 1 failed, 4 locked."""
+    """Run the sync; exit 0 ok, 3 finished with quarantined records, 1 failed, 4 locked.
+
+    SIGTERM stops it like Ctrl-C: the run is recorded as interrupted and the lock released, so the
+    next scheduled run need not wait for the lock's lease to expire."""
     settings, registry, ledger = open_deployment(args)
     progress = Progress()
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _stop) if main_thread else None
     try:
         job = SyncJob(settings, registry, ledger, as_of=args.as_of, dry_run=args.dry_run,
                       limit=args.limit, progress=progress, base_dir=base_dir(args))
         report = job.run(args.source)
     except LockHeld as exc:
-        print(f"isobridge sync: {redact(str(exc))}", file=sys.stderr)
+        print(f"isobridge sync: {describe(exc, args)}", file=sys.stderr)
         return EXIT_LOCKED
     except (ConfigurationError, PluginError) as exc:
-        print(f"isobridge sync: configuration: {redact(str(exc))}", file=sys.stderr)
+        print(f"isobridge sync: configuration: {describe(exc, args)}", file=sys.stderr)
         return EXIT_FAILED
-    except Exception as exc:  # a source that fails: the run is recorded as failed, the checkpoint stays
-        print(f"isobridge sync: failed: {type(exc).__name__}: {redact(str(exc))}", file=sys.stderr)
+    except Exception as exc:  # noqa: BLE001 - a source that fails: the run is recorded as failed, the checkpoint stays
+        print(f"isobridge sync: failed: {type(exc).__name__}: {describe(exc, args)}", file=sys.stderr)
         return EXIT_FAILED
     finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
         progress.done()
         ledger.close()
     print(
         f"sync {report.outcome}: {report.records} records, {report.dossiers} dossiers changed,"
         f" {report.revisions} evidence revisions, {report.quarantined} quarantined,"
         f" {report.pending} pending, {report.duration_seconds:.2f} s"
-        + (f"; {redact(report.error)}" if report.error else "")
+        + (f"; {' '.join(redact(report.error).split())}" if report.error else "")
         + (" (dry run: nothing written)" if args.dry_run else ""),
         file=sys.stderr,
     )
@@ -100,8 +124,8 @@ def run_check(args: argparse.Namespace) -> int:
                 finally:
                     adapter.close()
                 ok, message, details = result.ok, result.message, result.details
-            except Exception as exc:
-                ok, message, details = False, f"{type(exc).__name__}: {exc}", {}
+            except Exception as exc:  # noqa: BLE001 - every adapter is checked, each fault is one line
+                ok, message, details = False, describe(exc, args), {}
             failed |= not ok
             extra = ", ".join(f"{k}={v}" for k, v in details.items())
             line = f"{kind} {name}: {'ok' if ok else 'FAILED'} {message}" + (f" ({extra})" if extra else "")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from . import labels
 from .agencies import CountingRules
+from .cells import safe_row
 from .aggregate import Aggregator, Period, ReportData
 from .names import ProcedureNames
 from .objectives import Objectives
@@ -39,7 +40,7 @@ def _csv_writer(stack: ExitStack, path: Path, columns: dict[str, str], row: Call
     handle = stack.enter_context(open(path, "w", encoding="utf-8-sig", newline=""))
     writer = csv.DictWriter(handle, list(columns.values()), lineterminator="\r\n")
     writer.writeheader()
-    return lambda entry: writer.writerow(row(entry))
+    return lambda entry: writer.writerow(safe_row(row(entry)))
 
 
 def ledger_row(names: ProcedureNames) -> Callable[[dict], dict]:

@@ -11,15 +11,35 @@ import orjson
 Reject = Callable[[str, list[str]], None]
 
 
+MAX_LINE_BYTES = 16 * 1024 * 1024
+"""An evidence line longer than this is rejected unread (a file without line ends cannot fill memory)."""
+
+
 def _open(path: str) -> IO[bytes]:
     return sys.stdin.buffer if path == "-" else open(path, "rb")
+
+
+def _lines(source: IO[bytes], path: str, reject: Reject) -> Iterator[tuple[int, bytes]]:
+    """(number, line) of each line of at most MAX_LINE_BYTES; a longer one is rejected and skipped."""
+    limit, number = MAX_LINE_BYTES, 0
+    while True:
+        line = source.readline(limit + 1)
+        if not line:
+            return
+        number += 1
+        if len(line) > limit:
+            while line and not line.endswith(b"\n"):
+                line = source.readline(limit)
+            reject(f"{path}:{number}", [f"line longer than {limit} bytes: skipped"])
+            continue
+        yield number, line
 
 
 def read_evidence(path: str, reject: Reject) -> Iterator[tuple[str, dict]]:
     """(where, record) of every line; undecodable lines go to `reject` with their line number."""
     source = _open(path)
     try:
-        for number, line in enumerate(source, 1):
+        for number, line in _lines(source, path, reject):
             if not line.strip():
                 continue
             where = f"{path}:{number}"
@@ -60,7 +80,7 @@ def find_dossier(path: str, dossier: str, reject: Reject) -> dict | None:
     found = None
     source = _open(path)
     try:
-        for number, line in enumerate(source, 1):
+        for number, line in _lines(source, path, reject):
             if needle not in line:
                 continue
             try:
