@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from isobridge.core.adapters import AdapterOptions, CheckResult, EvidenceItem, Sink, SinkUnavailable, WriteResult
-from isobridge.core.hookspecs import hookimpl
+from isobridge.core import (
+    AdapterOptions, CheckResult, EvidenceItem, hookimpl, Sink, SinkUnavailable, WriteResult
+)
 
 
 class JsonlOptions(AdapterOptions):
