@@ -118,3 +118,27 @@ def test_register_mapping_functions_is_gone() -> None:
     """No declarative mapping can call a function: a hook nobody consumes is not offered."""
     assert not hasattr(hookspecs, "register_mapping_functions")
     assert "register_mapping_functions" not in (ROOT / "docs/plugins.md").read_text(encoding="utf-8")
+
+
+def test_optional_capabilities_are_protocols_the_builtin_sources_declare_by_their_methods() -> None:
+    from isobridge.adapters.csv.source import CsvSource
+    from isobridge.adapters.dvcqg.source import DvcqgSource
+    from isobridge.adapters.opencps.source import OpenCPSSource
+    from isobridge.adapters.rest.source import RestSource
+    from isobridge.core import DraftsProcedures, ReportsUnconfirmed, ReportsUnmapped
+
+    assert [issubclass(cls, ReportsUnmapped) for cls in (RestSource, DvcqgSource, OpenCPSSource, CsvSource)] == [
+        True, True, True, False]
+    assert issubclass(RestSource, ReportsUnconfirmed) and not issubclass(DvcqgSource, ReportsUnconfirmed)
+    assert issubclass(OpenCPSSource, DraftsProcedures) and not issubclass(RestSource, DraftsProcedures)
+
+
+def test_core_imports_no_adapter() -> None:
+    """`isobridge mapping check` and every other command work from the core alone."""
+    offenders = []
+    for path in (ROOT / "core").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
+            offenders += [f"{path.relative_to(ROOT)}: {n}" for n in names if n.startswith("isobridge.adapters")]
+    assert offenders == []
