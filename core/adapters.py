@@ -1,4 +1,4 @@
-"""Typed contracts that source and sink adapters implement.
+"""Typed contracts that source and sink adapters implement (internal module: import from `isobridge.core`).
 
 Plugins *register* these classes through hooks (see :mod:`isobridge.core.hookspecs`); the sync
 job then drives them directly, page by page and batch by batch.
@@ -22,7 +22,7 @@ from pathlib import Path
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import orjson
 from pydantic import BaseModel, ConfigDict
@@ -53,8 +53,6 @@ class AdapterContext:
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("isobridge"))
     state: dict[str, Any] = field(default_factory=dict)
     """Small persistent key/value state of this instance (stored in the ledger)."""
-    mapping_functions: dict[str, Callable[..., Any]] = field(default_factory=dict)
-    """Named functions registered by plugins for declarative mappings."""
     base_dir: Path = field(default_factory=Path.cwd)
     """Folder of the configuration file: relative paths in options are relative to it."""
     ledger_path: Path | None = None
@@ -135,6 +133,37 @@ class Source(ABC):
 
     def close(self) -> None:
         """Release connections and files."""
+
+
+@runtime_checkable
+class ReportsUnmapped(Protocol):
+    """Optional source capability: the vendor codes of one record its mapping does not cover.
+
+    `isobridge mapping check` lists them; categories are e.g. `status`, `step`, `action`,
+    `procedure`, `events`. Raise RecordError for a record that cannot be read.
+    """
+
+    def unmapped(self, record: RawRecord) -> set[tuple[str, str]]:
+        """(category, code) pairs of `record` that reach no ISO step."""
+        ...
+
+
+@runtime_checkable
+class ReportsUnconfirmed(Protocol):
+    """Optional source capability: what the mapping reads that no public client or live system confirmed."""
+
+    def unconfirmed(self) -> list[str]:
+        """Notes printed by `isobridge mapping check` next to its result."""
+        ...
+
+
+@runtime_checkable
+class DraftsProcedures(Protocol):
+    """Optional source capability: draft ISO procedure files from the vendor's own processes."""
+
+    def draft_procedures(self) -> list[str]:
+        """One procedure TOML text per vendor process (`isobridge procedures import`)."""
+        ...
 
 
 class EvidenceItem:

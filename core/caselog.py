@@ -1,5 +1,7 @@
 """Reading case-log records (one dossier per JSON line) into the engine's compact form.
 
+Internal module: plugins import its public names from `isobridge.core` (the face).
+
 This is the hot path's validator: it checks the same rules as :class:`~isobridge.core.models.Dossier`
 but works on the decoded dict directly and reports *every* problem of a record at once.
 """

@@ -1,5 +1,7 @@
 """Options and plumbing shared by sources that read documents from a folder or an HTTP endpoint.
 
+Internal module: plugins import its public names from `isobridge.core` (the face).
+
 `edxml` and `dvcqg` (and any plugin of the same kind) take either a `folder` of files read
 incrementally (:mod:`isobridge.core.files`) or a `url` pulled through the shared
 :class:`~isobridge.core.http.HttpClient` with an optional bearer `token`.

@@ -1,5 +1,7 @@
 """The one exception tree of isobridge: what went wrong decides what happens next.
 
+Internal module: plugins import its public names from `isobridge.core` (the face).
+
 ::
 
     IsobridgeError                 every expected failure; the CLI prints one line, no traceback

@@ -1,5 +1,7 @@
 """Incremental reading of a folder of files, for file-based source adapters.
 
+Internal module: plugins import its public names from `isobridge.core` (the face).
+
 The cursor is a JSON object: relative path → {"offset", "size", "mtime_ns", …}. Line files are
 read from the byte offset where the last run stopped (a grown file is read from where it was; a
 file replaced, shrunk or rewritten in place, from the start: the ledger's change detection drops

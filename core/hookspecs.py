@@ -1,4 +1,5 @@
-"""Hook specifications of isobridge: how plugins register adapters and follow a sync.
+"""Hook specifications of isobridge: how plugins register adapters and follow a sync (internal module:
+plugins import `hookimpl` from `isobridge.core`).
 
 A plugin is a module (or object) with functions decorated by :data:`hookimpl`, made known
 through the `isobridge` entry-point group::
@@ -14,7 +15,7 @@ and :class:`~isobridge.core.adapters.Sink` classes.
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 import pluggy
 
@@ -33,21 +34,16 @@ def register_sources(register: Callable[["type[Source]"], None]) -> None:
     """Register source adapter classes: call ``register(SourceClass)`` for each.
 
     The class's ``name`` is what `adapter = "…"` in `[sources.NAME]` refers to. Two plugins
-    registering the same name is an error naming both.
+    registering the same name is an error naming both plugins and their distributions: the
+    host does not start until one is uninstalled or disabled (`ISOBRIDGE_DISABLE_PLUGINS`).
     """
 
 
 @hookspec
 def register_sinks(register: Callable[["type[Sink]"], None]) -> None:
-    """Register sink adapter classes: call ``register(SinkClass)`` for each."""
+    """Register sink adapter classes: call ``register(SinkClass)`` for each.
 
-
-@hookspec
-def register_mapping_functions(register: Callable[[str, Callable[..., Any]], None]) -> None:
-    """Register named functions that declarative mapping files may call.
-
-    Call ``register(name, function)``; the function takes the field value (and keyword
-    arguments from the mapping file) and returns the mapped value.
+    Sink names are global like source names: a name registered by two plugins is an error.
     """
 
 

@@ -7,7 +7,7 @@
   idempotency keys are exactly the log's keys up to there, less those it refused, which sit in
   the quarantine) and the small state it keeps (e.g. a file's committed offset);
 - `quarantine`: records that could not be processed, with original payload and every error;
-- `runs`: run history; `locks`: one sync per source at a time; `meta`: e.g. the pseudonym key.
+- `runs`: run history; `locks`: one sync (or replay) per deployment at a time; `meta`: e.g. the pseudonym key.
 """
 
 from __future__ import annotations

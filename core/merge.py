@@ -1,5 +1,7 @@
 """Case-log fragments: their admission into the core and their merge into one dossier.
 
+Internal module: plugins import its public names from `isobridge.core` (the face).
+
 Sources return fragments (a dossier code plus any header fields and events); fragments of one
 dossier may come from many records, files, pages or sources, in any order, more than once.
 

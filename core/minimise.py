@@ -1,6 +1,8 @@
 """Data minimisation at the edge of file sources: an allow-list of the case-log fields stored,
 pseudonyms for everything else that could name a person, in fragments and in the quarantine.
 
+Internal module: plugins import its public names from `isobridge.core` (the face).
+
 * :func:`minimise_fragment` keeps only the canonical fields (the dossier code, the header fields
   of :data:`~isobridge.core.merge.HEADER_FIELDS`, events with their fields of
   :data:`EVENT_FIELDS`) and the personal fields as pseudonyms; any other field never leaves the

@@ -1,5 +1,7 @@
 """The QMS data contracts: procedures, dossiers and their events, evidence, indicators.
 
+Internal module: plugins import its public names from `isobridge.core` (the face).
+
 These pydantic models are the documented shape of every canonical file isobridge reads or
 writes (`isobridge schema NAME` prints their JSON Schema). The engine's hot path works on
 plain dicts of the same shape; the models are the contract both sides are tested against.

@@ -1,4 +1,4 @@
-"""The plugin host: discovers plugins through entry points and collects what they register."""
+"""The plugin host: discovers plugins through entry points and collects what they register (internal)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any, Callable
+from typing import Any
 
 import pluggy
 
@@ -32,7 +32,6 @@ class PluginInfo:
     version: str = ""
     sources: list[str] = field(default_factory=list)
     sinks: list[str] = field(default_factory=list)
-    functions: list[str] = field(default_factory=list)
     hooks: list[str] = field(default_factory=list)
     error: str | None = None
     disabled: bool = False
@@ -46,7 +45,8 @@ class Registry:
     plugins: dict[str, PluginInfo]
     sources: dict[str, type[Source]] = field(default_factory=dict)
     sinks: dict[str, type[Sink]] = field(default_factory=dict)
-    functions: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    owners: dict[tuple[str, str], PluginInfo] = field(default_factory=dict, repr=False)
+    """(kind, adapter name) → the plugin that registered it first."""
 
     @property
     def hook(self) -> Any:
@@ -114,16 +114,17 @@ def _collect(registry: Registry, info: PluginInfo, plugin: object) -> None:
     manager = registry.manager
     info.hooks = sorted(impl.name for impl in manager.get_hookcallers(plugin) or [])
 
-    def add(table: dict, names: list[str], name: str, value: Any) -> None:
+    def add(kind: str, table: dict, names: list[str], name: str, value: Any) -> None:
+        first = registry.owners.setdefault((kind, name), info)
         if name in table and table[name] is not value:
-            raise PluginError(f"{name!r} is registered twice (second time by plugin {info.name!r})")
+            raise PluginError(f"{kind} adapter {name!r} is registered by two plugins: {_named(first)} and"
+                              f" {_named(info)}; uninstall one or disable it with {DISABLE_ENV}=NAME")
         table[name] = value
         names.append(name)
 
     calls = {
-        "register_sources": lambda cls: add(registry.sources, info.sources, cls.name, cls),
-        "register_sinks": lambda cls: add(registry.sinks, info.sinks, cls.name, cls),
-        "register_mapping_functions": lambda name, fn: add(registry.functions, info.functions, name, fn),
+        "register_sources": lambda cls: add("source", registry.sources, info.sources, cls.name, cls),
+        "register_sinks": lambda cls: add("sink", registry.sinks, info.sinks, cls.name, cls),
     }
     for hook_name, register in calls.items():
         function = getattr(plugin, hook_name, None)
@@ -131,6 +132,15 @@ def _collect(registry: Registry, info: PluginInfo, plugin: object) -> None:
             continue
         try:
             function(register=register)
+        except PluginError:
+            raise  # two plugins claiming one name: neither can be trusted to be the one meant
         except Exception as exc:
             info.error = f"{hook_name}: {type(exc).__name__}: {exc}"
             log.warning("plugin %s failed in %s: %s", info.name, hook_name, exc)
+
+
+def _named(info: PluginInfo) -> str:
+    """`plugin 'x' (distribution isobridge-x 1.0)`: how an error names a plugin."""
+    if not info.distribution:
+        return f"plugin {info.name!r}"
+    return f"plugin {info.name!r} (distribution {f'{info.distribution} {info.version}'.strip()})"

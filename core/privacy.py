@@ -1,5 +1,7 @@
 """Keyed pseudonyms for citizens' personal data (names, ID numbers, phones, addresses).
 
+Internal module: plugins import its public names from `isobridge.core` (the face).
+
 A pseudonym is an HMAC-SHA256 of the normalised value under a key from settings: the same
 person gets the same pseudonym across sources and runs (repeat cases can still be counted),
 and nobody without the key can reverse it or test a guess.

@@ -1,4 +1,7 @@
-"""Paths of the bundled sample data: procedures, calendar and a case log."""
+"""Paths of the bundled sample data: procedures, calendar and a case log.
+
+Internal module: plugins import its public names from `isobridge.core` (the face).
+"""
 
 from __future__ import annotations
 

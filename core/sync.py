@@ -150,7 +150,7 @@ class SyncJob:
         """The context handed to adapter instance `name`."""
         return AdapterContext(
             name=name, pseudonymizer=self.pseudonymizer, log=logging.getLogger(f"isobridge.adapter.{name}"),
-            state=state if state is not None else {}, mapping_functions=self.registry.functions,
+            state=state if state is not None else {},
             base_dir=self.base_dir, ledger_path=self.ledger.path,
         )
 

@@ -1,5 +1,7 @@
 """Hardened XML parsing for adapters: no entities, no DTD, no network, bounded size and depth.
 
+Internal module: plugins import its public names from `isobridge.core` (the face).
+
 Every XML document an adapter reads comes from outside and may be hostile (XXE reading a local
 file, entity expansion bombs, external DTDs, oversized or absurdly deep documents). Parse it
 with :func:`parse_bytes` (small documents) or :func:`iter_elements` (streaming, constant memory).

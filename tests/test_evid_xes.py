@@ -12,7 +12,7 @@ import time
 import pytest
 from lxml import etree
 
-from isobridge.adapters.xes.committed import SinkFileError
+from isobridge.core import SinkFileError
 from isobridge.adapters.xes.sink import XesOptions, XesSink
 from isobridge.adapters.xes.xml import attr, timestamp
 from isobridge.core.plugins import load_plugins

@@ -46,19 +46,6 @@ def test_plugins_command_lists_what_each_registers(capsys) -> None:
     assert listed["caselog"]["sources"] == ["caselog"] and listed["caselog"]["version"]
 
 
-def test_duplicate_names_are_refused() -> None:
-    from isobridge.adapters.caselog import CaselogSource
-
-    class Twin:
-        @hookspecs.hookimpl
-        def register_sources(self, register):
-            register(type("Other", (CaselogSource,), {"name": "caselog"}))
-
-    registry = plugins.load_plugins(extra=[Twin()])
-    assert "registered twice" in registry.plugins["extra-0"].error
-    assert registry.sources["caselog"] is CaselogSource
-
-
 @pytest.mark.parametrize("name", HOOKS)
 def test_every_hook_is_documented(name: str) -> None:
     spec = getattr(hookspecs, name)

@@ -13,11 +13,10 @@ from pathlib import Path
 
 import orjson
 
-from isobridge.core.adapters import AdapterOptions, CheckResult, Page, RawRecord, Source
-from isobridge.core.caselog import BOM, RecordError
-from isobridge.core.files import LineTooLong, check_folder, read_line_blocks
-from isobridge.core.hookspecs import hookimpl
-from isobridge.core.minimise import minimise_fragment, scrub_line, scrub_value
+from isobridge.core import (
+    AdapterOptions, BOM, check_folder, CheckResult, hookimpl, LineTooLong, minimise_fragment, Page,
+    RawRecord, read_line_blocks, RecordError, scrub_line, scrub_value, Source
+)
 
 
 class LineRecord(RawRecord):

@@ -11,9 +11,7 @@ from typing import Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from isobridge.core.caselog import EVENT_KINDS, RecordError
-from isobridge.core.merge import HEADER_FIELDS
-from isobridge.core.privacy import PERSONAL_FIELDS
+from isobridge.core import EVENT_KINDS, HEADER_FIELDS, PERSONAL_FIELDS, RecordError
 
 EVENT_FIELDS = ("at", "kind", "step", "from_unit", "unit", "actor", "reason", "new_due_at")
 TIME_FIELDS = frozenset({"received_at", "due_at", "at", "new_due_at"})

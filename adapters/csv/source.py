@@ -20,11 +20,10 @@ from pathlib import Path
 
 from pydantic import PositiveInt
 
-from isobridge.core.adapters import AdapterOptions, CheckResult, Page, RawRecord, Source
-from isobridge.core import files
-from isobridge.core.caselog import RecordError
-from isobridge.core.files import (LineBlock, LineTooLong, check_folder, dump_cursor, files_in, load_cursor, mark,
-                                  read_line_blocks)
+from isobridge.core import (
+    AdapterOptions, check_folder, CheckResult, dump_cursor, files_in, LineBlock, LineTooLong, load_cursor,
+    mark, MAX_LINE_BYTES, Page, RawRecord, read_line_blocks, RecordError, Source
+)
 
 from .mapping import CsvMapping, RowMapper, RowPlan
 from .xlsx import XlsxError, row_line, sheet_rows
@@ -314,7 +313,7 @@ class CsvSource(Source):
             return self._workbook_plan(rel, header if isinstance(header, list) else [], mtime)
         if cached is None or cached[0] != mtime:
             with open(path, "rb") as handle:
-                first = handle.readline(files.MAX_LINE_BYTES).rstrip(b"\r\n")  # bounded: a 2 GB header is no header
+                first = handle.readline(MAX_LINE_BYTES).rstrip(b"\r\n")  # bounded: a 2 GB header is no header
             names = next(csv.reader([decode(first, self.mapping.encoding)], delimiter=self.mapping.delimiter), [])
             cached = self._plans[rel] = (mtime, self.mapper.plan([name.strip() for name in names]))
         return cached[1]

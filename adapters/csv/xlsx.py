@@ -19,7 +19,7 @@ from pathlib import Path
 import defusedxml  # noqa: F401 - imported first so that openpyxl parses through it
 from openpyxl.reader.excel import SHARED_STRINGS, ExcelReader
 
-from isobridge.core.errors import IsobridgeError
+from isobridge.core import IsobridgeError
 
 MAX_BYTES = 200 * 1024 * 1024
 """Largest workbook accepted (compressed size)."""

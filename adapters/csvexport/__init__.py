@@ -1,6 +1,6 @@
 """The `csv` sink plugin: evidence and step rows as CSV files for spreadsheet users."""
 
-from isobridge.core.hookspecs import hookimpl
+from isobridge.core import hookimpl
 
 
 @hookimpl

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from isobridge.adapters.xes.committed import CommittedFile, KeyIndex, index_path
-from isobridge.core.adapters import AdapterContext, AdapterOptions, EvidenceItem, Sink, WriteResult
+from isobridge.core import (
+    AdapterContext, AdapterOptions, CommittedFile, EvidenceItem, index_path, KeyIndex, Sink, WriteResult
+)
 
 from .rows import EVIDENCE_COLUMNS, STEP_COLUMNS, evidence_row, header, step_rows, to_csv
 

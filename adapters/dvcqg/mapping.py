@@ -12,8 +12,7 @@ from typing import Any, Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from isobridge.core.caselog import RecordError
-from isobridge.core.errors import ConfigurationError
+from isobridge.core import ConfigurationError, RecordError
 
 from .privacy import applicant_value
 from .rows import RowProfile, RowRule

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-from isobridge.core.caselog import EVENT_KINDS
+from isobridge.core import EVENT_KINDS
 
 NO_EVENT = "none"
 """The kind of a rule whose rows carry nothing for the case log (read, knowingly left out)."""

@@ -16,11 +16,10 @@ from pathlib import Path
 import orjson
 from pydantic import PositiveInt
 
-from isobridge.core.adapters import CheckResult, Page, RawRecord, Source
-from isobridge.core.caselog import RecordError
-from isobridge.core.documents import DocumentSourceOptions, document_client, document_folder
-from isobridge.core.files import changed_documents, check_folder
-from isobridge.core.http import check_reachability
+from isobridge.core import (
+    changed_documents, check_folder, check_reachability, CheckResult, document_client, document_folder,
+    DocumentSourceOptions, Page, RawRecord, RecordError, Source
+)
 
 from .check import unmapped_codes
 from .mapping import DOSSIER, PROGRESS, STATUS_ONLY, DvcqgMapping, PayloadMapper

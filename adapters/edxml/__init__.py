@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from isobridge.core.hookspecs import hookimpl
+from isobridge.core import hookimpl
 
 from .source import EdxmlOptions, EdxmlSource
 

@@ -12,7 +12,7 @@ from typing import Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from isobridge.core.caselog import EVENT_KINDS, RecordError
+from isobridge.core import EVENT_KINDS, RecordError
 
 from .packet import Packet
 

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from isobridge.core.xmlsafe import XmlLimits, XmlRejected, iter_elements
+from isobridge.core import iter_elements, XmlLimits, XmlRejected
 
 NAMESPACE = "http://www.mic.gov.vn/TBT/QCVN_102_2016"
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"

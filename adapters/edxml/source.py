@@ -15,13 +15,11 @@ from collections.abc import Iterator
 
 from pydantic import Field, PositiveInt
 
-from isobridge.core.adapters import CheckResult, Page, RawRecord, Source
-from isobridge.core.caselog import RecordError
-from isobridge.core.documents import DocumentSourceOptions, document_client, document_folder
-from isobridge.core.files import changed_documents, check_folder
-from isobridge.core.http import MalformedResponse, check_reachability
-from isobridge.core.paging import PageGuard
-from isobridge.core.xmlsafe import LIBXML_MAX_DEPTH, XmlLimits, XmlRejected
+from isobridge.core import (
+    changed_documents, check_folder, check_reachability, CheckResult, document_client, document_folder,
+    DocumentSourceOptions, LIBXML_MAX_DEPTH, MalformedResponse, Page, PageGuard, RawRecord, RecordError,
+    Source, XmlLimits, XmlRejected
+)
 
 from .mapping import EdxmlMapping, PacketMapper
 from .packet import LAYOUTS, Packet, read_packet

@@ -10,10 +10,9 @@ import json
 import os
 from pathlib import Path
 
-from isobridge.adapters.xes.committed import SinkFileError
-
-from isobridge.core.adapters import AdapterOptions, CheckResult, EvidenceItem, Sink, SinkUnavailable, WriteResult
-from isobridge.core.hookspecs import hookimpl
+from isobridge.core import (
+    AdapterOptions, CheckResult, EvidenceItem, hookimpl, Sink, SinkFileError, SinkUnavailable, WriteResult
+)
 
 
 class JsonlOptions(AdapterOptions):

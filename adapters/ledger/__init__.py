@@ -5,8 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from isobridge.core.adapters import AdapterOptions, EvidenceItem, Sink, SinkUnavailable, WriteResult
-from isobridge.core.hookspecs import hookimpl
+from isobridge.core import AdapterOptions, EvidenceItem, hookimpl, Sink, SinkUnavailable, WriteResult
 
 TABLE = """CREATE TABLE IF NOT EXISTS evidence (
     dossier TEXT NOT NULL, revision INTEGER NOT NULL, verdict TEXT NOT NULL, evidence BLOB NOT NULL,

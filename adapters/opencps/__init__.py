@@ -1,6 +1,6 @@
 """OpenCPS v2 source adapter (registered as `opencps`)."""
 
-from isobridge.core.hookspecs import hookimpl
+from isobridge.core import hookimpl
 
 from .mapping import MappingError, OpenCPSMapping, load_mapping
 from .procedures import draft_procedures

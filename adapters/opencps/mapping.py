@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from isobridge.core.errors import ConfigurationError
+from isobridge.core import ConfigurationError
 
 Kind = Literal["received", "handover", "sent_back", "supplement_requested", "paused",
                "resolved", "returned", "refused", "withdrawn", "stopped", "apology_issued"]

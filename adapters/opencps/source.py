@@ -17,10 +17,10 @@ from typing import Any, Literal
 import orjson
 from pydantic import Field, SecretStr
 
-from isobridge.core.adapters import AdapterContext, AdapterOptions, CheckResult, Page, RawRecord, Source
-from isobridge.core.http import (AuthenticationError, BasicAuth, HttpClient, HttpError, HttpOptions,
-                                 MalformedResponse, check_reachability)
-from isobridge.core.paging import PageGuard
+from isobridge.core import (
+    AdapterContext, AdapterOptions, AuthenticationError, BasicAuth, check_reachability, CheckResult,
+    HttpClient, HttpError, HttpOptions, MalformedResponse, Page, PageGuard, RawRecord, Source
+)
 
 from .mapping import load_mapping
 from .timeline import map_dossier, unmapped

@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from isobridge.core.caselog import RecordError
+from isobridge.core import RecordError
 
 from .mapping import OpenCPSMapping, StatusRule
 

@@ -1,6 +1,6 @@
 """Declarative REST source adapter (registered as the source `rest`) and mapping checks."""
 
-from isobridge.core.hookspecs import hookimpl
+from isobridge.core import hookimpl
 
 from .check import unmapped_codes
 from .profile import Profile, ProfileError, load_profile

@@ -10,8 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from isobridge.core.errors import ConfigurationError
-from isobridge.core.paging import DEFAULT_MAX_PAGES
+from isobridge.core import ConfigurationError, DEFAULT_MAX_PAGES
 
 MAPPINGS = Path(str(files("isobridge.mappings")))
 

@@ -11,12 +11,10 @@ from urllib.parse import urljoin, urlsplit
 import orjson
 from pydantic import Field, SecretStr
 
-from isobridge.core.adapters import AdapterContext, AdapterOptions, CheckResult, Page, RawRecord, Source
-from isobridge.core.caselog import RecordError
-from isobridge.core.paging import PageGuard
-from isobridge.core.http import (
-    AuthenticationError, BasicAuth, BearerAuth, HttpClient, HttpOptions, MalformedResponse, NoAuth,
-    check_reachability, register_secret,
+from isobridge.core import (
+    AdapterContext, AdapterOptions, AuthenticationError, BasicAuth, BearerAuth, check_reachability,
+    CheckResult, HttpClient, HttpOptions, MalformedResponse, NoAuth, Page, PageGuard, RawRecord,
+    RecordError, register_secret, Source
 )
 
 from .allow import AllowList

@@ -1,6 +1,6 @@
 """REST evidence sink (registered as the sink `rest`)."""
 
-from isobridge.core.hookspecs import hookimpl
+from isobridge.core import hookimpl
 
 from .sink import PushAnswer, PushBatch, RestPushOptions, RestPushSink, batch_key, push_answer_schema, push_schema
 

@@ -21,14 +21,11 @@ import orjson
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from isobridge.core.adapters import (
-    AdapterContext, AdapterOptions, CheckResult, EvidenceItem, Sink, SinkUnavailable, WriteResult,
+from isobridge.core import (
+    AdapterContext, AdapterOptions, AuthenticationError, BasicAuth, BearerAuth, CheckResult, Evidence,
+    EvidenceItem, HttpClient, HttpError, HttpOptions, HttpUnavailable, NoAuth, redact_url, server_reason,
+    Sink, SinkUnavailable, WriteResult
 )
-from isobridge.core.http import (
-    AuthenticationError, BasicAuth, BearerAuth, HttpClient, HttpError, HttpOptions, HttpUnavailable, NoAuth,
-    redact_url, server_reason,
-)
-from isobridge.core.models import Evidence
 
 SCHEMA_ID = "isobridge.evidence-push/1"
 ITEM_STATUSES = frozenset({400, 413, 422})

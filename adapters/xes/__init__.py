@@ -1,6 +1,6 @@
 """The `xes` sink plugin: conformity evidence as an IEEE 1849-2016 XES event log."""
 
-from isobridge.core.hookspecs import hookimpl
+from isobridge.core import hookimpl
 
 
 @hookimpl

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from isobridge.core import samples
-from isobridge.core.adapters import AdapterContext, AdapterOptions, EvidenceItem, Sink, WriteResult
-from isobridge.core.report.names import ProcedureNames
+from isobridge.core import (
+    AdapterContext, AdapterOptions, CommittedFile, EvidenceItem, index_path, KeyIndex, ProcedureNames,
+    SAMPLE_PROCEDURES, Sink, WriteResult
+)
 
-from .committed import CommittedFile, KeyIndex, index_path
 from .document import TRAILER, header, trace
 
 _TRAILER = TRAILER.encode()
@@ -20,7 +20,7 @@ class XesOptions(AdapterOptions):
     path: Path
     """The .xes file (created with its folder when missing)."""
     log_name: str = "isobridge conformity evidence"
-    procedures: Path | None = samples.PROCEDURES
+    procedures: Path | None = SAMPLE_PROCEDURES
     """Procedure folder for step names as activities (None: step codes)."""
     fsync: bool = True
 

@@ -26,8 +26,7 @@ def run(args: argparse.Namespace) -> int:
     for info in infos:
         state = "disabled" if info.disabled else f"FAILED: {info.error}" if info.error else "ok"
         parts = [f"sources={','.join(info.sources)}" if info.sources else "",
-                 f"sinks={','.join(info.sinks)}" if info.sinks else "",
-                 f"functions={','.join(info.functions)}" if info.functions else ""]
+                 f"sinks={','.join(info.sinks)}" if info.sinks else ""]
         dist = f"{info.distribution} {info.version}".strip()
         print(f"{info.name}\t{dist}\t{state}\t{' '.join(p for p in parts if p)}")
     return 0

@@ -7,8 +7,10 @@ import re
 import sys
 from pathlib import Path
 
+from ..adapters import DraftsProcedures
 from ..errors import UnavailableError
 from ..logs import redact
+from ..mapping_check import check_mapping
 from ..sync import SyncJob
 from .common import EXIT_FAILED, EXIT_OK, add_config_arguments, base_dir, open_deployment
 
@@ -39,8 +41,6 @@ def _source(args: argparse.Namespace):
 def run_mapping(args: argparse.Namespace) -> int:
     """List every vendor code of a sample that reaches no ISO step, with the dossiers it affects,
     and the mapping's unconfirmed notes; exit 1 unless records were sampled and all reach ISO steps."""
-    from isobridge.adapters.rest.check import check_mapping
-
     source, ledger, procedures = _source(args)
     try:
         report = check_mapping(source, args.sample, procedures)
@@ -73,7 +73,7 @@ def run_procedures(args: argparse.Namespace) -> int:
     """Write one draft procedure TOML per vendor process, for the quality team to review."""
     source, ledger, _ = _source(args)
     try:
-        if not hasattr(source, "draft_procedures"):
+        if not isinstance(source, DraftsProcedures):
             print(f"source {args.source!r} ({source.name}) cannot describe its processes", file=sys.stderr)
             return EXIT_FAILED
         drafts = source.draft_procedures()

@@ -1,4 +1,7 @@
-"""Human names of procedures and steps, looked up in a procedure book (codes when unknown)."""
+"""Human names of procedures and steps, looked up in a procedure book (codes when unknown).
+
+Internal module: plugins import its public names from `isobridge.core` (the face).
+"""
 
 from __future__ import annotations
 

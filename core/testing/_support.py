@@ -21,12 +21,12 @@ KIT_PSEUDONYM_KEY = "kit-pseudonym-key-7c1e94b2d0"
 
 
 def make_context(name: str = "kit", state: dict | None = None, base_dir: Path | None = None,
-                 ledger_path: Path | None = None, functions: dict | None = None) -> AdapterContext:
+                 ledger_path: Path | None = None) -> AdapterContext:
     """An adapter context like the host's, with the kit's pseudonym key."""
     return AdapterContext(
         name=name, pseudonymizer=Pseudonymizer(KIT_PSEUDONYM_KEY),
         log=logging.getLogger(f"isobridge.adapter.{name}"), state=state if state is not None else {},
-        mapping_functions=functions or {}, base_dir=base_dir or Path.cwd(), ledger_path=ledger_path,
+        base_dir=base_dir or Path.cwd(), ledger_path=ledger_path,
     )
 
 

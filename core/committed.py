@@ -1,4 +1,5 @@
-"""Exactly-once append files for file sinks: committed offsets and an on-disk key index.
+"""Exactly-once append files for file sinks: committed offsets and an on-disk key index (internal
+module: plugins use `CommittedFile`, `KeyIndex`, `index_path` and `SinkFileError` from `isobridge.core`).
 
 A file sink appends a batch, flushes it to disk, records the keys it wrote in a small SQLite
 index beside the file and reports the new end offset; the host stores that offset in the sink's
@@ -14,7 +15,7 @@ import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
-from isobridge.core.errors import UnavailableError
+from .errors import UnavailableError
 
 _CHUNK = 500
 
