@@ -51,13 +51,13 @@ _FACE: dict[str, str] = {
     # evidence outputs: exactly-once append files, the bundled procedures and their names
     "CommittedFile": "committed", "KeyIndex": "committed", "index_path": "committed",
     "SinkFileError": "committed",
-    "SAMPLE_PROCEDURES": "samples", "ProcedureNames": "report.names",
+    "SAMPLE_PROCEDURES": "samples", "ProcedureNames": "report.names", "csv_cell": "report.cells",
 }
 
 __all__ = sorted(_FACE)
 
 # A name that differs from its name in its module.
-_RENAMED = {"SAMPLE_PROCEDURES": "PROCEDURES"}
+_RENAMED = {"SAMPLE_PROCEDURES": "PROCEDURES", "csv_cell": "cell"}
 
 
 def __getattr__(name: str) -> Any:
@@ -95,6 +95,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; never executed
     from .models import Evidence
     from .paging import DEFAULT_MAX_PAGES, PageGuard, RepeatedPage
     from .privacy import PERSONAL_FIELDS
+    from .report.cells import cell as csv_cell
     from .report.names import ProcedureNames
     from .samples import PROCEDURES as SAMPLE_PROCEDURES
     from .xmlsafe import LIBXML_MAX_DEPTH, XmlLimits, XmlRejected, iter_elements

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
-from isobridge.core.report.cells import cell
+from isobridge.core import csv_cell as cell
 
 __all__ = ["EVIDENCE_COLUMNS", "STEP_COLUMNS", "cell", "evidence_row", "header", "step_rows", "to_csv"]
 
