@@ -127,11 +127,14 @@ class Paging(ABC):
 
 
 class SinglePage(Paging):
-    """A listing of one request (REST `style = "none"`)."""
+    """A listing of one request (REST `style = "none"`): whatever the answer says, it is the last."""
 
     def params(self) -> dict[str, Any]:
         """No paging parameters."""
         return {}
+
+    def _ends(self, answer: Answer) -> bool:
+        return True
 
     def _style_ends(self, answer: Answer) -> bool:
         return True
@@ -263,3 +266,23 @@ class AfterCursorPaging(Paging):
     def _move(self, answer: Answer) -> None:
         if answer.items:
             self.after = self.key(answer.items[-1])
+
+
+def paging_for(spec: Any, guard: PageGuard, *, page: int = 0, base_url: str = "",
+               url: str | None = None) -> Paging:
+    """The paging a REST profile's `[paging]` table describes (`style`, `size`, parameter names),
+    resumed after `page` pages read (or at the link `url`, next-link style)."""
+    size = spec.size
+    if spec.style == "page":
+        return PageNumberPaging(guard, size, page, first_page=spec.first_page, page_param=spec.page_param,
+                                size_param=spec.size_param)
+    if spec.style == "offset":
+        return OffsetPaging(guard, size, page * size, offset_param=spec.offset_param, limit_param=spec.limit_param)
+    if spec.style == "start_end":
+        return StartEndPaging(guard, size, page * size, start_param=spec.start_param, end_param=spec.end_param)
+    if spec.style == "next_link":  # the first page is asked as start/end, the others by their links
+        first = {spec.start_param: page * size, spec.end_param: (page + 1) * size}
+        return NextLinkPaging(guard, base_url, first, url)
+    if spec.style == "none":
+        return SinglePage(guard)
+    raise ValueError(f"unknown paging style {spec.style!r}")
