@@ -29,6 +29,11 @@ import orjson
 from .errors import UnavailableError
 from .http.errors import MalformedResponse
 
+__all__ = [
+    "DEFAULT_MAX_PAGES", "AfterCursorPaging", "Answer", "NextLinkPaging", "OffsetPaging", "PageGuard",
+    "PageNumberPaging", "Paging", "RangePaging", "RepeatedPage", "SinglePage", "StartEndPaging", "paging_for",
+]
+
 DEFAULT_MAX_PAGES = 100_000
 """Pages one listing may take before it is judged endless."""
 
