@@ -36,8 +36,11 @@ _FACE: dict[str, str] = {
     "AuthenticationError": "http", "MalformedResponse": "http", "NoAuth": "http", "BasicAuth": "http",
     "BearerAuth": "http", "check_reachability": "http", "register_secret": "http", "redact_url": "http",
     "server_reason": "http",
-    # paging (the paging strategies join this group)
-    "PageGuard": "paging", "RepeatedPage": "paging", "DEFAULT_MAX_PAGES": "paging",
+    # paging: the guard against endless listings and one strategy per paging style
+    "PageGuard": "paging", "RepeatedPage": "paging", "DEFAULT_MAX_PAGES": "paging", "Paging": "paging",
+    "Answer": "paging", "PageNumberPaging": "paging", "OffsetPaging": "paging", "StartEndPaging": "paging",
+    "RangePaging": "paging", "NextLinkPaging": "paging", "AfterCursorPaging": "paging", "SinglePage": "paging",
+    "paging_for": "paging",
     # case-log vocabulary a mapping needs
     "EVENT_KINDS": "caselog", "HEADER_FIELDS": "merge", "PERSONAL_FIELDS": "privacy", "Evidence": "models",
     # bounded reading of files, document folders and XML
@@ -93,7 +96,9 @@ if TYPE_CHECKING:  # for type checkers and IDEs; never executed
     from .merge import HEADER_FIELDS
     from .minimise import minimise_fragment, scrub_line, scrub_value
     from .models import Evidence
-    from .paging import DEFAULT_MAX_PAGES, PageGuard, RepeatedPage
+    from .paging import (DEFAULT_MAX_PAGES, AfterCursorPaging, Answer, NextLinkPaging, OffsetPaging, PageGuard,
+                         PageNumberPaging, Paging, RangePaging, RepeatedPage, SinglePage, StartEndPaging,
+                         paging_for)
     from .privacy import PERSONAL_FIELDS
     from .report.cells import cell as csv_cell
     from .report.names import ProcedureNames

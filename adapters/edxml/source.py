@@ -16,9 +16,9 @@ from collections.abc import Iterator
 from pydantic import Field, PositiveInt
 
 from isobridge.core import (
-    changed_documents, check_folder, check_reachability, CheckResult, document_client, document_folder,
-    DocumentSourceOptions, LIBXML_MAX_DEPTH, MalformedResponse, Page, PageGuard, RawRecord, RecordError,
-    Source, XmlLimits, XmlRejected
+    AfterCursorPaging, Answer, changed_documents, check_folder, check_reachability, CheckResult, document_client,
+    document_folder, DocumentSourceOptions, LIBXML_MAX_DEPTH, MalformedResponse, Page, PageGuard, RawRecord,
+    RecordError, Source, XmlLimits, XmlRejected
 )
 
 from .mapping import EdxmlMapping, PacketMapper
@@ -54,7 +54,7 @@ class EdxmlSource(Source):
         """The folder exists and holds packets (or the endpoint answers with a packet list)."""
         if self.http is None:
             return check_folder(self.folder, self.options.pattern, "packet")
-        return check_reachability(self.http, lambda: isinstance(self._list(None, 1), list))
+        return check_reachability(self.http, lambda: isinstance(self._list({"limit": 1}), list))
 
     def pages(self, cursor: str | None) -> Iterator[Page]:
         """Pages of packets not read before (a changed file is read again)."""
@@ -65,8 +65,7 @@ class EdxmlSource(Source):
         for paths, after in changed_documents(folder, self.options.pattern, cursor, self.options.page_size):
             yield Page([self._record(path.relative_to(folder).as_posix(), path) for path in paths], after)
 
-    def _list(self, after: str | None, limit: int) -> list:
-        params = {"limit": limit} | ({"after": after} if after else {})
+    def _list(self, params: dict) -> list:
         items = self.http.get_json(str(self.options.url), params, expected=LISTING)
         if not isinstance(items, list) or not all(isinstance(i, dict) and "id" in i for i in items):
             raise MalformedResponse(f"GET {self.http.url(str(self.options.url))}: expected {LISTING}")
@@ -75,17 +74,11 @@ class EdxmlSource(Source):
     def _http_pages(self, cursor: str | None) -> Iterator[Page]:
         size = self.options.page_size
         guard = PageGuard(f"edxml listing {self.http.url(str(self.options.url))}")
-        while True:
-            items = self._list(cursor, size)
-            if not items or (str(items[-1]["id"]) == cursor and len(items) > size):
-                return  # nothing after the cursor, or an endpoint ignoring `after` and `limit` (all read)
-            guard.check(items)  # the same answer again (`after` ignored, `limit` kept): stop, loudly
-            for start in range(0, len(items), size):
-                chunk = items[start:start + size]
-                cursor = str(chunk[-1]["id"])
-                yield Page([self._http_record(item) for item in chunk], cursor)
-            if len(items) < size:
-                return
+        paging = AfterCursorPaging(guard, size, cursor)  # ends on a short page, or an answer read already
+        for answer in paging.walk(lambda at: Answer(self._list(at.params()))):
+            for start in range(0, len(answer.items), size):  # an endpoint ignoring `limit`: cut into pages
+                chunk = answer.items[start:start + size]
+                yield Page([self._http_record(item) for item in chunk], str(chunk[-1]["id"]))
 
     def _http_record(self, item: dict) -> RawRecord:
         key, text = f"packet:{item['id']}", item.get("edxml")

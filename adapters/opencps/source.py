@@ -18,8 +18,8 @@ import orjson
 from pydantic import Field, SecretStr
 
 from isobridge.core import (
-    AdapterContext, AdapterOptions, AuthenticationError, BasicAuth, check_reachability, CheckResult,
-    HttpClient, HttpError, HttpOptions, MalformedResponse, Page, PageGuard, RawRecord, Source
+    AdapterContext, AdapterOptions, Answer, AuthenticationError, BasicAuth, check_reachability, CheckResult,
+    HttpClient, HttpError, HttpOptions, MalformedResponse, Page, PageGuard, RawRecord, Source, StartEndPaging
 )
 
 from .mapping import load_mapping
@@ -132,28 +132,20 @@ class OpenCPSSource(Source):
     def _window(self, state: dict) -> Iterator[tuple[list[RawRecord], bool]]:
         """Page through one statistic window; `state["start"]` advances as pages are yielded."""
         seen: set[str] = set()
-        size, overlap = self.options.page_size, self.options.page_overlap
         guard = PageGuard(f"GET dossiers (statistic window {state['from']} to {state['to']})")
-        while True:
-            start = state["start"]
-            ask = max(0, start - overlap)
-            items, total = self._list(state["from"], state["to"], ask, start + size)
-            if items:
-                guard.check(items)
-            fresh = [item for item in items if str(item.get("dossierId")) not in seen]
+        paging = StartEndPaging(guard, self.options.page_size, state["start"], overlap=self.options.page_overlap)
+        for answer in paging.walk(lambda at: self._list(state["from"], state["to"], at.params())):
+            fresh = [item for item in answer.items if str(item.get("dossierId")) not in seen]
             records = [self._record(item) for item in fresh]
             seen.update(record.key for record in records)
-            state["start"] = start + size
-            last = not items or state["start"] >= total
-            yield records, last
-            if last:
-                return
+            state["start"] = paging.offset
+            yield records, paging.done
 
-    def _list(self, first: str, last: str, start: int, end: int) -> tuple[list[dict], int]:
+    def _list(self, first: str, last: str, paging: dict[str, int]) -> Answer:
+        """One page of the statistic window: its dossiers and the window's `total`."""
         params = {
             "top": "statistic", "fromStatisticDate": _ddmmyyyy(date.fromisoformat(first)),
-            "toStatisticDate": _ddmmyyyy(date.fromisoformat(last)), "start": start, "end": end,
-            "order": "false",
+            "toStatisticDate": _ddmmyyyy(date.fromisoformat(last)), **paging, "order": "false",
         }
         if self.options.agency:
             params["agency"] = self.options.agency
@@ -162,7 +154,7 @@ class OpenCPSSource(Source):
         if not isinstance(data, (list, type(None))) or not all(isinstance(i, dict) for i in data or []):
             raise MalformedResponse(f"GET dossiers: expected {{total, data: [dossiers]}}, got {type(body).__name__}")
         try:
-            return data or [], int(body.get("total") or 0)
+            return Answer(data or [], total=int(body.get("total") or 0))
         except (TypeError, ValueError):
             raise MalformedResponse("GET dossiers: `total` is not a number") from None
 

@@ -6,15 +6,14 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urljoin, urlsplit
 
 import orjson
 from pydantic import Field, SecretStr
 
 from isobridge.core import (
-    AdapterContext, AdapterOptions, AuthenticationError, BasicAuth, BearerAuth, check_reachability,
-    CheckResult, HttpClient, HttpOptions, MalformedResponse, NoAuth, Page, PageGuard, RawRecord,
-    RecordError, register_secret, Source
+    AdapterContext, AdapterOptions, Answer, AuthenticationError, BasicAuth, BearerAuth, check_reachability,
+    CheckResult, HttpClient, HttpOptions, MalformedResponse, NoAuth, Page, PageGuard, Paging, paging_for,
+    RawRecord, RecordError, register_secret, Source
 )
 
 from .allow import AllowList
@@ -135,7 +134,7 @@ class RestSource(Source):
         """Reachable, authenticated, permitted to list records, clock skew."""
 
         def probe() -> bool:
-            self._fetch(self._params(None, 0), None)
+            self._fetch(self._params(None, self._paging()), None)
             return True
 
         return check_reachability(self.http, probe, profile_confirmed=self.profile.profile.confirmed)
@@ -144,24 +143,33 @@ class RestSource(Source):
     def pages(self, cursor: str | None) -> Iterator[Page]:
         """Pages after the cursor: `{"since", "page", "next", "latest"}` as JSON."""
         state = self._start(cursor)
-        guard = PageGuard(f"{self.profile.records.path} (rest profile {self.profile.profile.name!r})",
-                          self.profile.paging.max_pages)
-        while True:
-            url = state.get("next")
-            body = self._fetch(self._params(state["since"], state["page"]), url)
-            items = dig(body, self.profile.records.items, MISSING)
-            if not isinstance(items, list):
-                raise MalformedResponse(f"{self.profile.records.path}: expected a list at "
-                                        f"{self.profile.records.items or 'the top'!r}")
-            guard.check(items)
-            records = [self._record(item) for item in items]
-            state["latest"] = self._latest(state.get("latest"), items)
-            if self._last(body, items, state["page"]):
+        paging = self._paging(state["page"], state.get("next"))
+        for answer in paging.walk(lambda at: self._answer(self._fetch(self._params(state["since"], at), at.url))):
+            records = [self._record(item) for item in answer.items]
+            state["latest"] = self._latest(state.get("latest"), answer.items)
+            if paging.done:
                 yield Page(records, self._dump({"since": self._next_since(state), "page": 0, "latest": None}))
                 return
             state["page"] += 1
-            state["next"] = self._next_link(body) if self.profile.paging.style == "next_link" else None
+            state["next"] = paging.url
             yield Page(records, self._dump(state))
+
+    def _paging(self, page: int = 0, url: str | None = None) -> Paging:
+        """The profile's paging style, resumed after `page` pages (or at a next-page link)."""
+        guard = PageGuard(f"{self.profile.records.path} (rest profile {self.profile.profile.name!r})",
+                          self.profile.paging.max_pages)
+        return paging_for(self.profile.paging, guard, page=page, base_url=self.http.base_url, url=url)
+
+    def _answer(self, body: Any) -> Answer:
+        """The list of records and the paging hints (total, last flag, next link) of one answer."""
+        paging = self.profile.paging
+        items = dig(body, self.profile.records.items, MISSING)
+        if not isinstance(items, list):
+            raise MalformedResponse(f"{self.profile.records.path}: expected a list at "
+                                    f"{self.profile.records.items or 'the top'!r}")
+        return Answer(items, total=dig(body, paging.total_path) if paging.total_path else None,
+                      last=dig(body, paging.last_path) if paging.last_path else None,
+                      next=dig(body, paging.next_path) if paging.style == "next_link" else None)
 
     def _start(self, cursor: str | None) -> dict:
         """The paging state to resume from; a checkpoint misread into the future (by an older version)
@@ -178,47 +186,16 @@ class RestSource(Source):
                 return fresh
         return state
 
-    def _next_link(self, body: Any) -> str | None:
-        """The next page's URL, only on the configured server: credentials never go elsewhere."""
-        link = dig(body, self.profile.paging.next_path)
-        if not link:
-            return None
-        url = urljoin(self.http.base_url, str(link))
-        base, target = urlsplit(self.http.base_url), urlsplit(url)
-        if (target.scheme, target.netloc) != (base.scheme, base.netloc):
-            raise MalformedResponse(f"{self.profile.records.path}: the next-page link leads to another server"
-                                    f" ({target.scheme}://{target.netloc}); refused, the credentials stay here")
-        return url
-
     def _fetch(self, params: dict, url: str | None) -> Any:
         path = url or self.profile.records.path
         return self.http.get_json(path, None if url else params, expected=f"a page of {self.profile.profile.name} records")
 
-    def _params(self, since: str | None, page: int) -> dict:
-        paging = self.profile.paging
+    def _params(self, since: str | None, paging: Paging) -> dict:
         params: dict[str, Any] = dict(self.profile.records.params)
-        if paging.style == "page":
-            params.update({paging.page_param: paging.first_page + page, paging.size_param: paging.size})
-        elif paging.style == "offset":
-            params.update({paging.offset_param: page * paging.size, paging.limit_param: paging.size})
-        elif paging.style in ("start_end", "next_link"):
-            params.update({paging.start_param: page * paging.size, paging.end_param: (page + 1) * paging.size})
+        params.update(paging.params())
         if since and self.profile.incremental:
             params[self.profile.incremental.param] = since
         return params
-
-    def _last(self, body: Any, items: list, page: int) -> bool:
-        paging = self.profile.paging
-        if not items or paging.style == "none":
-            return True
-        if paging.last_path and isinstance(dig(body, paging.last_path), bool):
-            return dig(body, paging.last_path)
-        if paging.style == "next_link":
-            return not dig(body, paging.next_path)
-        total = dig(body, paging.total_path) if paging.total_path else None
-        if isinstance(total, int):
-            return (page + 1) * paging.size >= total
-        return len(items) < paging.size
 
     def _record(self, item: Any) -> RawRecord:
         """The record as the adapter keeps it: only the paths the profile reads, personal ones as pseudonyms."""

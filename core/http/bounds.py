@@ -1,4 +1,6 @@
-"""Bounds of one HTTP exchange: a wall-clock deadline and a cap on the body's decoded bytes.
+"""Bounds of the HTTP exchanges: a rate limit, a wall-clock deadline, a cap on the body's decoded bytes.
+
+A :class:`RateLimiter` spaces the requests to one source.
 
 Socket timeouts bound each read, not the exchange: a server sending a byte a second never trips
 them. A :class:`Deadline`, when its time is up, shuts the sockets of the request in flight down (the
@@ -17,7 +19,7 @@ import socket
 import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import requests
@@ -253,3 +255,25 @@ def read_body(response: requests.Response, limit: int) -> bytes:
     response._content = body  # what requests' .content/.text/.json() read
     response._content_consumed = True
     return body
+
+
+class RateLimiter:
+    """Spaces requests at least `1/rate` seconds apart (thread-safe); rate 0 = unlimited."""
+
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self._next = 0.0
+        self._lock = threading.Lock()
+        self._clock, self._sleep = clock, sleep
+
+    def wait(self) -> None:
+        """Block until the next request may go."""
+        if not self.interval:
+            return
+        with self._lock:
+            now = self._clock()
+            start = max(now, self._next)
+            self._next = start + self.interval
+        if start > now:
+            self._sleep(start - now)

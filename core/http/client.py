@@ -5,266 +5,78 @@ or malformed bodies, 5xx and 429 (whose `Retry-After` is honoured); they stop af
 `max_attempts` or `max_retry_seconds`. Other 4xx are final. Every attempt has a wall-clock
 limit (`total_timeout`), every body a cap on its decoded bytes (`max_body_bytes`), every client a
 run limit (`max_run_seconds` from its creation, i.e. the run's start). Redirects are followed for
-GET and HEAD only (a write is never re-sent elsewhere). Errors are typed
-(:class:`AuthenticationError`, :class:`MalformedResponse`, :class:`ResponseTooLarge`,
-:class:`HttpUnavailable`, :class:`HttpError`), name the URL with query secrets masked, and never
-carry a secret (:func:`isobridge.core.logs.redact`).
+GET and HEAD only (a write is never re-sent elsewhere). Errors are typed (:mod:`.errors`), name
+the URL with query secrets masked, and never carry a secret (:func:`isobridge.core.logs.redact`).
 """
 
 from __future__ import annotations
 
-import base64
 import logging
 import os
-import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from pathlib import Path
-from typing import Any, Protocol
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from typing import Any
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import orjson
 import requests
 import tenacity
 import urllib3
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from .adapters import CheckResult
-from .errors import UnavailableError
-from .http_bounds import ACCEPT_ENCODING, BodyTooLarge, BoundedAdapter, Deadline, UnsupportedEncoding, read_body
-from .logs import MASK, SECRET_NAME, RedactSecrets, redact, register_secret
+from ..logs import redact, register_secret
+from .auth import NoAuth
+from .bounds import ACCEPT_ENCODING, BodyTooLarge, BoundedAdapter, Deadline, RateLimiter, UnsupportedEncoding, read_body
+from .errors import (
+    AuthenticationError, HttpError, HttpUnavailable, MalformedResponse, ResponseTooLarge, _Retry, parse_retry_after,
+    server_reason,
+)
+from .options import HttpOptions
+from .redaction import SECRET_PARAM, redact_url, url_secrets
 
 log = logging.getLogger("isobridge.http")
 
-SECRET_PARAM = SECRET_NAME
 SAFE_METHODS = frozenset({"GET", "HEAD"})
 """Methods whose redirects are followed; any other (a write) is never re-sent elsewhere."""
 MAX_REDIRECTS = 10
 
 
-class HttpOptions(BaseModel):
-    """HTTP settings an adapter embeds as its `http` table."""
+@dataclass(slots=True)
+class _Call:
+    """One logical request as the caller asked for it (every attempt and redirect starts from it)."""
 
-    model_config = ConfigDict(extra="forbid")
+    method: str
+    url: str
+    params: dict | None
+    json: Any
+    data: Any
+    headers: dict[str, str] | None
+    ok: Callable[[int], bool] | None
+    authenticate: bool
+    expected: str | None
+    """What the JSON body should be (for messages); None: the response itself is the answer."""
+    shown: "_Shown" = field(init=False)
 
-    connect_timeout: float = Field(10.0, gt=0, description="Seconds to wait for a connection.")
-    read_timeout: float = Field(60.0, gt=0, description="Seconds to wait for response bytes.")
-    max_attempts: int = Field(5, ge=1, le=50, description="Attempts per request, the first included.")
-    max_retry_seconds: float = Field(300.0, ge=0, description="Give up retrying after this long.")
-    backoff_seconds: float = Field(1.0, ge=0, description="First backoff; doubles per attempt.")
-    backoff_max_seconds: float = Field(60.0, ge=0, description="Longest single backoff.")
-    retry_after_max_seconds: float = Field(300.0, ge=0, description="Cap on a server's Retry-After.")
-    rate_limit: float = Field(5.0, ge=0, description="Requests per second to this source; 0 = unlimited.")
-    verify_tls: bool = Field(True, description="Verify the server certificate (keep on).")
-    ca_bundle: Path | None = Field(None, description="PEM file of the CA that signed the server certificate.")
-    trust_env: bool = Field(True, description="Take proxies (HTTPS_PROXY, NO_PROXY) from the environment.")
-    total_timeout: float = Field(300.0, gt=0, description="Wall-clock seconds one attempt may take, "
-                                 "connection to last body byte (a server trickling bytes is cut off).")
-    max_body_bytes: int = Field(64 * 1024 * 1024, ge=1024, description="Largest response body, counted "
-                                "after decompression (an endless body or a gzip bomb is cut off).")
-    max_run_seconds: float = Field(3 * 3600.0, ge=0, description="Wall-clock seconds of all requests of "
-                                   "one run (from the client's creation); later calls fail. 0 = no limit.")
-    user_agent: str = "isobridge/0.1"
-
-
-class HttpError(UnavailableError):
-    """An HTTP exchange failed; the message names the method, the (redacted) URL and why."""
-
-    def __init__(self, message: str, url: str = "", status: int | None = None, reason: str = ""):
-        super().__init__(message)
-        self.url = url
-        self.status = status
-        self.reason = reason
-
-
-class AuthenticationError(HttpError):
-    """The server refused the credentials (401, or a vendor's equivalent such as OpenCPS 203)."""
-
-
-class MalformedResponse(HttpError):
-    """The body is not what was expected (not JSON, truncated, wrong shape)."""
-
-
-class ResponseTooLarge(MalformedResponse):
-    """The body passed `max_body_bytes` (decoded); not retried."""
-
-
-class HttpUnavailable(HttpError):
-    """The server stayed unreachable or failing (5xx, 429, timeouts) through every retry."""
-
-
-class _Retry(Exception):
-    """Internal: a transient failure worth another attempt."""
-
-    def __init__(self, error: HttpError, retry_after: float | None = None):
-        super().__init__(str(error))
-        self.error = error
-        self.retry_after = retry_after
-
-
-class Auth(Protocol):
-    """Credentials an adapter plugs into the client."""
-
-    def headers(self, client: "HttpClient") -> dict[str, str]:
-        """Headers to send with every request (may log in first)."""
-
-    def refresh(self, client: "HttpClient") -> bool:
-        """Drop cached credentials after a refusal; True if retrying can help."""
-
-    def secrets(self) -> list[str]:
-        """Secret values to mask in every message."""
-
-
-class NoAuth:
-    """No credentials."""
-
-    def headers(self, client: "HttpClient") -> dict[str, str]:
-        """No headers."""
-        return {}
-
-    def refresh(self, client: "HttpClient") -> bool:
-        """Nothing to refresh."""
-        return False
-
-    def secrets(self) -> list[str]:
-        """No secrets."""
-        return []
-
-
-class BasicAuth(NoAuth):
-    """HTTP Basic credentials (a password's trailing line break, as a secret file has, is dropped)."""
-
-    def __init__(self, username: str, password: SecretStr):
-        self.given = password.get_secret_value()
-        self.username, self.password = username.strip(), SecretStr(self.given.rstrip("\r\n"))
-
-    def headers(self, client: "HttpClient") -> dict[str, str]:
-        """The Authorization header."""
-        raw = f"{self.username}:{self.password.get_secret_value()}".encode()
-        return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
-
-    def secrets(self) -> list[str]:
-        """The password (as given and as sent) and the encoded header value."""
-        header = self.headers(None)["Authorization"][6:]  # type: ignore[arg-type]
-        return [self.given, self.password.get_secret_value(), header]
-
-    def __repr__(self) -> str:
-        return f"BasicAuth(username={self.username!r}, password=***)"
-
-
-class BearerAuth(NoAuth):
-    """A fixed bearer token (surrounding whitespace, such as a secret file's line break, is dropped)."""
-
-    def __init__(self, token: SecretStr):
-        self.given = token.get_secret_value()
-        self.token = SecretStr(self.given.strip())
-
-    def headers(self, client: "HttpClient") -> dict[str, str]:
-        """The Authorization header."""
-        return {"Authorization": f"Bearer {self.token.get_secret_value()}"}
-
-    def secrets(self) -> list[str]:
-        """The token, as given and as sent."""
-        return [self.given, self.token.get_secret_value()]
-
-    def __repr__(self) -> str:
-        return "BearerAuth(token=***)"
-
-
-class RateLimiter:
-    """Spaces requests at least `1/rate` seconds apart (thread-safe); rate 0 = unlimited."""
-
-    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep):
-        self.interval = 1.0 / rate if rate > 0 else 0.0
-        self._next = 0.0
-        self._lock = threading.Lock()
-        self._clock, self._sleep = clock, sleep
-
-    def wait(self) -> None:
-        """Block until the next request may go."""
-        if not self.interval:
-            return
-        with self._lock:
-            now = self._clock()
-            start = max(now, self._next)
-            self._next = start + self.interval
-        if start > now:
-            self._sleep(start - now)
-
-
-def redact_url(url: str) -> str:
-    """The URL without user info and with secret-looking query values masked."""
-    parts = urlsplit(url)
-    netloc = parts.netloc.rsplit("@", 1)[-1]
-    query = urlencode(
-        [(k, MASK if SECRET_PARAM.search(k) else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)],
-        safe="*/,:",
-    )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-
-
-def url_secrets(url: str) -> list[str]:
-    """Secrets written into a URL: the user info's password and secret-named query values."""
-    parts = urlsplit(url)
-    found = [v for k, v in parse_qsl(parts.query, keep_blank_values=True) if SECRET_PARAM.search(k)]
-    if parts.password:
-        found.append(parts.password)
-    return found
-
-
-RedactingFilter = RedactSecrets
-"""The filter masking secrets in log records (see :func:`isobridge.core.logs.redact`)."""
-
-_FILTER = RedactSecrets()
-for _name in ("urllib3.connectionpool", "urllib3.connection", "urllib3.response", "urllib3.poolmanager",
-              "urllib3.util.retry", "requests"):
-    logging.getLogger(_name).addFilter(_FILTER)
-
-
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a `Retry-After` header (delta-seconds or HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return max(0.0, (moment - (now or datetime.now(timezone.utc))).total_seconds())
-
-
-def server_reason(response: requests.Response) -> str:
-    """A short reason from an error body (`message`/`description`/`error`), else the HTTP reason; redacted."""
-    try:
-        body = orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        body = None
-    if isinstance(body, dict):
-        for key in ("description", "message", "error_description", "error", "detail", "title"):
-            if isinstance(body.get(key), str) and body[key]:
-                return redact(body[key])[:200]  # masked before it is cut: no secret half-shown
-    return response.reason or ""
+    def __post_init__(self) -> None:
+        self.shown = _Shown(self.method, self.url, self.params)
 
 
 class _Shown:
-    """The request URL as shown in messages (query secrets masked), built only when needed."""
+    """The request URL as shown in messages (secrets masked), built only when needed."""
 
-    def __init__(self, client: "HttpClient", method: str, url: str, params: dict | None):
-        self.client, self.method, self.url, self.params, self.text = client, method, url, params, ""
+    __slots__ = ("method", "url", "params", "text", "redact")
+
+    def __init__(self, method: str, url: str, params: dict | None):
+        self.method, self.url, self.params, self.text = method, url, params, ""
+        self.redact: Callable[[str], str] = redact
 
     def __call__(self) -> str:
         if not self.text:
             full = requests.Request(self.method, self.url, params=self.params).prepare().url or self.url
-            self.text = redact_url(self.client.redact(full))
+            self.text = redact_url(self.redact(full))
         return self.text
 
 
@@ -335,7 +147,7 @@ class HttpClient:
 
         A redirect answering a method other than GET/HEAD is an :class:`HttpError` whatever `ok` says.
         """
-        return self._send(method, path, params, (json, data), headers, ok, authenticate, None)
+        return self._send(_Call(method, self.url(path), params, json, data, headers, ok, authenticate, None))
 
     def get_json(self, path: str, params: dict | None = None, expected: str = "a JSON document",
                  **kwargs: Any) -> Any:
@@ -346,7 +158,7 @@ class HttpClient:
                      headers: dict[str, str] | None = None, ok: Callable[[int], bool] | None = None,
                      authenticate: bool = True, expected: str = "a JSON document", data: Any = None) -> Any:
         """Send with retries and return the decoded JSON body (`data`: a form body)."""
-        return self._send(method, path, params, (json, data), headers, ok, authenticate, expected)
+        return self._send(_Call(method, self.url(path), params, json, data, headers, ok, authenticate, expected))
 
     def run_seconds_left(self) -> float:
         """Seconds left of the run's `max_run_seconds` (infinite without a limit)."""
@@ -354,24 +166,25 @@ class HttpClient:
             return float("inf")
         return self.options.max_run_seconds - (time.monotonic() - self.run_started)
 
-    def _send(self, method, path, params, body, headers, ok, authenticate, expected):
+    def _send(self, call: _Call) -> Any:
         """One logical request: retries, plus one credential refresh after an auth refusal."""
-        url = self.url(path)
-        for secret in [*url_secrets(url), *(str(v) for k, v in (params or {}).items() if SECRET_PARAM.search(k))]:
+        secrets = (str(v) for k, v in (call.params or {}).items() if SECRET_PARAM.search(k))
+        for secret in [*url_secrets(call.url), *secrets]:
             register_secret(secret)
+        call.shown.redact = self.redact
         refreshed = False
         while True:
             try:
-                return self._retrying(method, url, params, body, headers, ok, authenticate, expected)
+                return self._retrying(call)
             except AuthenticationError:
-                if refreshed or not authenticate or not self.auth.refresh(self):
+                if refreshed or not call.authenticate or not self.auth.refresh(self):
                     raise
                 refreshed = True
-                log.info("credentials refreshed for %s; retrying", redact_url(self.redact(url)))
+                log.info("credentials refreshed for %s; retrying", redact_url(self.redact(call.url)))
 
-    def _retrying(self, method, url, params, body, headers, ok, authenticate, expected):
+    def _retrying(self, call: _Call) -> Any:
         try:
-            return self._retry_policy(self._once, method, url, params, body, headers, ok, authenticate, expected)
+            return self._retry_policy(self._once, call)
         except _Retry as final:
             raise final.error from None
 
@@ -390,8 +203,9 @@ class HttpClient:
         wait = state.next_action.sleep if state.next_action else 0
         log.warning("attempt %d failed (%s); retrying in %.2fs", state.attempt_number, exc, wait)
 
-    def _deadline(self, method: str, shown: "_Shown") -> Deadline:
+    def _deadline(self, call: _Call) -> Deadline:
         """The wall-clock limit of the next attempt; HttpUnavailable once the run's time is up."""
+        method, shown = call.method, call.shown
         left = self.run_seconds_left()
         if left <= 0:
             raise HttpUnavailable(f"{method} {shown()}: the run's time limit (http.max_run_seconds ="
@@ -401,35 +215,35 @@ class HttpClient:
             return Deadline(left, "run")
         return Deadline(self.options.total_timeout, "request")
 
-    def _once(self, method, url, params, body, headers, ok, authenticate, expected):
+    def _once(self, call: _Call) -> Any:
         self.limiter.wait()
-        shown = _Shown(self, method, url, params)
-        send_headers = dict(headers or {})
-        if authenticate:
+        send_headers = dict(call.headers or {})
+        if call.authenticate:
             send_headers.update(self.auth.headers(self))
         verify: bool | str = str(self.options.ca_bundle) if self.options.ca_bundle else self.options.verify_tls
         if verify is True and self.env_ca_bundle:
             verify = self.env_ca_bundle
-        deadline = self._deadline(method, shown)
+        deadline = self._deadline(call)
         with deadline:
             try:
-                response, content = self._exchange(method, url, params, body, send_headers, verify, shown)
+                response, content = self._exchange(call, send_headers, verify)
             except HttpError:  # too many redirects: said already
                 raise
             except Exception as exc:
                 if deadline.expired:
-                    raise self._too_slow(method, shown, deadline) from None
-                raise self._failure(method, shown, exc) from None
+                    raise self._too_slow(call, deadline) from None
+                raise self._failure(call, exc) from None
         if deadline.expired:
-            raise self._too_slow(method, shown, deadline)
+            raise self._too_slow(call, deadline)
         self._note_date(response)
-        return self._judge(method, shown, response, content, ok, expected)
+        return self._judge(call, response, content)
 
-    def _exchange(self, method, url, params, body, headers, verify, shown):
+    def _exchange(self, call: _Call, headers: dict[str, str], verify: bool | str) -> tuple[requests.Response, bytes]:
         """Send, following redirects of GET/HEAD only, and read the body within its cap."""
+        method, url, params = call.method, call.url, call.params
         for _ in range(MAX_REDIRECTS + 1):
             response = self.session.request(
-                method, url, params=params, json=body[0], data=body[1], headers=headers, verify=verify,
+                method, url, params=params, json=call.json, data=call.data, headers=headers, verify=verify,
                 timeout=(self.options.connect_timeout, self.options.read_timeout), stream=True,
                 allow_redirects=False,
             )
@@ -446,9 +260,10 @@ class HttpClient:
                            if k.lower() != "authorization" and not SECRET_PARAM.search(k)}
                 headers.update({k: None for k in self.session.headers if SECRET_PARAM.search(k)})  # None: not sent
             url, params = following, None
-        raise HttpError(f"{method} {shown()}: more than {MAX_REDIRECTS} redirects", shown())
+        raise HttpError(f"{method} {call.shown()}: more than {MAX_REDIRECTS} redirects", call.shown())
 
-    def _too_slow(self, method, shown, deadline: Deadline) -> Exception:
+    def _too_slow(self, call: _Call, deadline: Deadline) -> Exception:
+        method, shown = call.method, call.shown
         if deadline.reason == "run":
             return HttpUnavailable(f"{method} {shown()}: the run's time limit (http.max_run_seconds ="
                                    f" {self.options.max_run_seconds:g} s) passed during the request; the run"
@@ -456,8 +271,9 @@ class HttpClient:
         return _Retry(HttpUnavailable(f"{method} {shown()}: no complete answer within {deadline.seconds:g}s"
                                       " (http.total_timeout; the server sends too slowly)", shown()))
 
-    def _failure(self, method, shown, exc: Exception) -> Exception:
+    def _failure(self, call: _Call, exc: Exception) -> Exception:
         """The typed error (or a retry) for an exception raised while sending or reading."""
+        method, shown = call.method, call.shown
         if isinstance(exc, BodyTooLarge):
             return ResponseTooLarge(f"{method} {shown()}: the body is larger than http.max_body_bytes ="
                                     f" {self.options.max_body_bytes} bytes (decoded); not read further", shown())
@@ -476,7 +292,9 @@ class HttpClient:
             return _Retry(HttpUnavailable(f"{method} {shown()}: {self._describe(exc)}", shown()))
         raise exc
 
-    def _judge(self, method, shown, response, content, ok, expected):
+    def _judge(self, call: _Call, response: requests.Response, content: bytes) -> Any:
+        """The answer (the response, or its decoded JSON), or the typed error its status means."""
+        method, shown, ok, expected = call.method, call.shown, call.ok, call.expected
         status = response.status_code
         if status in self.auth_statuses:
             raise AuthenticationError(
@@ -544,22 +362,3 @@ class HttpClient:
         return f"HttpClient(base_url={redact_url(self.base_url)!r})"
 
 
-def check_reachability(http: HttpClient, probe: Callable[[], Any], **extra: Any) -> CheckResult:
-    """Run a cheap authenticated request and say: reachable, authenticated, permitted, clock skew."""
-    details: dict[str, Any] = {"reachable": False, "authenticated": False, "permissions": False}
-    try:
-        answer = probe()  # False: reached but not allowed; a dict: more details
-        details.update(reachable=True, authenticated=True, permissions=answer is not False)
-        if isinstance(answer, dict):
-            details.update(answer)
-        ok, message = True, "ok"
-    except AuthenticationError as exc:
-        details["reachable"] = True
-        ok, message = False, str(exc)
-    except HttpError as exc:
-        details["reachable"] = exc.status is not None
-        details["authenticated"] = exc.status == 403
-        ok, message = False, str(exc)
-    details["clock_skew_seconds"] = http.clock_skew_seconds()
-    details.update(extra)
-    return CheckResult(ok, message, details)
