@@ -40,6 +40,8 @@ class CompiledProcedure:
     limit: Allowance
     steps: dict[str, tuple[int, Allowance]]
     """Step code → (position, allowance)."""
+    allowances: dict[str, Allowance]
+    """Step code → allowance (what the step rows read)."""
     pauses: frozenset[str]
     first_step: str = ""
     """The code of the step a `received` event without a step enters."""
@@ -53,7 +55,8 @@ class CompiledProcedure:
         """Resolve every limit of `procedure`."""
         steps = {step.code: (index, calendar.allowance(step.limit)) for index, step in enumerate(procedure.steps)}
         required = tuple((step.code, step.name) for step in procedure.steps if not step.optional)
-        return cls(procedure, calendar.allowance(procedure.limit), steps, frozenset(procedure.pauses),
+        allowances = {code: allowance for code, (_, allowance) in steps.items()}
+        return cls(procedure, calendar.allowance(procedure.limit), steps, allowances, frozenset(procedure.pauses),
                    procedure.steps[0].code, required, frozenset(code for code, _ in required))
 
 
@@ -69,6 +72,8 @@ class Evaluator:
 
     def __post_init__(self) -> None:
         self.calendar_ref = {"name": self.calendar.name, "version": self.calendar.version}
+        self._due_from = self.calendar._due_from
+        """The calendar's :meth:`~WorkingCalendar.due_from`, its tables bound, with the due's day third."""
         self._tables = self.calendar.tables()[:4]
         """What `_steps` needs to inline `worked()`: first day, is_working, base, elapsed."""
 
@@ -100,8 +105,8 @@ class Evaluator:
 
     def evaluate_parsed(self, case: Case) -> dict:
         """Evaluate a validated case; raises RecordError when it cannot be evaluated."""
-        try:
-            compiled = self.compiled(case)
+        try:  # the cache `compiled` fills, read here first (a call costs more than the lookup)
+            compiled = self._by_day.get((case.procedure, (case.received + UTC_OFFSET) // DAY)) or self.compiled(case)
         except ProcedureError as exc:
             raise RecordError([f"procedure: {exc}"]) from None
         except (OverflowError, ValueError) as exc:  # a date far outside any calendar
@@ -124,8 +129,8 @@ class Evaluator:
     def evaluate_case(self, case: Case, proc: CompiledProcedure) -> dict:
         """Build the evidence dict of one parsed case."""
         cal = self.calendar
-        trace = _trace(case.instants, case.events, proc)
-        finish, finish_text = trace.finish(case.status)
+        trace = _trace(case.instants, case.events, proc, case.status)
+        finish, finish_text = trace.finish
         if finish is None and case.status in FINISHED_STATUS and trace.terminal is None:
             raise RecordError([f"status: {case.status} says the dossier was resolved, but no `resolved` or"
                                " `returned` event says when; its verdict cannot be judged"])
@@ -144,7 +149,7 @@ class Evaluator:
         if limit.working is not None:
             received_worked = worked(received)
             computed_worked = received_worked + limit.working
-        computed, computed_text = cal.due_from(received, received_worked or 0, limit, 0)
+        computed, computed_text, _ = self._due_from(received, received_worked or 0, limit, 0)
         due = case.due if case.due is not None else computed
         if pauses:
             effective = cal.moved(due, limit, paused_seconds if limit.working is None else paused_working)
@@ -196,10 +201,10 @@ class Evaluator:
         time at that instant (`known_worked` at `known_instant`) is reused, not looked up again.
         """
         cal = self.calendar
-        worked, due_from = cal.worked, cal.due_from
+        worked, due_from = cal.worked, self._due_from
         first_day, is_working, base, elapsed = self._tables
         days = len(is_working)
-        as_of, known_steps = self.as_of, proc.steps
+        as_of, allowances = self.as_of, proc.allowances.get
         result: list[dict] = []
         append = result.append
         previous_end, previous_worked = known_instant, known_worked
@@ -228,23 +233,22 @@ class Evaluator:
                 previous_worked = worked(end)
             previous_end = end
             used = (previous_worked - start_worked - paused_working) // 60
-            known = known_steps.get(step)
-            if known is None:
+            allowance = allowances(step)
+            if allowance is None:
                 append({"step": step, "from_unit": from_unit, "unit": unit, "started_at": text,
                         "finished_at": end_text, "due_at": None, "allowed_minutes": None,
                         "used_minutes": used, "time_basis": WORKING, "verdict": None})
                 continue
-            allowance = known[1]
             if allowance.working is None:  # a calendar-day limit: used time in the same unit, calendar minutes
                 used = (end - start - paused_seconds) // 60
-                due, due_text = due_from(start, start_worked, allowance, paused_seconds)
+                due, due_text, due_day = due_from(start, start_worked, allowance, paused_seconds)
             else:
-                due, due_text = due_from(start, start_worked, allowance, paused_working)
+                due, due_text, due_day = due_from(start, start_worked, allowance, paused_working)
             if finished is None:
                 verdict = "open_overdue" if closed_at is None and as_of > due else "open"
             elif finished > due:
                 verdict = "late"
-            elif (finished + UTC_OFFSET) // DAY < (due + UTC_OFFSET) // DAY:
+            elif (finished + UTC_OFFSET) // DAY < due_day:
                 verdict = "early"
             else:
                 verdict = "on_time"
@@ -330,25 +334,19 @@ class _Trace(NamedTuple):
     out_of_order: list[tuple[str, str]]
     apologies: list[int]
     terminal: str | None
-    resolved: tuple[int, str] | None
-    """Instant and text of the first `resolved` event."""
-    returned: tuple[int, str] | None
-    """Instant and text of the first `returned` event."""
-
-    def finish(self, status: int) -> tuple[int | None, str | None]:
-        """The dossier's finish: its first `resolved`, else (status 9/10) its first `returned`."""
-        if self.resolved is not None:
-            return self.resolved
-        if status in (9, 10) and self.returned is not None:
-            return self.returned
-        return None, None
+    finish: tuple[int, str] | tuple[None, None]
+    """Instant and text of the dossier's finish: its first `resolved` event, else (status 9/10) its
+    first `returned` event; (None, None) when neither."""
 
 
 _make_trace = tuple.__new__
 """Builds a :class:`_Trace` from a tuple of its fields, without the Python-level `__new__`."""
 
 
-def _trace(instants: list[int], events: list[CaseEvent], proc: CompiledProcedure) -> _Trace:
+_NO_FINISH = (None, None)
+
+
+def _trace(instants: list[int], events: list[CaseEvent], proc: CompiledProcedure, status: int) -> _Trace:
     """Walk the case log once: step rows, pauses, apologies, the terminal and finishing events."""
     rows: list[list] = []
     entered: set[str] = set()
@@ -402,5 +400,8 @@ def _trace(instants: list[int], events: list[CaseEvent], proc: CompiledProcedure
             opened = None
     if current is not None and current[5] is None and last_resolved is not None and last_resolved[0] >= current[3]:
         current[5], current[6] = last_resolved
-    return _make_trace(_Trace, (rows, entered, pauses, opened, unknown, out_of_order, apologies, terminal,
-                                first_resolved, first_returned))
+    if first_resolved is not None:
+        finish = first_resolved
+    else:
+        finish = first_returned if status in FINISHED_STATUS and first_returned is not None else _NO_FINISH
+    return _make_trace(_Trace, (rows, entered, pauses, opened, unknown, out_of_order, apologies, terminal, finish))
