@@ -12,8 +12,8 @@ never a walk over days.
 The calendar is the one home of working-time arithmetic: :meth:`WorkingCalendar.allowance` turns a
 limit (working days, working hours, calendar days) into an :class:`Allowance`, and
 :meth:`WorkingCalendar.due` says when an allowance counted from an instant is used up. The engine
-calls these (or :meth:`WorkingCalendar.due_from`, the same rule with the working time at the start
-already known); it holds no unit or due rule of its own.
+calls these (or `WorkingCalendar.due_from`, the same rule with the working time at the start and
+the paused time already known); it holds no unit or due rule of its own.
 """
 
 from __future__ import annotations
@@ -41,8 +41,9 @@ DEFAULT_YEARS = (2015, 2035)
 
 
 class Tables(NamedTuple):
-    """A calendar's lookup tables, for loops that inline :meth:`WorkingCalendar.worked` and
-    :meth:`WorkingCalendar.instant_at` (a call costs more than the arithmetic it wraps)."""
+    """A calendar's lookup tables, for a loop that inlines :meth:`WorkingCalendar.worked` (the
+    engine's step rows: a call costs more than the lookup it wraps). Dues are not inlined: they
+    come from :meth:`WorkingCalendar.due_from`."""
 
     first_day: int
     """Day number (days since 1970-01-01, local) of the calendar's first day."""
@@ -239,7 +240,15 @@ class WorkingCalendar:
         self._working_text = [(_EPOCH_DATE + timedelta(days=day)).isoformat() for day in self._working]
         self._due_tod_text = [f"T{tod // 3600:02d}:{tod // 60 % 60:02d}:{tod % 60:02d}+07:00"
                               for tod in self._due_tod]
-        self._due_from = self._due_function()
+        self.due_from = self._due_function()
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle without `due_from` (a closure); :meth:`__setstate__` builds it again."""
+        return {name: value for name, value in self.__dict__.items() if name != "due_from"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.due_from = self._due_function()
 
     def tables(self) -> Tables:
         """The lookup tables behind the working-time arithmetic."""
@@ -312,7 +321,7 @@ class WorkingCalendar:
         """
         if worked <= 0:
             return (self._working[0] * DAY + self.sessions[0][0]) - UTC_OFFSET
-        return self._due_from(0, 0, NOTHING, worked)[0]  # nothing allowed from the calendar's start, `worked` paused
+        return self.due_from(0, 0, NOTHING, worked)[0]  # nothing allowed from the calendar's start, `worked` paused
 
     def add(self, instant: int, seconds: int) -> int:
         """The instant at which `seconds` of working time counted from `instant` are used up."""
@@ -366,22 +375,19 @@ class WorkingCalendar:
         next working day when they land on a day off, then moved by the paused seconds.
         """
         start_worked = self.worked(start) if allowance.working is not None else 0
-        return self.due_from(start, start_worked, allowance, self.paused(allowance, pauses))
-
-    def due_from(self, start: int, start_worked: int, allowance: Allowance, paused: int) -> tuple[int, str]:
-        """:meth:`due`, given `start_worked` = worked(start) and `paused` measured as :meth:`paused` does
-        (the engine's fast path: it knows both already)."""
-        return self._due_from(start, start_worked, allowance, paused)[:2]
+        return self.due_from(start, start_worked, allowance, self.paused(allowance, pauses))[:2]
 
     def _due_function(self) -> Callable[[int, int, Allowance, int], tuple[int, str, int]]:
-        """:meth:`due_from` with the tables bound in a closure (read faster than attributes), and the
-        due's local day number third: the engine calls it once per step row and judges by days."""
+        """The calendar's `due_from`: a closure over its tables (read faster than attributes, and
+        the engine calls it once per step row)."""
         day_seconds, working_count, add_calendar_days = self.day_seconds, len(self._working), self.add_calendar_days
         working_days, working_text = self._working, self._working_text
         # indexed by `rest` - 1: the second of the day at which the last of a day's `rest` seconds is used
         last_tod, last_tod_text = self._due_tod[1:], self._due_tod_text[1:]
 
         def due_from(start: int, start_worked: int, allowance: Allowance, paused: int) -> tuple[int, str, int]:
+            """:meth:`due` with `start_worked` = worked(start) and `paused` (measured as :meth:`paused`
+            does) known already, as (instant, text, local day number) — the engine judges by days."""
             working = allowance.working
             if working is None:
                 due = add_calendar_days(start, allowance.days) + paused  # type: ignore[arg-type]

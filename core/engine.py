@@ -72,8 +72,6 @@ class Evaluator:
 
     def __post_init__(self) -> None:
         self.calendar_ref = {"name": self.calendar.name, "version": self.calendar.version}
-        self._due_from = self.calendar._due_from
-        """The calendar's :meth:`~WorkingCalendar.due_from`, its tables bound, with the due's day third."""
         self._tables = self.calendar.tables()[:4]
         """What `_steps` needs to inline `worked()`: first day, is_working, base, elapsed."""
 
@@ -149,7 +147,7 @@ class Evaluator:
         if limit.working is not None:
             received_worked = worked(received)
             computed_worked = received_worked + limit.working
-        computed, computed_text, _ = self._due_from(received, received_worked or 0, limit, 0)
+        computed, computed_text, _ = cal.due_from(received, received_worked or 0, limit, 0)
         due = case.due if case.due is not None else computed
         if pauses:
             effective = cal.moved(due, limit, paused_seconds if limit.working is None else paused_working)
@@ -201,7 +199,7 @@ class Evaluator:
         time at that instant (`known_worked` at `known_instant`) is reused, not looked up again.
         """
         cal = self.calendar
-        worked, due_from = cal.worked, self._due_from
+        worked, due_from = cal.worked, cal.due_from
         first_day, is_working, base, elapsed = self._tables
         days = len(is_working)
         as_of, allowances = self.as_of, proc.allowances.get

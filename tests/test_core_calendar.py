@@ -223,7 +223,7 @@ def test_due_is_the_allowance_counted_on_its_basis(vn_calendar, start, limit, sp
         assert allowance.minutes == allowance.working // 60
         assert due == cal.add(start, allowance.working + sum(cal.between(low, high) for low, high in pauses))
     paused = cal.paused(allowance, pauses)
-    assert cal.due_from(start, cal.worked(start), allowance, paused) == (due, text)
+    assert cal.due_from(start, cal.worked(start), allowance, paused) == (due, text, local_date(due))
     assert cal.moved(cal.due(start, allowance)[0], allowance, paused) == due
 
 
@@ -298,3 +298,13 @@ def test_arithmetic_matches_a_minute_walking_oracle(vn_calendar, oracle_days, st
     if span <= 20 * DAY:
         walked = sum(_naive_working_minute(start + m * 60, off, extra) for m in range(span // 60)) * 60
         assert vn_calendar.between(start, due) == walked == allowance
+
+
+def test_a_calendar_pickles_with_its_due_function(vn_calendar):
+    """`due_from` is a closure over the tables: a pickled calendar (a worker's copy) builds it again."""
+    import pickle
+
+    copy = pickle.loads(pickle.dumps(vn_calendar))
+    allowance = vn_calendar.allowance(Limit(value=1.5, unit=LimitUnit.working_days))
+    start = at("2025-01-24 15:00")  # 2 h on Friday, Tết, 8 h on Monday 3 February, 2 h on Tuesday
+    assert copy.due(start, allowance) == vn_calendar.due(start, allowance) == (at("2025-02-04 09:30"), "2025-02-04T09:30:00+07:00")
