@@ -8,6 +8,12 @@ The calendar precomputes, for every day of its range, how many working days come
 Working time elapsed up to an instant is then one lookup plus the day's session prefix, and the
 instant at which an allowance is used up is one index into the list of working days: O(1),
 never a walk over days.
+
+The calendar is the one home of working-time arithmetic: :meth:`WorkingCalendar.allowance` turns a
+limit (working days, working hours, calendar days) into an :class:`Allowance`, and
+:meth:`WorkingCalendar.due` says when an allowance counted from an instant is used up. The engine
+calls these (or `WorkingCalendar.due_from`, the same rule with the working time at the start and
+the paused time already known); it holds no unit or due rule of its own.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from array import array
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterable, NamedTuple
+from typing import Any, Callable, Iterable, NamedTuple, Protocol
 
 from .calendar_days import CalendarDay, exception_days
 from .errors import ConfigurationError
@@ -35,8 +41,9 @@ DEFAULT_YEARS = (2015, 2035)
 
 
 class Tables(NamedTuple):
-    """A calendar's lookup tables, for loops that inline :meth:`WorkingCalendar.worked` and
-    :meth:`WorkingCalendar.instant_at` (a call costs more than the arithmetic it wraps)."""
+    """A calendar's lookup tables, for a loop that inlines :meth:`WorkingCalendar.worked` (the
+    engine's step rows: a call costs more than the lookup it wraps). Dues are not inlined: they
+    come from :meth:`WorkingCalendar.due_from`."""
 
     first_day: int
     """Day number (days since 1970-01-01, local) of the calendar's first day."""
@@ -56,6 +63,43 @@ class Tables(NamedTuple):
     """'YYYY-MM-DD' of every working day, as `working`."""
     due_tod_text: list[str]
     """'THH:MM:SS+07:00' of every `due_tod` entry: a due's text is working_text[d] + due_tod_text[r]."""
+
+
+WORKING, CALENDAR = "working", "calendar"
+"""The two bases time is counted on: working time (sessions of working days) or calendar time."""
+
+
+class LimitLike(Protocol):
+    """What :meth:`WorkingCalendar.allowance` reads of a limit (`models.Limit` has it)."""
+
+    value: float
+    unit: str
+
+
+@dataclass(frozen=True, slots=True)
+class Allowance:
+    """A limit resolved on one calendar: the amount of time it allows, on its basis.
+
+    Built by :meth:`WorkingCalendar.allowance` (the one place a limit's unit becomes time).
+    """
+
+    working: int | None
+    """Working seconds allowed (a `working_days` or `working_hours` limit), else None."""
+    days: float | None
+    """Calendar days allowed (a `calendar_days` limit), else None."""
+    minutes: int
+    """The allowance in minutes on its basis: working minutes, or calendar minutes (1440 a day)."""
+    basis: str
+    """What the allowance counts: "working" or "calendar" time (evidence's `time_basis`)."""
+
+    @classmethod
+    def of(cls, limit: LimitLike, calendar: "WorkingCalendar") -> "Allowance":
+        """`calendar.allowance(limit)`, for callers holding the class."""
+        return calendar.allowance(limit)
+
+
+NOTHING = Allowance(0, None, 0, WORKING)
+"""No working time at all (a due counted with it is the start, or the end of what was paused)."""
 
 
 class CalendarError(ConfigurationError):
@@ -193,16 +237,23 @@ class WorkingCalendar:
         for start, end in self.sessions:
             by_rest.extend(range(start + 1, end + 1))
         self._due_tod = array("i", by_rest)
-        self._tables: Tables | None = None
+        self._working_text = [(_EPOCH_DATE + timedelta(days=day)).isoformat() for day in self._working]
+        self._due_tod_text = [f"T{tod // 3600:02d}:{tod // 60 % 60:02d}:{tod % 60:02d}+07:00"
+                              for tod in self._due_tod]
+        self.due_from = self._due_function()
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle without `due_from` (a closure); :meth:`__setstate__` builds it again."""
+        return {name: value for name, value in self.__dict__.items() if name != "due_from"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.due_from = self._due_function()
 
     def tables(self) -> Tables:
-        """The lookup tables behind the working-time arithmetic (built on first use)."""
-        if self._tables is None:
-            working_text = [(_EPOCH_DATE + timedelta(days=day)).isoformat() for day in self._working]
-            tod_text = [f"T{tod // 3600:02d}:{tod // 60 % 60:02d}:{tod % 60:02d}+07:00" for tod in self._due_tod]
-            self._tables = Tables(self.first_day, self._is_working, self._base, self._elapsed, self._working,
-                                  self.day_seconds, self._due_tod, working_text, tod_text)
-        return self._tables
+        """The lookup tables behind the working-time arithmetic."""
+        return Tables(self.first_day, self._is_working, self._base, self._elapsed, self._working,
+                      self.day_seconds, self._due_tod, self._working_text, self._due_tod_text)
 
     def _exceptions(self, years: Iterable[int]) -> tuple[set[date], set[date]]:
         spec = self.spec
@@ -270,21 +321,7 @@ class WorkingCalendar:
         """
         if worked <= 0:
             return (self._working[0] * DAY + self.sessions[0][0]) - UTC_OFFSET
-        full_days, rest = divmod(worked - 1, self.day_seconds)
-        if full_days >= len(self._working):
-            raise CalendarError(f"calendar {self.name!r} ends before the due date; extend `years`")
-        return self._working[full_days] * DAY + self._due_tod[rest + 1] - UTC_OFFSET
-
-    def due_at(self, worked: int) -> tuple[int, str]:
-        """:meth:`instant_at` and its text (:func:`format_instant`), the text from the tables."""
-        tables = self.tables()
-        if worked > 0:
-            full_days, rest = divmod(worked - 1, tables.day_seconds)
-            if full_days < len(tables.working):
-                return (tables.working[full_days] * DAY + tables.due_tod[rest + 1] - UTC_OFFSET,
-                        tables.working_text[full_days] + tables.due_tod_text[rest + 1])
-        instant = self.instant_at(worked)
-        return instant, format_instant(instant)
+        return self.due_from(0, 0, NOTHING, worked)[0]  # nothing allowed from the calendar's start, `worked` paused
 
     def add(self, instant: int, seconds: int) -> int:
         """The instant at which `seconds` of working time counted from `instant` are used up."""
@@ -308,12 +345,69 @@ class WorkingCalendar:
         return self._working[next_index] * DAY + self.sessions[-1][1] - UTC_OFFSET
 
     def working_seconds(self, value: float, unit: str) -> int:
-        """Working seconds of a limit in `working_days` or `working_hours`."""
+        """Working seconds of a limit in `working_days` or `working_hours` (the unit rules)."""
         if unit == "working_days":
             return round(value * self.day_seconds)
         if unit == "working_hours":
             return round(value * 3600)
         raise CalendarError(f"unit {unit!r} is not a working-time unit")
+
+    # -- allowances and dues: the one definition per limit unit ------------------------------
+    def allowance(self, limit: LimitLike) -> Allowance:
+        """Resolve a limit (`value` in `unit`) into the time it allows on this calendar."""
+        if limit.unit == "calendar_days":
+            return Allowance(None, limit.value, round(limit.value * 1440), CALENDAR)
+        seconds = self.working_seconds(limit.value, limit.unit)
+        return Allowance(seconds, None, seconds // 60, WORKING)
+
+    def paused(self, allowance: Allowance, pauses: Iterable[tuple[int, int]]) -> int:
+        """Time within `pauses` ((start, end) instants) on the allowance's basis: working seconds
+        for a working-time allowance, else seconds."""
+        if allowance.working is None:
+            return sum(max(0, end - start) for start, end in pauses)
+        return sum(max(0, self.between(start, end)) for start, end in pauses)
+
+    def due(self, start: int, allowance: Allowance, pauses: Iterable[tuple[int, int]] = ()) -> tuple[int, str]:
+        """When `allowance` counted from `start` is used up, time in `pauses` not counted; with its text.
+
+        Working time: the instant the allowance plus the paused working time are used up (a
+        zero allowance is due at once). Calendar days: the days added, rolled to the end of the
+        next working day when they land on a day off, then moved by the paused seconds.
+        """
+        start_worked = self.worked(start) if allowance.working is not None else 0
+        return self.due_from(start, start_worked, allowance, self.paused(allowance, pauses))[:2]
+
+    def _due_function(self) -> Callable[[int, int, Allowance, int], tuple[int, str, int]]:
+        """The calendar's `due_from`: a closure over its tables (read faster than attributes, and
+        the engine calls it once per step row)."""
+        day_seconds, working_count, add_calendar_days = self.day_seconds, len(self._working), self.add_calendar_days
+        working_days, working_text = self._working, self._working_text
+        # indexed by `rest` - 1: the second of the day at which the last of a day's `rest` seconds is used
+        last_tod, last_tod_text = self._due_tod[1:], self._due_tod_text[1:]
+
+        def due_from(start: int, start_worked: int, allowance: Allowance, paused: int) -> tuple[int, str, int]:
+            """:meth:`due` with `start_worked` = worked(start) and `paused` (measured as :meth:`paused`
+            does) known already, as (instant, text, local day number) — the engine judges by days."""
+            working = allowance.working
+            if working is None:
+                due = add_calendar_days(start, allowance.days) + paused  # type: ignore[arg-type]
+                return due, format_instant(due), (due + UTC_OFFSET) // DAY
+            total = working + paused
+            if total <= 0:
+                return start, format_instant(start), (start + UTC_OFFSET) // DAY
+            full_days, rest = divmod(start_worked + total - 1, day_seconds)
+            if full_days < working_count:  # the day and second at which the time is used up
+                day = working_days[full_days]
+                return day * DAY + last_tod[rest] - UTC_OFFSET, working_text[full_days] + last_tod_text[rest], day
+            raise CalendarError(f"calendar {self.name!r} ends before the due date; extend `years`")
+
+        return due_from
+
+    def moved(self, due: int, allowance: Allowance, paused: int) -> int:
+        """A due (an appointment) moved later by `paused` time on the allowance's basis."""
+        if allowance.working is None:
+            return due + paused
+        return self.add(due, paused)
 
 
 def local_date(instant: int) -> int:

@@ -12,9 +12,9 @@ from typing import NamedTuple
 
 import orjson
 
-from .calendar import DAY, UTC_OFFSET, WorkingCalendar, format_instant
+from .calendar import DAY, UTC_OFFSET, WORKING, Allowance, WorkingCalendar, format_instant
 from .caselog import Case, CaseEvent, RecordError, decode_case, parse_case
-from .models import Dossier, Evidence, LimitUnit, Limit, Procedure
+from .models import Dossier, Evidence, Procedure
 from .procedures import ProcedureBook, ProcedureError
 
 ENTERING = frozenset({"received", "handover", "sent_back"})
@@ -32,35 +32,16 @@ _NO_INSTANT = -(1 << 62)
 """Stands for "no instant known" where an instant is expected (no timestamp is that far back)."""
 
 
-@dataclass(frozen=True)
-class Allowance:
-    """A limit resolved against a calendar: working seconds, or calendar days."""
-
-    working: int | None
-    days: float | None
-
-    @classmethod
-    def of(cls, limit: Limit, calendar: WorkingCalendar) -> "Allowance":
-        """Resolve `limit` on `calendar`."""
-        if limit.unit is LimitUnit.calendar_days:
-            return cls(None, limit.value)
-        return cls(calendar.working_seconds(limit.value, limit.unit.value), None)
-
-    def minutes(self) -> int:
-        """Allowance in minutes: working minutes, or calendar minutes (1440 a day) for a calendar-day limit."""
-        if self.working is not None:
-            return self.working // 60
-        return round(self.days * 1440)  # type: ignore[operator]
-
-
 @dataclass
 class CompiledProcedure:
     """A procedure with its limits resolved on one calendar."""
 
     procedure: Procedure
     limit: Allowance
-    steps: dict[str, tuple[int, Allowance, int, int | None]]
-    """Step code → (position, allowance, allowed minutes, allowed working seconds or None)."""
+    steps: dict[str, tuple[int, Allowance]]
+    """Step code → (position, allowance)."""
+    allowances: dict[str, Allowance]
+    """Step code → allowance (what the step rows read)."""
     pauses: frozenset[str]
     first_step: str = ""
     """The code of the step a `received` event without a step enters."""
@@ -72,12 +53,10 @@ class CompiledProcedure:
     @classmethod
     def compile(cls, procedure: Procedure, calendar: WorkingCalendar) -> "CompiledProcedure":
         """Resolve every limit of `procedure`."""
-        steps = {}
-        for index, step in enumerate(procedure.steps):
-            allowance = Allowance.of(step.limit, calendar)
-            steps[step.code] = (index, allowance, allowance.minutes(), allowance.working)
+        steps = {step.code: (index, calendar.allowance(step.limit)) for index, step in enumerate(procedure.steps)}
         required = tuple((step.code, step.name) for step in procedure.steps if not step.optional)
-        return cls(procedure, Allowance.of(procedure.limit, calendar), steps, frozenset(procedure.pauses),
+        allowances = {code: allowance for code, (_, allowance) in steps.items()}
+        return cls(procedure, calendar.allowance(procedure.limit), steps, allowances, frozenset(procedure.pauses),
                    procedure.steps[0].code, required, frozenset(code for code, _ in required))
 
 
@@ -93,7 +72,8 @@ class Evaluator:
 
     def __post_init__(self) -> None:
         self.calendar_ref = {"name": self.calendar.name, "version": self.calendar.version}
-        self._tables = self.calendar.tables()
+        self._tables = self.calendar.tables()[:4]
+        """What `_steps` needs to inline `worked()`: first day, is_working, base, elapsed."""
 
     def compiled(self, case: Case) -> CompiledProcedure:
         """The compiled procedure version in force when `case` was received."""
@@ -123,8 +103,8 @@ class Evaluator:
 
     def evaluate_parsed(self, case: Case) -> dict:
         """Evaluate a validated case; raises RecordError when it cannot be evaluated."""
-        try:
-            compiled = self.compiled(case)
+        try:  # the cache `compiled` fills, read here first (a call costs more than the lookup)
+            compiled = self._by_day.get((case.procedure, (case.received + UTC_OFFSET) // DAY)) or self.compiled(case)
         except ProcedureError as exc:
             raise RecordError([f"procedure: {exc}"]) from None
         except (OverflowError, ValueError) as exc:  # a date far outside any calendar
@@ -147,8 +127,8 @@ class Evaluator:
     def evaluate_case(self, case: Case, proc: CompiledProcedure) -> dict:
         """Build the evidence dict of one parsed case."""
         cal = self.calendar
-        trace = _trace(case.instants, case.events, proc)
-        finish, finish_text = trace.finish(case.status)
+        trace = _trace(case.instants, case.events, proc, case.status)
+        finish, finish_text = trace.finish
         if finish is None and case.status in FINISHED_STATUS and trace.terminal is None:
             raise RecordError([f"status: {case.status} says the dossier was resolved, but no `resolved` or"
                                " `returned` event says when; its verdict cannot be judged"])
@@ -161,24 +141,18 @@ class Evaluator:
             paused_working += worked(end) - worked(start)
             paused_seconds += end - start
         limit, received = proc.limit, case.received
-        # `computed` is cal.add(received, limit) spelled out to keep the working time at `received`
-        # (the first step usually starts then) and at `computed` (worked(instant_at(w)) == w).
+        # The working time at `received` is kept: the first step usually starts then, and the
+        # working time at `computed` is it plus the allowance (worked() of a due is what it counts).
         received_worked = computed_worked = None
-        if limit.working is None:
-            computed = cal.add_calendar_days(received, limit.days)  # type: ignore[arg-type]
-            computed_text = format_instant(computed)
-        elif limit.working > 0:
+        if limit.working is not None:
             received_worked = worked(received)
             computed_worked = received_worked + limit.working
-            computed, computed_text = cal.due_at(computed_worked)
-        else:
-            computed = received
-            computed_text = format_instant(computed)
+        computed, computed_text, _ = cal.due_from(received, received_worked or 0, limit, 0)
         due = case.due if case.due is not None else computed
-        if limit.working is not None:
-            effective = cal.instant_at(worked(due) + paused_working) if paused_working else due
+        if pauses:
+            effective = cal.moved(due, limit, paused_seconds if limit.working is None else paused_working)
         else:
-            effective = due + paused_seconds
+            effective = due
         verdict = self._verdict(case, trace, finish, effective, pauses)
         # A refused/withdrawn/stopped dossier is over: a step it never closed is measured up to
         # its last event and left unjudged, not found overdue against `as_of`.
@@ -225,11 +199,10 @@ class Evaluator:
         time at that instant (`known_worked` at `known_instant`) is reused, not looked up again.
         """
         cal = self.calendar
-        worked, instant_at = cal.worked, cal.instant_at
-        first_day, is_working, base, elapsed, working_days, day_seconds, due_tod, working_text, tod_text \
-            = self._tables
-        days, last_working = len(is_working), len(working_days) - 1
-        as_of, known_steps = self.as_of, proc.steps
+        worked, due_from = cal.worked, cal.due_from
+        first_day, is_working, base, elapsed = self._tables
+        days = len(is_working)
+        as_of, allowances = self.as_of, proc.allowances.get
         result: list[dict] = []
         append = result.append
         previous_end, previous_worked = known_instant, known_worked
@@ -258,30 +231,17 @@ class Evaluator:
                 previous_worked = worked(end)
             previous_end = end
             used = (previous_worked - start_worked - paused_working) // 60
-            known = known_steps.get(step)
-            if known is None:
+            allowance = allowances(step)
+            if allowance is None:
                 append({"step": step, "from_unit": from_unit, "unit": unit, "started_at": text,
                         "finished_at": end_text, "due_at": None, "allowed_minutes": None,
-                        "used_minutes": used, "time_basis": "working", "verdict": None})
+                        "used_minutes": used, "time_basis": WORKING, "verdict": None})
                 continue
-            working = known[3]
-            basis = "working"
-            if working is None:  # a calendar-day limit: used time in the same unit, calendar minutes
-                used, basis = (end - start - paused_seconds) // 60, "calendar"
-            # due = instant_at(...) and its text, inlined for the common case
-            if working is not None and (total := start_worked + working + paused_working) > 0 \
-                    and (day_rest := divmod(total - 1, day_seconds))[0] <= last_working:
-                full_days, rest = day_rest
-                due_day = working_days[full_days]
-                due = due_day * DAY + due_tod[rest + 1] - UTC_OFFSET
-                due_text = working_text[full_days] + tod_text[rest + 1]
+            if allowance.working is None:  # a calendar-day limit: used time in the same unit, calendar minutes
+                used = (end - start - paused_seconds) // 60
+                due, due_text, due_day = due_from(start, start_worked, allowance, paused_seconds)
             else:
-                if working is not None:
-                    due = instant_at(start_worked + working + paused_working)
-                else:
-                    due = cal.add_calendar_days(start, known[1].days) + paused_seconds  # type: ignore[arg-type]
-                due_day = (due + UTC_OFFSET) // DAY
-                due_text = format_instant(due)
+                due, due_text, due_day = due_from(start, start_worked, allowance, paused_working)
             if finished is None:
                 verdict = "open_overdue" if closed_at is None and as_of > due else "open"
             elif finished > due:
@@ -296,8 +256,8 @@ class Evaluator:
                     {"kind": "late_step", "step": step, "detail": f"{state} after its due {due_text}"}
                 )
             append({"step": step, "from_unit": from_unit, "unit": unit, "started_at": text,
-                    "finished_at": end_text, "due_at": due_text, "allowed_minutes": known[2],
-                    "used_minutes": used, "time_basis": basis, "verdict": verdict})
+                    "finished_at": end_text, "due_at": due_text, "allowed_minutes": allowance.minutes,
+                    "used_minutes": used, "time_basis": allowance.basis, "verdict": verdict})
         return result
 
     def _pause_end(self, case: Case, trace: "_Trace", finish: int | None) -> int:
@@ -372,25 +332,19 @@ class _Trace(NamedTuple):
     out_of_order: list[tuple[str, str]]
     apologies: list[int]
     terminal: str | None
-    resolved: tuple[int, str] | None
-    """Instant and text of the first `resolved` event."""
-    returned: tuple[int, str] | None
-    """Instant and text of the first `returned` event."""
-
-    def finish(self, status: int) -> tuple[int | None, str | None]:
-        """The dossier's finish: its first `resolved`, else (status 9/10) its first `returned`."""
-        if self.resolved is not None:
-            return self.resolved
-        if status in (9, 10) and self.returned is not None:
-            return self.returned
-        return None, None
+    finish: tuple[int, str] | tuple[None, None]
+    """Instant and text of the dossier's finish: its first `resolved` event, else (status 9/10) its
+    first `returned` event; (None, None) when neither."""
 
 
 _make_trace = tuple.__new__
 """Builds a :class:`_Trace` from a tuple of its fields, without the Python-level `__new__`."""
 
 
-def _trace(instants: list[int], events: list[CaseEvent], proc: CompiledProcedure) -> _Trace:
+_NO_FINISH = (None, None)
+
+
+def _trace(instants: list[int], events: list[CaseEvent], proc: CompiledProcedure, status: int) -> _Trace:
     """Walk the case log once: step rows, pauses, apologies, the terminal and finishing events."""
     rows: list[list] = []
     entered: set[str] = set()
@@ -444,5 +398,8 @@ def _trace(instants: list[int], events: list[CaseEvent], proc: CompiledProcedure
             opened = None
     if current is not None and current[5] is None and last_resolved is not None and last_resolved[0] >= current[3]:
         current[5], current[6] = last_resolved
-    return _make_trace(_Trace, (rows, entered, pauses, opened, unknown, out_of_order, apologies, terminal,
-                                first_resolved, first_returned))
+    if first_resolved is not None:
+        finish = first_resolved
+    else:
+        finish = first_returned if status in FINISHED_STATUS and first_returned is not None else _NO_FINISH
+    return _make_trace(_Trace, (rows, entered, pauses, opened, unknown, out_of_order, apologies, terminal, finish))

@@ -97,7 +97,7 @@ class CaseLogGenerator:
             steps[i], steps[i + 1] = steps[i + 1], steps[i]
         events: list[dict] = [_event(received, "received", step=steps[0].code, unit=steps[0].unit, actor=rnd.choice(OFFICERS))]
         limit = Allowance.of(procedure.limit, cal)
-        computed = cal.add(received, limit.working) if limit.working is not None else cal.add_calendar_days(received, limit.days)
+        computed = cal.due(received, limit)[0]
         due = computed if rnd.random() > 0.02 else cal.add(computed, 8 * 3600)
         record = {
             "dossier": code, "procedure": procedure.code, "agency": procedure.agency,

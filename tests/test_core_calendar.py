@@ -13,6 +13,7 @@ from isobridge.core.calendar import (
     DAY, CalendarError, CalendarSpec, WorkingCalendar, format_instant, local_date,
 )
 from isobridge.core.calendar_days import bundled_layer
+from isobridge.core.models import Limit, LimitUnit
 
 H = 3600
 WD = 8 * H
@@ -195,20 +196,63 @@ def test_add_is_monotonic(vn_calendar, s1, s2, a1, a2):
     assert vn_calendar.worked(s1) <= vn_calendar.worked(s2)
 
 
+limits = st.one_of(
+    st.builds(Limit, value=st.integers(0, 12).map(lambda n: n / 2), unit=st.just(LimitUnit.working_days)),
+    st.builds(Limit, value=st.integers(0, 24), unit=st.just(LimitUnit.working_hours)),
+    st.builds(Limit, value=st.integers(0, 20).map(lambda n: n / 2), unit=st.just(LimitUnit.calendar_days)),
+)
+pause_lists = st.lists(st.tuples(instants, st.integers(0, 3 * DAY // 60).map(lambda m: m * 60)), max_size=3)
+
+
 @settings(max_examples=300, deadline=None)
-@given(instants, allowances)
-def test_tables_give_what_worked_and_instant_at_give(vn_calendar, start, allowance):
-    """The lookup tables the engine inlines agree with the methods (and the due's text)."""
-    tables = vn_calendar.tables()
-    local = start + 7 * H
-    index = local // DAY - tables.first_day
-    worked = tables.base[index] + (tables.elapsed[local % DAY] if tables.is_working[index] else 0)
-    assert worked == vn_calendar.worked(start)
-    full_days, rest = divmod(worked + allowance - 1, tables.day_seconds)
-    due = tables.working[full_days] * DAY + tables.due_tod[rest + 1] - 7 * H
-    assert due == vn_calendar.add(start, allowance)
-    assert tables.working_text[full_days] + tables.due_tod_text[rest + 1] == format_instant(due)
-    assert vn_calendar.due_at(worked + allowance) == (due, format_instant(due))
+@given(instants, limits, pause_lists)
+def test_due_is_the_allowance_counted_on_its_basis(vn_calendar, start, limit, spans):
+    """One definition: a working-time due is `add` of the allowance plus the paused working time
+    (measured with `between`); a calendar-day due is `add_calendar_days` plus the paused seconds."""
+    cal = vn_calendar
+    pauses = [(low, low + length) for low, length in spans]
+    allowance = cal.allowance(limit)
+    due, text = cal.due(start, allowance, pauses)
+    assert text == format_instant(due)
+    if limit.unit is LimitUnit.calendar_days:
+        assert (allowance.days, allowance.basis, allowance.minutes) == (limit.value, "calendar", round(limit.value * 1440))
+        assert due == cal.add_calendar_days(start, limit.value) + sum(high - low for low, high in pauses)
+    else:
+        per_unit = WD if limit.unit is LimitUnit.working_days else H
+        assert (allowance.working, allowance.basis) == (round(limit.value * per_unit), "working")
+        assert allowance.minutes == allowance.working // 60
+        assert due == cal.add(start, allowance.working + sum(cal.between(low, high) for low, high in pauses))
+    paused = cal.paused(allowance, pauses)
+    assert cal.due_from(start, cal.worked(start), allowance, paused) == (due, text, local_date(due))
+    assert cal.moved(cal.due(start, allowance)[0], allowance, paused) == due
+
+
+def test_a_unit_rule_is_one_change_in_one_place():
+    """A rule such as "half a day is one session (buổi)" is an override of `working_seconds`: the
+    allowance, its minutes and its due all follow (sessions here are 4 h and 3 h)."""
+
+    class SessionCalendar(WorkingCalendar):
+        def working_seconds(self, value: float, unit: str) -> int:
+            if unit == "working_days" and value % 1 == 0.5:
+                whole = int(value) * self.day_seconds
+                return whole + self.sessions[0][1] - self.sessions[0][0]
+            return super().working_seconds(value, unit)
+
+    spec = CalendarSpec(country="", sessions=("07:00-11:00", "13:00-16:00"), years=(2025, 2025))
+    plain, by_session = WorkingCalendar(spec), SessionCalendar(spec)
+    half = Limit(value=0.5, unit=LimitUnit.working_days)
+    assert plain.allowance(half).minutes == 210 and by_session.allowance(half).minutes == 240
+    start = at("2025-03-05 07:00")
+    assert plain.due(start, plain.allowance(half))[1] == "2025-03-05T10:30:00+07:00"
+    assert by_session.due(start, by_session.allowance(half))[1] == "2025-03-05T11:00:00+07:00"
+
+
+def test_zero_allowance_with_nothing_paused_is_due_at_the_start(vn_calendar):
+    after_hours = at("2025-03-05 19:00")
+    nothing = vn_calendar.allowance(Limit(value=0, unit=LimitUnit.working_hours))
+    assert vn_calendar.due(after_hours, nothing) == (after_hours, format_instant(after_hours))
+    paused = [(at("2025-03-06 08:00"), at("2025-03-06 09:00"))]
+    assert vn_calendar.due(after_hours, nothing, paused)[1] == "2025-03-06T08:30:00+07:00"
 
 
 def _naive_working_minute(minute_start: int, off: set[date], extra: set[date]) -> bool:
@@ -254,3 +298,13 @@ def test_arithmetic_matches_a_minute_walking_oracle(vn_calendar, oracle_days, st
     if span <= 20 * DAY:
         walked = sum(_naive_working_minute(start + m * 60, off, extra) for m in range(span // 60)) * 60
         assert vn_calendar.between(start, due) == walked == allowance
+
+
+def test_a_calendar_pickles_with_its_due_function(vn_calendar):
+    """`due_from` is a closure over the tables: a pickled calendar (a worker's copy) builds it again."""
+    import pickle
+
+    copy = pickle.loads(pickle.dumps(vn_calendar))
+    allowance = vn_calendar.allowance(Limit(value=1.5, unit=LimitUnit.working_days))
+    start = at("2025-01-24 15:00")  # 2 h on Friday, Tết, 8 h on Monday 3 February, 2 h on Tuesday
+    assert copy.due(start, allowance) == vn_calendar.due(start, allowance) == (at("2025-02-04 09:30"), "2025-02-04T09:30:00+07:00")
