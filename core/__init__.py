@@ -42,7 +42,7 @@ _FACE: dict[str, str] = {
     "RangePaging": "paging", "NextLinkPaging": "paging", "AfterCursorPaging": "paging", "SinglePage": "paging",
     "paging_for": "paging",
     # case-log vocabulary a mapping needs
-    "EVENT_KINDS": "caselog", "HEADER_FIELDS": "merge", "PERSONAL_FIELDS": "privacy", "Evidence": "models",
+    "EVENT_KINDS": "caselog", "HEADER_FIELDS": "merge", "nfc": "merge", "PERSONAL_FIELDS": "privacy", "Evidence": "models",
     # bounded reading of files, document folders and XML
     "MAX_LINE_BYTES": "files", "LineBlock": "files", "LineTooLong": "files", "check_folder": "files",
     "read_line_blocks": "files", "changed_documents": "files", "files_in": "files", "mark": "files",
@@ -93,7 +93,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; never executed
                        HttpUnavailable, MalformedResponse, NoAuth, check_reachability, redact_url,
                        register_secret, server_reason)
     from .mapping_check import MappingReport, check_mapping, unmapped_codes
-    from .merge import HEADER_FIELDS
+    from .merge import HEADER_FIELDS, nfc
     from .minimise import minimise_fragment, scrub_line, scrub_value
     from .models import Evidence
     from .paging import (DEFAULT_MAX_PAGES, AfterCursorPaging, Answer, NextLinkPaging, OffsetPaging, PageGuard,

@@ -24,6 +24,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from itertools import chain
+from typing import Any
 
 import orjson
 
@@ -99,9 +100,16 @@ def instant(text: object) -> int:
     return 0 if value is None else value
 
 
-def _nfc(value: object) -> object:
-    if type(value) is str and not unicodedata.is_normalized("NFC", value):
-        return unicodedata.normalize("NFC", value)
+def nfc(value: Any) -> Any:
+    """`value` with every text in Unicode NFC, one spelling of each Vietnamese letter (some systems
+    send them decomposed): texts, and the keys and values of objects and lists; others as they are.
+    The one normaliser of the edge (sources that match text in their mappings call it first)."""
+    if type(value) is str:
+        return value if value.isascii() or unicodedata.is_normalized("NFC", value) else unicodedata.normalize("NFC", value)
+    if isinstance(value, dict):
+        return {nfc(key): nfc(inner) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [nfc(inner) for inner in value]
     return value
 
 
@@ -124,7 +132,7 @@ def admit(fragment: dict, source: str, dropped: Counter | None = None) -> dict:
             if dropped is not None:
                 dropped[name] += 1
         elif name != "events" and value is not None and value != "":
-            admitted[name] = _nfc(value)
+            admitted[name] = nfc(value)
     admitted["events"] = [_admit_event(event, source, dropped) for event in events]
     return admitted
 
@@ -151,7 +159,7 @@ def _admit_event(event: dict, source: str, dropped: Counter | None) -> dict:
             if dropped is not None and name != SOURCE:
                 dropped[f"events[].{name}"] += 1
         elif value is not None and value != "":
-            kept[name] = _nfc(value)
+            kept[name] = nfc(value)
     return kept
 
 

@@ -22,7 +22,7 @@ from pydantic import PositiveInt
 
 from isobridge.core import (
     AdapterOptions, check_folder, CheckResult, dump_cursor, files_in, LineBlock, LineTooLong, load_cursor,
-    mark, MAX_LINE_BYTES, Page, RawRecord, read_line_blocks, RecordError, Source
+    mark, MAX_LINE_BYTES, nfc, Page, RawRecord, read_line_blocks, RecordError, Source
 )
 
 from .mapping import CsvMapping, RowMapper, RowPlan
@@ -61,7 +61,7 @@ def decode(raw: bytes, encoding: str) -> str:
             text = raw.decode("cp1258", "surrogateescape")
     else:
         text = raw.decode(encoding, "surrogateescape")
-    return text if text.isascii() else unicodedata.normalize("NFC", text)
+    return nfc(text)
 
 
 LONG = "\x00"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tomllib
-import unicodedata
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any, Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from isobridge.core import ConfigurationError, RecordError
+from isobridge.core import ConfigurationError, nfc, RecordError
 
 from .privacy import applicant_value
 from .rows import RowProfile, RowRule
@@ -209,7 +208,7 @@ def _required(item: dict, field: str, errors: list[str]) -> str:
 
 def _text(value: Any) -> str:
     """Text as stored: NFC (one spelling of each Vietnamese letter), stripped."""
-    return unicodedata.normalize("NFC", str(value)).strip()
+    return nfc(str(value)).strip()
 
 
 def _status(value: Any, errors: list[str], dossier: str) -> int | None:

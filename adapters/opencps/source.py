@@ -8,7 +8,6 @@ fragments, which the host's ledger recognises, so they produce no new evidence r
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -19,7 +18,7 @@ from pydantic import Field, SecretStr
 
 from isobridge.core import (
     AdapterContext, AdapterOptions, Answer, AuthenticationError, BasicAuth, check_reachability, CheckResult,
-    HttpClient, HttpError, HttpOptions, MalformedResponse, Page, PageGuard, RawRecord, Source, StartEndPaging
+    HttpClient, HttpError, HttpOptions, MalformedResponse, nfc, Page, PageGuard, RawRecord, Source, StartEndPaging
 )
 
 from .mapping import load_mapping
@@ -60,8 +59,7 @@ class OpenCPSOptions(AdapterOptions):
 
 def _kept(body: dict, fields: tuple[str, ...]) -> dict:
     """The listed fields of `body`, text in Unicode NFC (one spelling of each unit and step name)."""
-    return {key: unicodedata.normalize("NFC", value) if isinstance(value, str) and not value.isascii() else value
-            for key in fields if key in body for value in (body[key],)}
+    return {key: nfc(body[key]) for key in fields if key in body}
 
 
 def _marker(value: Any) -> str:

@@ -7,9 +7,10 @@ into the quarantine; what it reads from a personal path leaves only as a keyed p
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Callable, Iterable
 from typing import Any
+
+from isobridge.core import nfc
 
 from .profile import Profile
 
@@ -82,17 +83,6 @@ def _copy(src: Any, dst: dict, parts: list[str], hidden: bool, pseudonym: Callab
     if value is not _ABSENT:
         value = nfc(value)  # the same text in NFD and NFC is one dossier, one unit, one pseudonym
         _put(dst, parts, pseudonym(value) if hidden else value)
-
-
-def nfc(value: Any) -> Any:
-    """`value` with every text in Unicode NFC (Vietnamese arrives decomposed from some systems)."""
-    if isinstance(value, str):
-        return value if value.isascii() else unicodedata.normalize("NFC", value)
-    if isinstance(value, dict):
-        return {nfc(key): nfc(inner) for key, inner in value.items()}
-    if isinstance(value, list):
-        return [nfc(inner) for inner in value]
-    return value
 
 
 _ABSENT = object()
