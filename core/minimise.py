@@ -18,16 +18,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from .caselog import TEXT_FIELDS
-from .merge import HEADER_FIELDS
+from .merge import EVENT_FIELDS, HEADER_FIELDS
 from .privacy import EVENT_PERSONAL_FIELDS, PERSONAL_FIELDS
 
 Pseudonym = Callable[[str], "str | None"]
 
 CLEAR_FIELDS = frozenset(("dossier", *HEADER_FIELDS))
 """Dossier-level fields stored in clear."""
-EVENT_FIELDS = frozenset(("at", "kind", "new_due_at", *TEXT_FIELDS))
-"""Event fields stored (`actor` as a pseudonym)."""
 CLEAR_EVENT_FIELDS = EVENT_FIELDS - EVENT_PERSONAL_FIELDS
 """Event fields stored in clear."""
 _KEPT = CLEAR_FIELDS | PERSONAL_FIELDS | {"events"}
