@@ -31,8 +31,10 @@ CSS = """
 body { max-width: 277mm; }
 h3 { font-size: 12pt; margin: 5mm 0 1mm; page-break-after: avoid; break-after: avoid; }
 .fields p { margin: 0.5mm 0; }
-table.paper { font-size: 9pt; table-layout: fixed; }
-table.paper td.blank { height: 9mm; }
+table.paper { font-size: 9pt; }
+table.paper td:nth-last-child(-n+2) { height: 9mm; }
+table.steps th:nth-last-child(-n+2) { width: 15%; }
+table.found th:nth-last-child(-n+2) { width: 22%; }
 """
 
 
@@ -130,22 +132,18 @@ def _dossier(index: int, record: dict, flagged: bool, names: ProcedureNames) -> 
     rows = list(dossier_rows(record, names, flagged))
     head, steps = rows[0], [row for row in rows if row["Dòng"].startswith("Bước")]
     found = [row for row in rows if row["Dòng"].startswith("Điểm")]
-    blank = '<td class="blank"></td><td class="blank"></td>'
+    cells = ["Bước", "Đơn vị giao", "Đơn vị nhận", "Bắt đầu", "Kết thúc", "Hạn", "Thời gian đã dùng/cho phép",
+             "Kết quả"]
     body = [f"<h3>{index}. Hồ sơ {esc(record['dossier'])}</h3>", '<div class="fields">',
             f"<p>Thủ tục: {esc(names.procedure(record['procedure'], record['received_at']))} "
             f"({esc(record['procedure'])}) — {esc(head['Cơ quan'])}. Nhóm mẫu: {esc(STRATUM[flagged])}.</p>",
             f"<p>Nhận hồ sơ: {esc(head['Bắt đầu'])}; hẹn trả: {esc(head['Hạn']) or '—'}; trả kết quả: "
-            f"{esc(head['Kết thúc']) or '—'}; kết quả: {esc(head['Kết quả'])}.</p></div>"]
-    cells = ["Bước", "Đơn vị giao", "Đơn vị nhận", "Bắt đầu", "Kết thúc", "Hạn", "Thời gian đã dùng/cho phép",
-             "Kết quả"]
-    lines = [f"<tr>{''.join(f'<td>{esc(row[c])}</td>' if c in row else '<td></td>' for c in cells)}{blank}</tr>"
-             for row in steps] or [f'<tr><td colspan="{len(cells)}">Không có bước xử lý.</td>{blank}</tr>']
-    head_row = "<tr>" + "".join(f"<th>{esc(c)}</th>" for c in cells + [FINDING, SEEN]) + "</tr>"
-    body.append(table(head_row, lines, raw=True, css_class="paper"))
-    nc_lines = [f"<tr><td>{esc(row['Bước'])}</td><td>{esc(row['Điểm không phù hợp'])}</td>{blank}</tr>"
-                for row in found] or [f"<tr><td colspan=2>Hệ thống không ghi nhận điểm không phù hợp.</td>{blank}</tr>"]
-    nc_head = "<tr>" + "".join(f"<th>{esc(c)}</th>" for c in ("Bước", "Điểm không phù hợp", FINDING, SEEN)) + "</tr>"
-    body.append(table(nc_head, nc_lines, raw=True, css_class="paper"))
+            f"{esc(head['Kết thúc']) or '—'}; kết quả: {esc(head['Kết quả'])}.</p></div>",
+            table(cells + [FINDING, SEEN], [[row.get(c, "") for c in cells] + ["", ""] for row in steps]
+                  or [["Không có bước xử lý."] + [""] * (len(cells) + 1)], css_class="paper steps"),
+            table(["Bước", "Điểm không phù hợp", FINDING, SEEN],
+                  [[row["Bước"], row["Điểm không phù hợp"], "", ""] for row in found]
+                  or [["", "Hệ thống không ghi nhận điểm không phù hợp.", "", ""]], css_class="paper found")]
     return body
 
 
