@@ -167,6 +167,7 @@ def test_cli_takes_the_latest_revision_and_reports_bad_lines(tmp_path: Path, cap
 def test_cli_ledger_and_evidence_file_draw_the_same_sample(tmp_path: Path) -> None:
     assert main(["demo", "--out", str(tmp_path / "demo")]) == 0
     demo = tmp_path / "demo"
+    assert "--seed 2025" in (demo / "audit-sample.html").read_text(encoding="utf-8")  # the demo writes one too
     common = ["--seed", "31", "--from", "2025-07-01", "--to", "2025-12-31"]
     assert main(["audit-sample", "--config", str(demo / "isobridge.toml"), *common,
                  "--out", str(tmp_path / "ledger.html")]) == 0

@@ -11,6 +11,7 @@ from ..report.audit import AuditPlan, collect, draw, draw_seed
 from ..report.auditpaper import write_paper
 from ..report.names import ProcedureNames
 from ..report.source import latest_revisions, read_evidence
+from ..settings import Settings
 from .. import samples
 from .common import open_ledger, open_settings
 from .report import _day
@@ -76,3 +77,14 @@ def run(args: argparse.Namespace) -> int:
     for line in plan.rejections:
         print(f"  {line}", file=sys.stderr)
     return 3 if plan.rejected else 0
+
+
+DEMO_SEED = 2025
+"""The demo's seed: its sample is the same on every run."""
+
+
+def demo_sample(settings: Settings, folder: Path) -> Path:
+    """The demo's audit sample and working paper, from its ledger (`isobridge demo`)."""
+    args = argparse.Namespace(seed=DEMO_SEED, start=None, end=None, agency=None)
+    plan, found = _from_ledger(args, settings.ledger.path)
+    return write_paper(plan, found, folder / "audit-sample.html", ProcedureNames.from_dir(settings.procedures.dir))[0]
