@@ -16,6 +16,7 @@ from isobridge.core.report.aggregate import Period
 from isobridge.core.report.audit import collect, draw, is_flagged, sample_size, split
 from isobridge.core.report.auditpaper import FINDING, SEEN, write_paper
 from isobridge.core.report.names import ProcedureNames
+from isobridge.core.report.pdf import browser, print_pdf
 
 from evid_support import evidence
 
@@ -175,3 +176,15 @@ def test_cli_ledger_and_evidence_file_draw_the_same_sample(tmp_path: Path) -> No
                  "--out", str(tmp_path / "file.html")]) == 0
     ledger = (tmp_path / "ledger.phieu-ghi-chep.csv").read_bytes()
     assert ledger == (tmp_path / "file.phieu-ghi-chep.csv").read_bytes() and ledger.count(b"\r\n") > 30
+
+
+@pytest.mark.skipif(browser() is None, reason="Chromium is not installed (apt-get install -y chromium)")
+def test_the_working_paper_prints_on_a4_landscape_in_chromium(tmp_path: Path) -> None:
+    from test_docs_sheet import pdf_pages
+    from test_evid_browser import chromium, console_messages
+
+    page, _ = paper(tmp_path, group("2.001023", 40, 6) + group("1.001612", 12, 1), seed=5150)
+    dom = chromium(tmp_path, "--dump-dom", page.resolve().as_uri())
+    assert console_messages(dom.stderr) == [] and "Số khởi tạo chọn mẫu (seed): <b>5150</b>" in dom.stdout
+    pages = pdf_pages(print_pdf(page, tmp_path / "audit.pdf"))
+    assert len(pages) >= 2 and all(abs(w - 841.9) < 2 and abs(h - 595.3) < 2 for w, h in pages)  # A4 landscape
