@@ -97,9 +97,29 @@ def test_the_period_is_on_the_reception_date_and_the_agency_filters() -> None:
 
 
 def test_unusable_evidence_is_counted_and_named() -> None:
-    plan = draw([("f.jsonl:1", {"dossier": "X"}), ("f.jsonl:2", dossier("OK-1")), ("f.jsonl:3", [1])], 1)
-    assert plan.rejected == 2 and plan.dossiers() == {"OK-1"}
+    bad_step = dossier("BAD-2", flagged=True)
+    bad_step["steps"][0]["used_minutes"] = "many"
+    plan = draw([("f.jsonl:1", {"dossier": "X"}), ("f.jsonl:2", dossier("OK-1")), ("f.jsonl:3", [1]),
+                 ("f.jsonl:4", dossier("BAD-1", steps=["TN"])), ("f.jsonl:5", bad_step),
+                 ("f.jsonl:6", dossier("BAD-3", procedure=2001023))], 1)
+    assert plan.rejected == 5 and plan.dossiers() == {"OK-1"}
     assert plan.rejections[0].startswith("f.jsonl:1: procedure: missing")
+    assert plan.rejections[2:] == ["f.jsonl:4: steps: expected objects",
+                                   "f.jsonl:5: steps: minutes of step 'XM' are not numbers",
+                                   "f.jsonl:6: procedure: expected text"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--evidence", "-"], "reads the evidence twice"),
+    (["--evidence", "x.jsonl", "--seed", "-3"], "is not a whole number"),
+    (["--evidence", "x.jsonl", "--from", "2026-03-10", "--to", "2026-03-01"], "is after --to"),
+])
+def test_cli_refuses_what_it_cannot_do(argv: list[str], message: str, capsys: pytest.CaptureFixture) -> None:
+    try:
+        status = main(["audit-sample", *argv])
+    except SystemExit as exc:  # argparse: usage error
+        status = exc.code
+    assert status in (1, 2) and message in capsys.readouterr().err
 
 
 def paper(tmp_path: Path, records: list[dict], seed: int = 4242) -> tuple[Path, list[dict]]:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ..report.aggregate import Period
-from ..report.audit import AuditPlan, collect, draw, draw_seed
+from ..report.audit import MAX_SEED, AuditPlan, collect, draw, draw_seed
 from ..report.auditpaper import write_paper
 from ..report.names import ProcedureNames
 from ..report.source import latest_revisions, read_evidence
@@ -15,6 +15,16 @@ from ..settings import Settings
 from .. import samples
 from .common import open_ledger, open_settings
 from .report import _day
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value < MAX_SEED:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 0 to {MAX_SEED - 1}")
+    return value
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -26,7 +36,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--agency", default=None, help="only this agency (default: every agency, each apart)")
     parser.add_argument("--from", dest="start", type=_day, default=None, help="first reception day (YYYY-MM-DD)")
     parser.add_argument("--to", dest="end", type=_day, default=None, help="last reception day (YYYY-MM-DD)")
-    parser.add_argument("--seed", type=int, default=None, help="seed of the draw (default: a new one, printed)")
+    parser.add_argument("--seed", type=_seed, default=None, help="seed of the draw (default: a new one, printed)")
     parser.add_argument("--procedures", default=None, help="procedure folder (for names; default: the settings' or the samples)")
     parser.add_argument("--out", default="audit-sample.html", help="HTML file (default audit-sample.html); the CSV goes beside it")
     parser.set_defaults(run=run)

@@ -59,9 +59,28 @@ def is_flagged(evidence: dict) -> bool:
     return any(isinstance(row, dict) and row.get("verdict") in LATE for row in evidence.get("steps") or [])
 
 
+def shape_problems(evidence: dict) -> list[str]:
+    """Why a countable record still cannot go on the working paper (empty when it can)."""
+    found = [f"{key}: expected text" for key in ("dossier", "procedure", "received_at")
+             if not isinstance(evidence.get(key), str)]
+    for key in ("steps", "nonconformities"):
+        if any(not isinstance(row, dict) for row in evidence[key]):
+            found.append(f"{key}: expected objects")
+    for row in evidence["steps"]:
+        if isinstance(row, dict) and any(not isinstance(row.get(name), (int, float, type(None)))
+                                         for name in ("used_minutes", "allowed_minutes")):
+            found.append(f"steps: minutes of step {row.get('step')!r} are not numbers")
+            break
+    return found
+
+
 def draw_seed() -> int:
     """A fresh six-digit seed, for a plan that does not name one."""
     return 100_000 + secrets.randbelow(900_000)
+
+
+MAX_SEED = 10**18
+"""Seeds are whole numbers from 0 up to (not including) this."""
 
 
 def draw_number(seed: int, dossier: str) -> int:
@@ -152,9 +171,7 @@ class AuditSampler:
 
     def add(self, evidence: dict, where: str = "") -> None:
         """Count one dossier (its latest evidence) in its group and stratum, when in the period."""
-        reasons = problems(evidence)
-        if not reasons and not isinstance(evidence.get("dossier"), str):
-            reasons = ["dossier: expected text"]
+        reasons = problems(evidence) or shape_problems(evidence)
         if reasons:
             self._reject(where or str(evidence.get("dossier", "?") if isinstance(evidence, dict) else "?"), reasons)
             return
