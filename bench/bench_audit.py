@@ -33,7 +33,8 @@ def phase_audit(pool: Path, count: int, out: Path) -> str:
     plan = draw(stream(pool, count), seed=766)
     found = collect(stream(pool, count), plan.dossiers())
     html, _, drawn = write_paper(plan, found, out / "audit.html", ProcedureNames.from_dir(samples.PROCEDURES))
-    return f"{drawn} of {sum(g.count for g in plan.groups.values())} dossiers drawn, html {html.stat().st_size / 1e6:.1f} MB"
+    total = sum(group.count for group in plan.groups.values())
+    return f"{drawn} of {total} dossiers drawn, html {html.stat().st_size / 1e6:.1f} MB"
 
 
 PHASES = {"read": phase_read, "audit": phase_audit}

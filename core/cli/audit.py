@@ -37,8 +37,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--from", dest="start", type=_day, default=None, help="first reception day (YYYY-MM-DD)")
     parser.add_argument("--to", dest="end", type=_day, default=None, help="last reception day (YYYY-MM-DD)")
     parser.add_argument("--seed", type=_seed, default=None, help="seed of the draw (default: a new one, printed)")
-    parser.add_argument("--procedures", default=None, help="procedure folder (for names; default: the settings' or the samples)")
-    parser.add_argument("--out", default="audit-sample.html", help="HTML file (default audit-sample.html); the CSV goes beside it")
+    parser.add_argument("--procedures", default=None,
+                        help="procedure folder (for names; default: the settings' or the samples)")
+    parser.add_argument("--out", default="audit-sample.html",
+                        help="HTML file (default audit-sample.html); the CSV goes beside it")
     parser.set_defaults(run=run)
 
 

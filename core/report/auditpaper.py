@@ -50,7 +50,7 @@ def dossier_rows(evidence: dict, names: ProcedureNames, flagged: bool) -> Iterat
     procedure, received, version = evidence["procedure"], evidence["received_at"], evidence.get("schema_version")
     base = {"Cơ quan": evidence.get("agency") or "", "Mã thủ tục": procedure, "Mã hồ sơ": evidence["dossier"],
             "Nhóm mẫu": STRATUM[flagged], FINDING: "", SEEN: ""}
-    yield base | {"Dòng": "Hồ sơ", "Đơn vị nhận": evidence.get("agency") or "", "Bắt đầu": vn_short(received),
+    yield base | {"Dòng": "Hồ sơ", "Bắt đầu": vn_short(received),
                   "Kết thúc": vn_short(evidence.get("finished_at")), "Hạn": vn_short(evidence.get("due_at")),
                   "Kết quả": DOSSIER_VERDICT.get(evidence["verdict"], evidence["verdict"])}
     for index, row in enumerate(evidence.get("steps") or [], 1):
@@ -111,10 +111,11 @@ def _rule() -> list[str]:
     return [
         table(["Số hồ sơ của thủ tục trong kỳ", "Cỡ mẫu"], rows, {1}),
         f'<p class="note">Tối thiểu {MINIMUM} hồ sơ (tất cả khi ít hơn), tối đa {MAXIMUM} hồ sơ mỗi thủ tục '
-        f"tại mỗi cơ quan. Mỗi thủ tục chia hai nhóm: hồ sơ có điểm không phù hợp hoặc bước, hồ sơ quá hạn; "
-        f"và hồ sơ không có. Tối đa {share}/{whole} cỡ mẫu (làm tròn lên) lấy từ nhóm thứ nhất, phần còn lại "
-        f"từ nhóm thứ hai, mỗi nhóm có hồ sơ thì có ít nhất một hồ sơ được chọn. Trong mỗi nhóm, hồ sơ được "
-        f"chọn ngẫu nhiên theo số khởi tạo: cùng số khởi tạo, cùng dữ liệu cho cùng mẫu.</p>",
+        "tại mỗi cơ quan. Hồ sơ của mỗi thủ tục chia hai nhóm: nhóm thứ nhất gồm hồ sơ có điểm không phù hợp, "
+        "có bước xử lý quá hạn hoặc giải quyết quá hạn; nhóm thứ hai gồm các hồ sơ còn lại. "
+        f"Tối đa {share}/{whole} cỡ mẫu (làm tròn lên) lấy từ nhóm thứ nhất, phần còn lại từ nhóm thứ hai; "
+        "nhóm nào có hồ sơ thì có ít nhất một hồ sơ được chọn. Trong mỗi nhóm, hồ sơ được chọn ngẫu nhiên "
+        "theo số khởi tạo: cùng số khởi tạo và cùng dữ liệu cho cùng một mẫu.</p>",
     ]
 
 
