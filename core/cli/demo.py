@@ -17,6 +17,7 @@ from ..report.names import ProcedureNames
 from ..report.sheet import render_sheet
 from ..sync import SyncJob
 from .sheet import default_name
+from .audit import DEMO_SEED, demo_sample
 
 DEMO_CONFIG = """# Written by `isobridge demo`: a complete deployment on the bundled sample data.
 [ledger]
@@ -78,10 +79,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"isobridge demo: failed: {report.error}", file=sys.stderr)
         return 1
     report_html, sheets = documents(settings, folder)
+    audit_html = demo_sample(settings, folder)
     print(f"  configuration   {config}")
     print(f"  ledger          {settings.ledger.path}")
     print(f"  evidence        {folder / 'evidence.jsonl'}  {folder / 'evidence.xes'}  {folder / 'csv'}/")
     print(f"  report          {report_html}")
+    print(f"  audit sample    {audit_html}  (seed {DEMO_SEED})")
     for sheet in sheets:
         print(f"  control sheet   {sheet}")
     return 0
