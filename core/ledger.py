@@ -267,6 +267,19 @@ class Ledger:
         row = self.db.execute("SELECT evidence FROM dossiers WHERE dossier = ?", (dossier,)).fetchone()
         return orjson.loads(row[0]) if row and row[0] else None
 
+    def stored(self, dossier: str) -> dict | None:
+        """What the ledger keeps of one dossier, for `isobridge explain`: its merged record, latest
+        evidence, revision, state, the source that last wrote it and when it was first and last
+        stored (UTC). None when the dossier is not in the ledger."""
+        row = self.db.execute(
+            "SELECT record, evidence, revision, state, source, coalesce(since, updated_at), updated_at"
+            " FROM dossiers WHERE dossier = ?", (dossier,)).fetchone()
+        if row is None:
+            return None
+        return {"record": orjson.loads(row[0]), "evidence": orjson.loads(row[1]) if row[1] else None,
+                "revision": row[2], "state": row[3], "last_source": row[4], "first_stored_at": row[5],
+                "last_stored_at": row[6]}
+
     def iter_evidence(self) -> Iterator[dict]:
         """The latest evidence of every evaluated dossier, streaming."""
         cursor = self.db.execute("SELECT evidence FROM dossiers WHERE evidence IS NOT NULL ORDER BY dossier")
