@@ -74,6 +74,8 @@ def _due(due: dict) -> list[str]:
         lines.append(f"  limit {due['limit']['value']} {due['limit']['unit']} = {_minutes(due['allowed_minutes'], due['time_basis'])}"
                      f" from received {due['received_at']} → computed due {due['computed_due_at']}")
         appointment = due["appointment_due_at"]
+        if "paused_minutes" not in due:
+            appointment = "unknown (no case record)"
         lines.append(f"  appointment that applied: {appointment or 'none given: the computed due'}")
         for apology in due["apologies"]:
             lines.append(f"  apology {apology['at']} (new due {apology['new_due_at']}: noted, the counting rules do not move the due by it)")
