@@ -136,3 +136,31 @@ def test_an_unknown_dossier_is_one_line_and_exit_1(files, capsys, where):
     code, out, err = explain(capsys, *args)
     assert (code, out) == (1, "")
     assert err.count("\n") == 1 and "'NO-SUCH' is not in" in err
+
+
+def test_a_pending_dossier_says_what_it_waits_for_in_one_line(tmp_path, capsys):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in/cases.jsonl").write_bytes(orjson.dumps({k: v for k, v in LATE.items() if k != "status"}) + b"\n")
+    (tmp_path / "conf.toml").write_text('[ledger]\npath = "ledger.db"\n[sources.onestop]\nadapter = "caselog"\n'
+                                        'folder = "in"\n[sinks.history]\nadapter = "ledger"\n', encoding="utf-8")
+    assert main(["sync", "--config", str(tmp_path / "conf.toml"), "--as-of", AS_OF]) == 0
+    capsys.readouterr()
+    code, out, err = explain(capsys, "EXPLAIN-LATE-1", "--config", str(tmp_path / "conf.toml"))
+    assert (code, out, err.count("\n")) == (1, "", 1)
+    assert "no evidence yet" in err and "pending, waiting for status" in err
+
+
+@pytest.mark.parametrize("args, named", [
+    (["--evidence", "absent.jsonl"], "absent.jsonl"),
+    (["--config", "absent.toml"], "absent.toml"),
+    (["--evidence", "evidence.jsonl", "--cases", "absent.jsonl"], "absent.jsonl"),
+    (["--evidence", "evidence.jsonl", "--procedures", "absent"], "absent"),
+], ids=["missing evidence", "missing config", "missing case log", "missing procedures"])
+def test_missing_files_are_one_line(files, capsys, monkeypatch, args, named):
+    monkeypatch.chdir(files)
+    code, out, err = explain(capsys, "EXPLAIN-LATE-1", *args)
+    assert (code, out, err.count("\n")) == (1, "", 1) and named in err
+
+
+def test_without_arguments_is_a_usage_error(capsys):
+    assert explain(capsys, "X")[0] == 2

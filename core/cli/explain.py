@@ -11,7 +11,7 @@ import orjson
 from .. import samples
 from ..calendar import WorkingCalendar
 from ..engine import Evaluator
-from ..merge import StepAuthority
+from ..merge import StepAuthority, waiting_for
 from ..privacy import EVENT_PERSONAL_FIELDS, PERSONAL_FIELDS
 from ..procedures import ProcedureBook
 from ..report.explain import NOT_KEPT, Explainer, header_times
@@ -72,7 +72,9 @@ def _from_ledger(args: argparse.Namespace, settings) -> tuple | str:
     if stored is None:
         return f"dossier {args.dossier!r} is not in {where}"
     if stored["evidence"] is None:
-        return f"dossier {args.dossier!r} has no evidence yet in {where} (state {stored['state']})"
+        lacking = "; ".join(waiting_for(stored["record"])) if stored["state"] == "pending" else ""
+        return (f"dossier {args.dossier!r} has no evidence yet in {where} (state {stored['state']}"
+                + (f", waiting for {lacking})" if lacking else ")"))
     rules = settings.sync.step_source
     record = stored["record"]
     evaluated = StepAuthority(rules.default, rules.procedures, rules.agencies).view(record)
