@@ -126,6 +126,9 @@ def test_the_ledger_and_the_evidence_file_agree(files, capsys):
     assert strip(by_file["events"]) == strip(by_ledger["events"])
     assert by_ledger["origin"]["last_source"] == "onestop"
     assert "no record key and no read time per event" in by_ledger["origin"]["provenance"]
+    # the caselog source's key of the line that last changed the dossier: its file and byte offset
+    assert by_ledger["origin"]["last_record_key"].endswith(f"cases.jsonl:{len(orjson.dumps(LATE)) + 1}")
+    assert by_ledger["origin"]["last_stored_at"].endswith(" UTC")
     actors = [e["actor"] for e in by_ledger["events"] if "actor" in e]
     assert actors and all(a.startswith("p-") for a in actors)  # the ledger holds pseudonyms only
 
@@ -164,3 +167,15 @@ def test_missing_files_are_one_line(files, capsys, monkeypatch, args, named):
 
 def test_without_arguments_is_a_usage_error(capsys):
     assert explain(capsys, "X")[0] == 2
+
+
+def test_a_ledger_made_before_record_keys_were_kept_says_so(files, capsys):
+    import sqlite3
+
+    db = sqlite3.connect(files / "ledger.db")
+    db.execute("ALTER TABLE dossiers DROP COLUMN record_key")  # the ledger as an older release left it
+    db.commit()
+    db.close()
+    code, out, _ = explain(capsys, "EXPLAIN-LATE-1", "--config", str(files / "conf.toml"))
+    assert code == 0 and "last_record_key: (not kept: stored before record keys were)" in out
+    assert main(["sync", "--config", str(files / "conf.toml"), "--as-of", AS_OF]) == 0  # the column comes back

@@ -79,6 +79,7 @@ def _from_ledger(args: argparse.Namespace, settings) -> tuple | str:
     record = stored["record"]
     evaluated = StepAuthority(rules.default, rules.procedures, rules.agencies).view(record)
     origin = {"kind": "ledger", "path": where, "last_source": stored["last_source"],
+              "last_record_key": stored["record_key"] or "(not kept: stored before record keys were)",
               "first_stored_at": stored["first_stored_at"] + " UTC", "last_stored_at": stored["last_stored_at"] + " UTC",
               "revision": stored["revision"], "state": stored["state"], "provenance": NOT_KEPT,
               "header_from": header_times(record)}

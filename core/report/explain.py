@@ -45,8 +45,9 @@ NONCONFORMITY_RULES = {
     "unknown_step": "a step code not in the procedure",
     "out_of_order": "a handover into a step earlier in the procedure than the one left",
 }
-NOT_KEPT = ("the ledger keeps no record key and no read time per event: each event names its source;"
-            " the dossier row keeps the source that last wrote it and when it was first and last stored")
+NOT_KEPT = ("kept per dossier: the source and the key of the record that last changed it, and when it was"
+            " first and last stored (each read is stored in the same run, right after it); per event: its"
+            " source only: no record key and no read time per event")
 
 
 def _at(text: str | None) -> int | None:

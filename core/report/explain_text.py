@@ -15,7 +15,8 @@ def render_text(found: dict) -> str:
     lines = [f"Hồ sơ / Dossier {found['dossier']}"]
     origin = found["origin"]
     lines.append(f"Nguồn / Read from: {origin['kind']} {origin.get('path', '')}".rstrip())
-    for key in ("last_source", "first_stored_at", "last_stored_at", "revision", "state", "case_log", "provenance"):
+    for key in ("last_source", "last_record_key", "first_stored_at", "last_stored_at", "revision", "state",
+                "case_log", "provenance"):
         if origin.get(key) is not None:
             lines.append(f"  {key}: {origin[key]}")
     for name, at in (origin.get("header_from") or {}).items():
