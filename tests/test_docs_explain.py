@@ -179,3 +179,15 @@ def test_a_ledger_made_before_record_keys_were_kept_says_so(files, capsys):
     code, out, _ = explain(capsys, "EXPLAIN-LATE-1", "--config", str(files / "conf.toml"))
     assert code == 0 and "last_record_key: (not kept: stored before record keys were)" in out
     assert main(["sync", "--config", str(files / "conf.toml"), "--as-of", AS_OF]) == 0  # the column comes back
+
+
+def test_without_the_procedure_version_nothing_is_recomputed_and_it_says_so(files, tmp_path, capsys):
+    procedures = tmp_path / "procedures"
+    procedures.mkdir()
+    (procedures / "other.toml").write_text((samples.PROCEDURES / "2.000908.toml").read_text(encoding="utf-8"),
+                                           encoding="utf-8")
+    code, out, _ = explain(capsys, *from_file(files, "EXPLAIN-LATE-1", "--procedures", str(procedures)))
+    assert code == 0
+    assert "no version of it in force at reception" in out
+    assert "no procedure version in force at reception: nothing recomputed" in out
+    assert "Kết quả / Verdict: late" in out and "Dossier verdict, rule 2" in out  # the evidence's, still cited

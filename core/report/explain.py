@@ -71,6 +71,7 @@ class Explainer:
         known), `evaluated` the record as evaluated (its authoritative events), `origin` where both
         were read."""
         procedure = self._procedure(evidence)
+        self.unknown = "no case record given" if record is None else "no procedure version in force at reception"
         pauses = self._pauses(evaluated or record) if record is not None and procedure is not None else None
         ended_at = self._ended_at(evidence, record)
         return {
@@ -105,7 +106,9 @@ class Explainer:
     def _pauses(self, record: dict) -> list[tuple[int, int]] | None:
         try:
             return self.evaluator.pauses_of(record)
-        except IsobridgeError:
+        except IsobridgeError as exc:
+            reasons = getattr(exc, "errors", None) or [str(exc)]
+            self.unknown = f"the case record cannot be evaluated ({'; '.join(reasons)})"
             return None
 
     def _ended_at(self, evidence: dict, record: dict | None) -> int:
@@ -140,7 +143,7 @@ class Explainer:
                      apologies=[{"at": e.get("at"), "new_due_at": e.get("new_due_at")}
                                 for e in (record or {}).get("events", []) if e.get("kind") == "apology_issued"])
         if pauses is None:
-            found["note"] = ("no case record: the pauses and the appointment are unknown, only the evidence's"
+            found["note"] = (f"{self.unknown}: the pauses and the appointment are unknown, only the evidence's"
                              " paused minutes and due are shown")
             return found
         paused = cal.paused(allowance, pauses)
@@ -156,7 +159,12 @@ class Explainer:
         found.update(evidence_due_at=row.get("due_at"), evidence_allowed_minutes=row.get("allowed_minutes"),
                      evidence_used_minutes=row.get("used_minutes"), time_basis=row.get("time_basis", "working"),
                      verdict=row.get("verdict"))
+        if row.get("verdict") is not None:
+            found["rule"] = (f"{RULES} › Steps › Verdicts › {STEP_RULES.get(row['verdict'], 'not a documented verdict')}"
+                             f" — here: {self._step_reason(row)}")
         step = next((s for s in procedure.steps if s.code == row["step"]), None) if procedure else None
+        if procedure is None:
+            return {**found, "note": "no procedure version in force at reception: nothing recomputed"}
         if step is None:
             return {**found, "rule": f"{RULES} › Steps: a step not in the procedure has no due and no verdict"}
         cal, allowance = self.calendar, self._allowance(step.limit)
@@ -167,7 +175,7 @@ class Explainer:
         if pauses is None:
             due = cal.due(start, allowance)[1]
             found.update(due_without_pauses=due, pauses_taken_out=None,
-                         note="no case record: pauses inside the row unknown")
+                         note=f"{self.unknown}: pauses inside the row unknown")
         else:
             inside = [(max(low, start), min(high, end)) for low, high in pauses if min(high, end) > max(low, start)]
             paused = cal.paused(allowance, inside)
@@ -177,8 +185,6 @@ class Explainer:
                                            for low, high in inside],
                          paused_minutes=paused // 60, counted_minutes=counted // 60,
                          measured_to=format_instant(end), due_at=due, agrees=due == row.get("due_at"))
-        found["rule"] = (f"{RULES} › Steps › Verdicts › {STEP_RULES.get(row.get('verdict'), 'no verdict')}"
-                         f" — here: {self._step_reason(row)}")
         return found
 
     @staticmethod

@@ -113,5 +113,6 @@ def _step(row: dict) -> list[str]:
                      f" used {_minutes(row['evidence_used_minutes'], basis)}")
     if row.get("note"):
         lines.append(f"  note: {row['note']}")
-    lines.append(f"  rule: {row['rule']}")
+    if row.get("rule"):
+        lines.append(f"  rule: {row['rule']}")
     return lines
