@@ -191,3 +191,24 @@ def test_without_the_procedure_version_nothing_is_recomputed_and_it_says_so(file
     assert "no version of it in force at reception" in out
     assert "no procedure version in force at reception: nothing recomputed" in out
     assert "Kết quả / Verdict: late" in out and "Dossier verdict, rule 2" in out  # the evidence's, still cited
+
+
+def test_every_recomputed_due_agrees_with_the_engine_on_a_generated_case_log():
+    from isobridge.core.generate import CaseLogGenerator
+
+    book, calendar = ProcedureBook.from_dir(samples.PROCEDURES), WorkingCalendar.from_file(samples.CALENDAR)
+    as_of = int(__import__("datetime").datetime.fromisoformat(AS_OF).timestamp())
+    evaluator = Evaluator(book, calendar, as_of=as_of)
+    explainer = Explainer(evaluator)
+    verdicts = set()
+    for record in CaseLogGenerator(book, calendar, 14).records(300):
+        evidence = evaluator.evaluate_record(record)
+        found = explainer.explain(evidence, record, {"kind": "test"})
+        verdicts.add(evidence["verdict"])
+        assert found["due"]["agrees"], evidence["dossier"]
+        if found["due"]["time_basis"] == "working":  # evidence's paused_minutes are working minutes
+            assert found["due"]["paused_minutes"] == evidence["paused_minutes"], evidence["dossier"]
+        for row, step in zip(found["steps"], evidence["steps"]):
+            if step["verdict"] is not None:
+                assert row["agrees"] and row["counted_minutes"] == step["used_minutes"], (evidence["dossier"], row)
+    assert {"late", "early", "paused", "refused"} <= verdicts
