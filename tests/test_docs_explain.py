@@ -212,3 +212,19 @@ def test_every_recomputed_due_agrees_with_the_engine_on_a_generated_case_log():
             if step["verdict"] is not None:
                 assert row["agrees"] and row["counted_minutes"] == step["used_minutes"], (evidence["dossier"], row)
     assert {"late", "early", "paused", "refused"} <= verdicts
+
+
+def test_another_calendar_is_named_and_each_due_it_moves_flagged(files, tmp_path, capsys):
+    calendar = tmp_path / "calendar.toml"
+    calendar.write_text('name = "VN-sample"\ncountry = "VN"\ndays_off = [2025-09-05]\nyears = [2015, 2035]\n',
+                        encoding="utf-8")
+    code, out, _ = explain(capsys, *from_file(files, "EXPLAIN-LATE-1", "--calendar", str(calendar), "--json"))
+    found = json.loads(out)
+    assert code == 0 and found["calendar"]["same"] is False
+    assert found["calendar"]["evidence"]["version"] != found["calendar"]["version"]
+    td = found["steps"][1]
+    # Friday 5 Sep is a day off on this calendar: TD's 275 minutes left after Thursday run on Monday
+    assert (td["step"], td["agrees"], td["due_at"]) == ("TD", False, "2025-09-08T13:35:00+07:00")
+    assert td["evidence_due_at"] == "2025-09-05T13:35:00+07:00"
+    _, text, _ = explain(capsys, *from_file(files, "EXPLAIN-LATE-1", "--calendar", str(calendar)))
+    assert "it differs" in text and "(evidence says 2025-09-05T13:35:00+07:00)" in text
