@@ -260,6 +260,18 @@ class Evaluator:
                     "used_minutes": used, "time_basis": allowance.basis, "verdict": verdict})
         return result
 
+    def pauses_of(self, record: object) -> list[tuple[int, int]]:
+        """The (start, end) instants of the pauses that stop a dossier's clock, exactly as
+        :meth:`evaluate_case` counts them (a pause still open ends as `_pause_end` says); for
+        `isobridge explain`, never on the hot path. Raises RecordError or ProcedureError."""
+        case = parse_case(record)
+        trace = _trace(case.instants, case.events, self.compiled(case), case.status)
+        pauses = list(trace.pauses)
+        if trace.paused_since is not None:
+            pauses.append((trace.paused_since,
+                           max(trace.paused_since, self._pause_end(case, trace, trace.finish[0]))))
+        return pauses
+
     def _pause_end(self, case: Case, trace: "_Trace", finish: int | None) -> int:
         """Where a pause still open at the last event ends: at the finish of a resolved dossier,
         at the last event of a refused, withdrawn or stopped one, else at `as_of` (so the evidence

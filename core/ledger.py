@@ -1,7 +1,8 @@
 """The ledger: one embedded SQLite database (WAL) holding everything a sync must remember.
 
 - `checkpoints`: per source, the cursor to resume after;
-- `dossiers`: per dossier, the merged case log, its hash, the latest evidence and its revision;
+- `dossiers`: per dossier, the merged case log, its hash, the latest evidence and its revision, the
+  source and record key that last changed it and when;
 - `revisions`: the log of evidence revisions in the order they were made (`seq`);
 - `sinks`: per sink, the `seq` up to which it acknowledged every revision (its delivered
   idempotency keys are exactly the log's keys up to there, less those it refused, which sit in
@@ -55,7 +56,7 @@ CREATE TABLE IF NOT EXISTS locks (
 """
 ADDED_COLUMNS = {
     "runs": {"holder": "TEXT"},
-    "dossiers": {"since": "TEXT", "recheck_at": "INTEGER"},
+    "dossiers": {"since": "TEXT", "recheck_at": "INTEGER", "record_key": "TEXT"},
 }
 """Columns added after the first release: a ledger made before gets them when it is opened."""
 ON_ADDING = {
@@ -266,6 +267,20 @@ class Ledger:
         """The latest evidence of a dossier."""
         row = self.db.execute("SELECT evidence FROM dossiers WHERE dossier = ?", (dossier,)).fetchone()
         return orjson.loads(row[0]) if row and row[0] else None
+
+    def stored(self, dossier: str) -> dict | None:
+        """What the ledger keeps of one dossier, for `isobridge explain`: its merged record, latest
+        evidence, revision, state, the source that last wrote it and when it was first and last
+        stored (UTC), with the key of the record that last changed it (None in a ledger made before
+        keys were kept). None when the dossier is not in the ledger."""
+        row = self.db.execute(
+            "SELECT record, evidence, revision, state, source, coalesce(since, updated_at), updated_at, record_key"
+            " FROM dossiers WHERE dossier = ?", (dossier,)).fetchone()
+        if row is None:
+            return None
+        return {"record": orjson.loads(row[0]), "evidence": orjson.loads(row[1]) if row[1] else None,
+                "revision": row[2], "state": row[3], "last_source": row[4], "first_stored_at": row[5],
+                "last_stored_at": row[6], "record_key": row[7]}
 
     def iter_evidence(self) -> Iterator[dict]:
         """The latest evidence of every evaluated dossier, streaming."""

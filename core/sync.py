@@ -290,9 +290,11 @@ class SyncJob:
         with self.ledger.transaction() as db:
             db.executemany(
                 "INSERT INTO dossiers (dossier, source, record, record_hash, revision, evidence, verdict, state,"
-                " recheck_at, updated_at, since) VALUES (?,?,?,?,?,?,?,?,?,datetime('now'),datetime('now'))"
+                " recheck_at, record_key, updated_at, since)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,datetime('now'),datetime('now'))"
                 " ON CONFLICT (dossier) DO UPDATE SET"
                 " source=excluded.source, record=excluded.record, record_hash=excluded.record_hash,"
+                " record_key=coalesce(excluded.record_key, dossiers.record_key),"
                 " revision=excluded.revision, evidence=coalesce(excluded.evidence, dossiers.evidence),"
                 " verdict=coalesce(excluded.verdict, dossiers.verdict), state=excluded.state,"
                 " recheck_at=excluded.recheck_at, updated_at=excluded.updated_at",
@@ -351,8 +353,8 @@ class SyncJob:
             stager.take_dropped()  # counted already, the first time these records were mapped
             staged.append(stager.stage({code: items for code, items in fragments.items() if code in redo}))
         for result in staged:
-            for row in result.rows:
-                self._record(row, outcome)
+            for row in result.rows:  # + the key of the page's last record that touched the dossier
+                self._record((*row, flight.records[touched[row[0]][-1]].key), outcome)
             for code, errors in result.errors.items():
                 raw = flight.records[touched[code][-1]]
                 outcome.quarantine.append(QuarantineEntry(name, raw.key, "evaluate", source.quarantine_payload(raw), errors))
@@ -393,7 +395,7 @@ class SyncJob:
                                     stored[0], stored[1], stored, errors)
                 if row[8] is not None and row[8] <= as_of:  # never the case for a fresh evaluation: never loop
                     row = (*row[:8], None)
-                self._record(row, outcome)
+                self._record((*row, None), outcome)  # no record read: the stored record key stays
                 if code in errors:
                     outcome.quarantine.append(QuarantineEntry(source, code, "evaluate", stored[0].decode(), errors[code]))
             self.report.counts["rechecked"] = self.report.counts.get("rechecked", 0) + len(due)
