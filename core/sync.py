@@ -23,7 +23,6 @@ from __future__ import annotations
 import gc
 import logging
 import multiprocessing
-import os
 import time
 from collections import Counter
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -48,6 +47,7 @@ from .runs import QuarantineEntry, RunInfo, RunReport
 from .settings import Settings
 from .staging import (ChunkResult, LedgerReader, Stager, evaluated_row, init_worker, stage_fragments_in_worker,
                       stage_records_in_worker, transport)
+from .workers import usable_cores
 
 log = logging.getLogger("isobridge.sync")
 LOCK = "sync"
@@ -135,7 +135,7 @@ class SyncJob:
         self._pool = None
         self._pool_stager: Stager | None = None
         self._sources: dict[str, Source] = {}
-        self._workers = self.settings.sync.workers or os.cpu_count() or 1
+        self._workers = self.settings.sync.workers or usable_cores()
         self.run_info: RunInfo | None = None
         self.report = RunReport(outcome="ok")
 
