@@ -45,8 +45,8 @@ from .privacy import Pseudonymizer
 from .procedures import ProcedureBook
 from .runs import QuarantineEntry, RunInfo, RunReport
 from .settings import Settings
-from .staging import (ChunkResult, LedgerReader, Stager, evaluated_row, init_worker, stage_fragments_in_worker,
-                      stage_records_in_worker, transport)
+from .staging import (STORED, ChunkResult, LedgerReader, Stager, evaluated_row, init_worker,
+                      stage_fragments_in_worker, stage_records_in_worker, transport)
 from .workers import usable_cores
 
 log = logging.getLogger("isobridge.sync")
@@ -296,7 +296,7 @@ class SyncJob:
                 " revision=excluded.revision, evidence=coalesce(excluded.evidence, dossiers.evidence),"
                 " verdict=coalesce(excluded.verdict, dossiers.verdict), state=excluded.state,"
                 " recheck_at=excluded.recheck_at, updated_at=excluded.updated_at",
-                outcome.rows,
+                [row[:STORED] for row in outcome.rows],
             )
             db.executemany("INSERT INTO revisions (dossier, revision) VALUES (?, ?)", outcome.revisions)
             for entry in outcome.quarantine:
@@ -379,7 +379,7 @@ class SyncJob:
         if row[7] == "evaluated" and row[5] is not None:  # a new revision (not: same evidence)
             self.report.revisions += 1
             outcome.revisions.append((row[0], row[4]))
-            outcome.evidence[(row[0], row[4])] = row[5]
+            outcome.evidence[(row[0], row[4])] = row[STORED]  # plain JSON, for the sinks
 
     def recheck(self, sinks: dict[str, Sink]) -> None:
         """Evaluate again the dossiers whose evidence time alone changed (an open dossier or step
@@ -392,7 +392,7 @@ class SyncJob:
                 row = evaluated_row(self.evaluator, self.authority, code, source, orjson.loads(stored[0]),
                                     stored[0], stored[1], stored, errors)
                 if row[8] is not None and row[8] <= as_of:  # never the case for a fresh evaluation: never loop
-                    row = (*row[:8], None)
+                    row = (*row[:8], None, *row[STORED:])
                 self._record(row, outcome)
                 if code in errors:
                     outcome.quarantine.append(QuarantineEntry(source, code, "evaluate", stored[0].decode(), errors[code]))
