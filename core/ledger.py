@@ -73,7 +73,8 @@ KILLED = "killed"
 
 
 StoredDossier = tuple[bytes, str, int, "bytes | None"]
-"""A stored dossier: (merged record JSON, its hash, revision, latest evidence JSON or None), plain JSON."""
+"""A stored dossier: (merged record JSON, its hash, revision, latest evidence or None). The record is
+plain JSON; the evidence is as stored (see `plain_blob`): most lookups only ask whether there is one."""
 
 BLOB_DICTIONARY = Path(__file__).parent / "data" / "ledger-blobs.zdict"
 """The shared dictionary new blobs are compressed with, trained (`zstd.train_dict`, 16 kB) on the
@@ -143,7 +144,7 @@ def stored_dossiers(db: sqlite3.Connection, codes: Iterable[str]) -> dict[str, S
             f"SELECT dossier, record, record_hash, revision, evidence FROM dossiers"
             f" WHERE dossier IN ({marks})", part
         ):
-            found[row[0]] = (BLOBS.plain(row[1]), row[2], row[3], plain_blob(row[4]))
+            found[row[0]] = (BLOBS.plain(row[1]), row[2], row[3], row[4])
     return found
 
 
@@ -332,7 +333,7 @@ class Ledger:
         rows = self.db.execute(
             "SELECT dossier, source, record, record_hash, revision, evidence FROM dossiers"
             " WHERE recheck_at <= ? AND state = 'evaluated' ORDER BY recheck_at LIMIT ?", (as_of, limit)).fetchall()
-        return [(row[0], row[1], (BLOBS.plain(row[2]), row[3], row[4], plain_blob(row[5]))) for row in rows]
+        return [(row[0], row[1], (BLOBS.plain(row[2]), row[3], row[4], row[5])) for row in rows]
 
     def evidence(self, dossier: str) -> dict | None:
         """The latest evidence of a dossier."""

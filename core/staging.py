@@ -26,7 +26,7 @@ import orjson
 from .adapters import RawRecord, Source
 from .caselog import RecordError
 from .engine import Evaluator
-from .ledger import BLOBS, StoredDossier, stored_dossiers
+from .ledger import BLOBS, StoredDossier, plain_blob, stored_dossiers
 from .merge import StepAuthority, admit, check_fragment, merge, waiting_for
 from .privacy import Pseudonymizer
 from .workers import exit_with_parent
@@ -200,7 +200,7 @@ def evaluated_row(evaluator: Evaluator, authority: StepAuthority, code: str, sou
         errors[code] = [f"cannot be evaluated: {type(exc).__name__}: {exc}"]
     else:
         recheck = next_change(evidence)
-        if stored and stored[3] == value:  # both plain JSON: `stored_dossiers` opened the stored blob
+        if stored and plain_blob(stored[3]) == value:  # plain JSON both, whatever form the stored one has
             return (code, source, BLOBS.pack(blob), digest, revision, None, None, "evaluated", recheck, None)
         return (code, source, BLOBS.pack(blob), digest, revision + 1, BLOBS.pack(value), evidence["verdict"],
                 "evaluated", recheck, value)

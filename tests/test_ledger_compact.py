@@ -86,8 +86,8 @@ def test_plain_rows_of_an_older_ledger_are_read_and_compared_as_they_are(tmp_pat
     ledger = Ledger(folder / "ledger.db")
     codes = [line["dossier"] for line in before]
     stored = ledger.records(codes)
-    assert {code: orjson.loads(stored[code][3]) for code in codes} == {line["dossier"]: evidence_of(line) for line in before}
-    assert ledger.evidence_blobs(codes[:3])[codes[0]][1] == stored[codes[0]][3]
+    assert {code: orjson.loads(plain_blob(stored[code][3])) for code in codes} == {line["dossier"]: evidence_of(line) for line in before}
+    assert ledger.evidence_blobs(codes[:3])[codes[0]][1] == plain_blob(stored[codes[0]][3])
     ledger.reset("onestop")
     ledger.close()
     assert sync(folder) == 0
