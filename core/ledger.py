@@ -118,6 +118,17 @@ class BlobCodec:
                             f" {zstd.get_frame_info(stored).dictionary_id}, which this ledger does not hold")
         return zstd.ZstdDecompressor(dictionary.as_digested_dict).decompress(stored)
 
+    def same(self, stored: bytes, plain: bytes, packed: bytes) -> bool:
+        """Whether a stored blob holds `plain` (whose stored form is `packed`), opening it only
+        when neither the bytes nor the size in its frame header tell."""
+        if stored[:4] != ZSTD_FRAME:
+            return stored == plain
+        if stored == packed:
+            return True
+        if zstd.get_frame_info(stored).decompressed_size != len(plain):
+            return False
+        return self.plain(stored) == plain
+
 
 BLOBS = BlobCodec(BLOB_DICTIONARY.read_bytes())
 """The codec of every ledger blob in this process (ledgers add the dictionaries of their meta table)."""

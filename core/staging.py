@@ -26,7 +26,7 @@ import orjson
 from .adapters import RawRecord, Source
 from .caselog import RecordError
 from .engine import Evaluator
-from .ledger import BLOBS, StoredDossier, plain_blob, stored_dossiers
+from .ledger import BLOBS, StoredDossier, stored_dossiers
 from .merge import StepAuthority, admit, check_fragment, merge, waiting_for
 from .privacy import Pseudonymizer
 from .workers import exit_with_parent
@@ -199,10 +199,10 @@ def evaluated_row(evaluator: Evaluator, authority: StepAuthority, code: str, sou
     except Exception as exc:  # a defect must cost one dossier, never the run
         errors[code] = [f"cannot be evaluated: {type(exc).__name__}: {exc}"]
     else:
-        recheck = next_change(evidence)
-        if stored and plain_blob(stored[3]) == value:  # plain JSON both, whatever form the stored one has
+        recheck, packed = next_change(evidence), BLOBS.pack(value)
+        if stored and stored[3] is not None and BLOBS.same(stored[3], value, packed):  # the JSON, not the bytes
             return (code, source, BLOBS.pack(blob), digest, revision, None, None, "evaluated", recheck, None)
-        return (code, source, BLOBS.pack(blob), digest, revision + 1, BLOBS.pack(value), evidence["verdict"],
+        return (code, source, BLOBS.pack(blob), digest, revision + 1, packed, evidence["verdict"],
                 "evaluated", recheck, value)
     # keep the record and the last good evidence; an empty hash makes it evaluate again
     return (code, source, BLOBS.pack(blob), "", revision, None, None, "failed", None, None)

@@ -121,3 +121,19 @@ def test_a_dictionary_kept_in_the_meta_table_reads_its_rows_in_a_fresh_process(t
     known = subprocess.run(read, capture_output=True, text=True, check=True)
     assert json.loads(known.stdout) == expected
 
+
+
+def test_stored_evidence_is_compared_as_json_whatever_its_bytes() -> None:
+    """"Same evidence" (no new revision) is decided on the JSON: a blob stored plain, or compressed
+    otherwise (another level, a later zstd), is the same evidence; one of equal size is not."""
+    value = orjson.dumps({"dossier": "D-1", "verdict": "on_time", "steps": [{"used_minutes": 116}] * 5})
+    packed = BLOBS.pack(value)
+    otherwise = zstd.compress(value, 19, zstd_dict=BLOBS.current)
+    assert otherwise != packed
+    for stored in (value, packed, otherwise):
+        assert BLOBS.same(stored, value, packed)
+    changed = value.replace(b"116", b"120")
+    assert len(changed) == len(value)
+    for stored in (changed, BLOBS.pack(changed), zstd.compress(changed, 19, zstd_dict=BLOBS.current)):
+        assert not BLOBS.same(stored, value, packed)
+        assert BLOBS.same(stored, changed, BLOBS.pack(changed))
