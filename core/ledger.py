@@ -229,11 +229,13 @@ class Ledger:
     def _blob_dictionaries(self) -> None:
         """Keep the blob dictionary in the meta table (`blob_dictionary:<id>`), so that the rows
         it compressed stay readable when a later version ships another; learn every one there."""
-        current = BLOBS.current
-        text = base64.b64encode(current.dict_content).decode()
-        self.db.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (f"blob_dictionary:{current.dict_id}", text))
-        for (text,) in self.db.execute("SELECT value FROM meta WHERE key LIKE 'blob_dictionary:%'"):
+        current, kept = BLOBS.current, self.db.execute(
+            "SELECT key, value FROM meta WHERE key LIKE 'blob_dictionary:%'").fetchall()
+        for _, text in kept:
             BLOBS.learn(base64.b64decode(text))
+        if f"blob_dictionary:{current.dict_id}" not in {key for key, _ in kept}:  # write only when missing
+            self.db.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (
+                f"blob_dictionary:{current.dict_id}", base64.b64encode(current.dict_content).decode()))
 
     def close(self) -> None:
         """Close the connection."""
