@@ -22,7 +22,7 @@ import orjson
 from .caselog import RecordError
 from .engine import Evaluator
 from .models import IndicatorSummary
-from .workers import exit_with_parent
+from .workers import exit_with_parent, usable_cores
 
 CHUNK_LINES = 2000
 RANGE_BYTES = 4 << 20
@@ -291,7 +291,7 @@ def evaluate_file(evaluator: Evaluator, path: str | os.PathLike, out: IO[bytes],
     :class:`_OrderedOutput`), so the parent's own work stays small. Same output, rejects and totals
     as :func:`evaluate_stream`.
     """
-    workers = workers if workers is not None else min(os.cpu_count() or 1, 4)
+    workers = workers if workers is not None else usable_cores()
     if workers <= 1:
         with open(path, "rb") as lines:
             return evaluate_stream(evaluator, lines, out, rejects, 1)
@@ -362,7 +362,7 @@ class BatchTotals:
 def evaluate_stream(evaluator: Evaluator, lines: Iterable[bytes], out: IO[bytes],
                     rejects: "RejectSink", workers: int | None = None) -> BatchTotals:
     """Evaluate a case-log stream into `out`; rejected lines go to `rejects`."""
-    workers = workers if workers is not None else min(os.cpu_count() or 1, 4)
+    workers = workers if workers is not None else usable_cores()
     totals = BatchTotals()
     chunks = numbered_chunks(lines)
     if workers <= 1:

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import socket
@@ -25,7 +26,12 @@ from typing import Any
 
 import orjson
 
-from .errors import LockHeld
+try:  # the standard library's from Python 3.14 on; its backport before
+    from compression import zstd  # type: ignore[import-not-found]
+except ImportError:  # pragma: no cover - depends on the Python version
+    from backports import zstd  # type: ignore[import-not-found,no-redef]
+
+from .errors import IsobridgeError, LockHeld
 from .logs import redact
 from .merge import waiting_for
 from .privacy import SEALED, PayloadSeal
@@ -68,7 +74,75 @@ KILLED = "killed"
 
 
 StoredDossier = tuple[bytes, str, int, "bytes | None"]
-"""A stored dossier: (merged record JSON, its hash, revision, latest evidence JSON or None)."""
+"""A stored dossier: (merged record JSON, its hash, revision, latest evidence or None). The record is
+plain JSON; the evidence is as stored (see `plain_blob`): most lookups only ask whether there is one."""
+
+BLOB_DICTIONARY = Path(__file__).parent / "data" / "ledger-blobs.zdict"
+"""The shared dictionary new blobs are compressed with, trained (`zstd.train_dict`, 16 kB) on the
+merged records and evidence of 3 000 generated dossiers. A changed dictionary gets a new id."""
+BLOB_LEVEL = 1
+"""zstd level of the stored blobs: the fastest; a higher one saves a few bytes for more CPU."""
+ZSTD_FRAME = b"\x28\xb5\x2f\xfd"
+"""How a compressed blob starts (a zstd frame); a plain one is a JSON object and starts with `{`."""
+
+
+class BlobError(IsobridgeError):
+    """A stored blob cannot be read (its dictionary is unknown to this ledger)."""
+
+
+class BlobCodec:
+    """How the ledger stores a dossier's merged record and evidence: one zstd frame each,
+    compressed with a shared dictionary whose id the frame names (≈ 7× smaller, a few µs each).
+    Blobs stored before compression (plain JSON) are read as they are."""
+
+    def __init__(self, dictionary: bytes):
+        self.dictionaries: dict[int, zstd.ZstdDict] = {}
+        self.current = self.learn(dictionary)
+        self._compressor = zstd.ZstdCompressor(BLOB_LEVEL, zstd_dict=self.current)
+
+    def learn(self, dictionary: bytes) -> zstd.ZstdDict:
+        """Know a dictionary (e.g. one a ledger's meta table holds), to read blobs made with it."""
+        known = zstd.ZstdDict(dictionary)
+        return self.dictionaries.setdefault(known.dict_id, known)
+
+    def pack(self, plain: bytes) -> bytes:
+        """The stored form of a JSON blob."""
+        return self._compressor.compress(plain, zstd.ZstdCompressor.FLUSH_FRAME)
+
+    def plain(self, stored: bytes) -> bytes:
+        """The JSON of a stored blob, compressed or (written before compression) plain."""
+        if stored[:4] != ZSTD_FRAME:
+            return stored
+        dictionary = self.dictionaries.get(zstd.get_frame_info(stored).dictionary_id)
+        if dictionary is None:
+            raise BlobError(f"a ledger blob was compressed with dictionary"
+                            f" {zstd.get_frame_info(stored).dictionary_id}, which this ledger does not hold")
+        return zstd.ZstdDecompressor(dictionary.as_digested_dict).decompress(stored)
+
+    def same(self, stored: bytes, plain: bytes, packed: bytes) -> bool:
+        """Whether a stored blob holds `plain` (whose stored form is `packed`), opening it only
+        when neither the bytes nor the size in its frame header tell."""
+        if stored[:4] != ZSTD_FRAME:
+            return stored == plain
+        if stored == packed:
+            return True
+        if zstd.get_frame_info(stored).decompressed_size != len(plain):
+            return False
+        return self.plain(stored) == plain
+
+
+BLOBS = BlobCodec(BLOB_DICTIONARY.read_bytes())
+"""The codec of every ledger blob in this process (ledgers add the dictionaries of their meta table)."""
+
+
+def plain_blob(stored: bytes | None) -> bytes | None:
+    """The JSON of a stored record or evidence blob (None stays None): every reader goes through here."""
+    return None if stored is None else BLOBS.plain(stored)
+
+
+def pack_blob(plain: bytes | None) -> bytes | None:
+    """The stored form of a record or evidence JSON blob (None stays None)."""
+    return None if plain is None else BLOBS.pack(plain)
 
 
 def stored_dossiers(db: sqlite3.Connection, codes: Iterable[str]) -> dict[str, StoredDossier]:
@@ -82,7 +156,7 @@ def stored_dossiers(db: sqlite3.Connection, codes: Iterable[str]) -> dict[str, S
             f"SELECT dossier, record, record_hash, revision, evidence FROM dossiers"
             f" WHERE dossier IN ({marks})", part
         ):
-            found[row[0]] = (row[1], row[2], row[3], row[4])
+            found[row[0]] = (BLOBS.plain(row[1]), row[2], row[3], row[4])
     return found
 
 
@@ -139,6 +213,7 @@ class Ledger:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
         self._add_columns()
+        self._blob_dictionaries()
         self.seal: PayloadSeal | None = None
         """Seals quarantined payloads (see `protect`)."""
 
@@ -151,6 +226,17 @@ class Ledger:
                     if name in ON_ADDING:
                         self.db.execute(ON_ADDING[name])
         self.db.execute("CREATE INDEX IF NOT EXISTS dossiers_recheck ON dossiers (recheck_at) WHERE recheck_at IS NOT NULL")
+
+    def _blob_dictionaries(self) -> None:
+        """Keep the blob dictionary in the meta table (`blob_dictionary:<id>`), so that the rows
+        it compressed stay readable when a later version ships another; learn every one there."""
+        current, kept = BLOBS.current, self.db.execute(
+            "SELECT key, value FROM meta WHERE key LIKE 'blob_dictionary:%'").fetchall()
+        for _, text in kept:
+            BLOBS.learn(base64.b64decode(text))
+        if f"blob_dictionary:{current.dict_id}" not in {key for key, _ in kept}:  # write only when missing
+            self.db.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (
+                f"blob_dictionary:{current.dict_id}", base64.b64encode(current.dict_content).decode()))
 
     def close(self) -> None:
         """Close the connection."""
@@ -261,12 +347,12 @@ class Ledger:
         rows = self.db.execute(
             "SELECT dossier, source, record, record_hash, revision, evidence FROM dossiers"
             " WHERE recheck_at <= ? AND state = 'evaluated' ORDER BY recheck_at LIMIT ?", (as_of, limit)).fetchall()
-        return [(row[0], row[1], (row[2], row[3], row[4], row[5])) for row in rows]
+        return [(row[0], row[1], (BLOBS.plain(row[2]), row[3], row[4], row[5])) for row in rows]
 
     def evidence(self, dossier: str) -> dict | None:
         """The latest evidence of a dossier."""
         row = self.db.execute("SELECT evidence FROM dossiers WHERE dossier = ?", (dossier,)).fetchone()
-        return orjson.loads(row[0]) if row and row[0] else None
+        return orjson.loads(BLOBS.plain(row[0])) if row and row[0] else None
 
     def stored(self, dossier: str) -> dict | None:
         """What the ledger keeps of one dossier, for `isobridge explain`: its merged record, latest
@@ -278,7 +364,7 @@ class Ledger:
             " FROM dossiers WHERE dossier = ?", (dossier,)).fetchone()
         if row is None:
             return None
-        return {"record": orjson.loads(row[0]), "evidence": orjson.loads(row[1]) if row[1] else None,
+        return {"record": orjson.loads(BLOBS.plain(row[0])), "evidence": orjson.loads(BLOBS.plain(row[1])) if row[1] else None,
                 "revision": row[2], "state": row[3], "last_source": row[4], "first_stored_at": row[5],
                 "last_stored_at": row[6], "record_key": row[7]}
 
@@ -286,7 +372,7 @@ class Ledger:
         """The latest evidence of every evaluated dossier, streaming."""
         cursor = self.db.execute("SELECT evidence FROM dossiers WHERE evidence IS NOT NULL ORDER BY dossier")
         for (blob,) in cursor:
-            yield orjson.loads(blob)
+            yield orjson.loads(BLOBS.plain(blob))
 
     def pending(self) -> list[tuple[str, str, list[str], str]]:
         """Every dossier that cannot be evaluated yet, oldest first: (dossier, source, the
@@ -294,7 +380,8 @@ class Ledger:
         rows = self.db.execute(
             "SELECT dossier, source, record, coalesce(since, updated_at) FROM dossiers WHERE state = 'pending'"
             " ORDER BY coalesce(since, updated_at), dossier").fetchall()
-        return [(dossier, source, waiting_for(orjson.loads(record)), since) for dossier, source, record, since in rows]
+        return [(dossier, source, waiting_for(orjson.loads(BLOBS.plain(record))), since)
+                for dossier, source, record, since in rows]
 
     def pending_count(self) -> int:
         """Dossiers stored but not yet evaluable (header still missing)."""
@@ -330,14 +417,14 @@ class Ledger:
         ).fetchone()[0]
 
     def evidence_blobs(self, dossiers: list[str]) -> dict[str, tuple[int, bytes]]:
-        """Latest (revision, evidence JSON) of the given dossiers."""
+        """Latest (revision, evidence JSON, plain) of the given dossiers."""
         found: dict[str, tuple[int, bytes]] = {}
         for start in range(0, len(dossiers), 500):
             part = dossiers[start : start + 500]
             marks = ",".join("?" * len(part))
             for dossier, revision, blob in self.db.execute(
                 f"SELECT dossier, revision, evidence FROM dossiers WHERE dossier IN ({marks})", part):
-                found[dossier] = (revision, blob)
+                found[dossier] = (revision, plain_blob(blob))
         return found
 
     def acknowledge(self, sink: str, seq: int, state: dict[str, Any],

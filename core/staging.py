@@ -26,7 +26,7 @@ import orjson
 from .adapters import RawRecord, Source
 from .caselog import RecordError
 from .engine import Evaluator
-from .ledger import StoredDossier, stored_dossiers
+from .ledger import BLOBS, StoredDossier, stored_dossiers
 from .merge import StepAuthority, admit, check_fragment, merge, waiting_for
 from .privacy import Pseudonymizer
 from .workers import exit_with_parent
@@ -41,7 +41,10 @@ Fragments = dict[str, list[tuple[dict, int]]]
 
 Row = tuple
 """A dossier's ledger row: (dossier, source, record, record_hash, revision, evidence, verdict, state,
-recheck_at)."""
+recheck_at), record and evidence in their stored (compressed) form; then the new evidence's plain
+JSON (or None) for the sinks, which is not stored."""
+STORED = 9
+"""How many leading fields of a `Row` the ledger stores."""
 OPEN_VERDICTS = frozenset({"open_on_time", "open_overdue"})
 Transport = tuple[int, str, "str | None", object]
 """A raw record on its way to a worker: (index, key, payload or None when `data` is set, data)."""
@@ -175,7 +178,8 @@ class Stager:
         if stored and stored[1] == digest and stored[3]:
             return None
         if waiting_for(record):
-            return (code, self.source_name, blob, digest, stored[2] if stored else 0, None, None, "pending", None)
+            return (code, self.source_name, BLOBS.pack(blob), digest, stored[2] if stored else 0, None, None, "pending",
+                    None, None)
         return evaluated_row(self.evaluator, self.authority, code, self.source_name, record, blob, digest,
                              stored, errors)
 
@@ -195,12 +199,13 @@ def evaluated_row(evaluator: Evaluator, authority: StepAuthority, code: str, sou
     except Exception as exc:  # a defect must cost one dossier, never the run
         errors[code] = [f"cannot be evaluated: {type(exc).__name__}: {exc}"]
     else:
-        recheck = next_change(evidence)
-        if stored and stored[3] == value:
-            return (code, source, blob, digest, revision, None, None, "evaluated", recheck)
-        return (code, source, blob, digest, revision + 1, value, evidence["verdict"], "evaluated", recheck)
+        recheck, packed = next_change(evidence), BLOBS.pack(value)
+        if stored and stored[3] is not None and BLOBS.same(stored[3], value, packed):  # the JSON, not the bytes
+            return (code, source, BLOBS.pack(blob), digest, revision, None, None, "evaluated", recheck, None)
+        return (code, source, BLOBS.pack(blob), digest, revision + 1, packed, evidence["verdict"],
+                "evaluated", recheck, value)
     # keep the record and the last good evidence; an empty hash makes it evaluate again
-    return (code, source, blob, "", revision, None, None, "failed", None)
+    return (code, source, BLOBS.pack(blob), "", revision, None, None, "failed", None, None)
 
 
 def next_change(evidence: dict) -> int | None:

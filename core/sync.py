@@ -23,7 +23,6 @@ from __future__ import annotations
 import gc
 import logging
 import multiprocessing
-import os
 import time
 from collections import Counter
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -46,10 +45,13 @@ from .privacy import Pseudonymizer
 from .procedures import ProcedureBook
 from .runs import QuarantineEntry, RunInfo, RunReport
 from .settings import Settings
-from .staging import (ChunkResult, LedgerReader, Stager, evaluated_row, init_worker, stage_fragments_in_worker,
-                      stage_records_in_worker, transport)
+from .staging import (STORED, ChunkResult, LedgerReader, Stager, evaluated_row, init_worker,
+                      stage_fragments_in_worker, stage_records_in_worker, transport)
+from .workers import usable_cores
 
 log = logging.getLogger("isobridge.sync")
+RECORD_KEY = STORED + 1
+"""Where a recorded row keeps the key of the record that changed it (after the staged `Row`)."""
 LOCK = "sync"
 """One sync (or replay) per deployment at a time: sinks are shared by every source."""
 
@@ -135,7 +137,7 @@ class SyncJob:
         self._pool = None
         self._pool_stager: Stager | None = None
         self._sources: dict[str, Source] = {}
-        self._workers = self.settings.sync.workers or os.cpu_count() or 1
+        self._workers = self.settings.sync.workers or usable_cores()
         self.run_info: RunInfo | None = None
         self.report = RunReport(outcome="ok")
 
@@ -298,7 +300,7 @@ class SyncJob:
                 " revision=excluded.revision, evidence=coalesce(excluded.evidence, dossiers.evidence),"
                 " verdict=coalesce(excluded.verdict, dossiers.verdict), state=excluded.state,"
                 " recheck_at=excluded.recheck_at, updated_at=excluded.updated_at",
-                outcome.rows,
+                [(*row[:STORED], row[RECORD_KEY]) for row in outcome.rows],
             )
             db.executemany("INSERT INTO revisions (dossier, revision) VALUES (?, ?)", outcome.revisions)
             for entry in outcome.quarantine:
@@ -375,13 +377,14 @@ class SyncJob:
                 total[name] = total.get(name, 0) + number
 
     def _record(self, row: tuple, outcome: PageOutcome) -> None:
-        """Account for one changed dossier's row."""
+        """Account for one changed dossier's row: a staged `Row` and the key of the record that
+        changed it (None: keep the stored one)."""
         self.report.dossiers += 1
         outcome.rows.append(row)
         if row[7] == "evaluated" and row[5] is not None:  # a new revision (not: same evidence)
             self.report.revisions += 1
             outcome.revisions.append((row[0], row[4]))
-            outcome.evidence[(row[0], row[4])] = row[5]
+            outcome.evidence[(row[0], row[4])] = row[STORED]  # plain JSON, for the sinks
 
     def recheck(self, sinks: dict[str, Sink]) -> None:
         """Evaluate again the dossiers whose evidence time alone changed (an open dossier or step
@@ -394,7 +397,7 @@ class SyncJob:
                 row = evaluated_row(self.evaluator, self.authority, code, source, orjson.loads(stored[0]),
                                     stored[0], stored[1], stored, errors)
                 if row[8] is not None and row[8] <= as_of:  # never the case for a fresh evaluation: never loop
-                    row = (*row[:8], None)
+                    row = (*row[:8], None, *row[STORED:])
                 self._record((*row, None), outcome)  # no record read: the stored record key stays
                 if code in errors:
                     outcome.quarantine.append(QuarantineEntry(source, code, "evaluate", stored[0].decode(), errors[code]))

@@ -19,7 +19,7 @@ from isobridge.core.cli import main
 from isobridge.core.cli import common
 from isobridge.core.generate import CaseLogGenerator
 from isobridge.core.hookspecs import hookimpl
-from isobridge.core.ledger import Ledger
+from isobridge.core.ledger import Ledger, plain_blob
 from isobridge.core.plugins import load_plugins
 from isobridge.core.procedures import ProcedureBook
 from isobridge.core.settings import load_settings
@@ -364,7 +364,7 @@ def test_dossier_split_across_worker_chunks_and_pages(tmp_path: Path, monkeypatc
     keys = [(line["dossier"], line["revision"]) for line in map(json.loads, pooled)]
     assert len(keys) == len(set(keys)) == 1900 + 40
     assert {d for d, revision in keys if revision == 2} == {r["dossier"] for r in records[950:990]}
-    stored = {row[0]: orjson.loads(row[1]) for row in pooled_rows}
+    stored = {row[0]: orjson.loads(plain_blob(row[1])) for row in pooled_rows}
     for twice in (records[5], records[100]):  # two lines in one chunk, in two chunks: merged
         assert stored[twice["dossier"]]["events"][-1]["kind"] == "apology_issued"
     assert [(row[2], row[3][:12]) for row in pooled_quarantine] == [("map", '{"dossier": '), ("evaluate", '{"dossier":"')]

@@ -15,6 +15,7 @@ from isobridge.core import samples
 from isobridge.core.calendar import WorkingCalendar
 from isobridge.core.cli import main
 from isobridge.core.engine import Evaluator
+from isobridge.core.ledger import plain_blob
 from isobridge.core.procedures import ProcedureBook
 from test_sync_job import AS_OF, deployment, evidence_lines, sync, write_cases  # noqa: F401 (fixture)
 
@@ -26,7 +27,7 @@ def append(path: Path, *records: dict) -> None:
 
 def stored(folder: Path) -> dict[str, tuple[dict, int]]:
     with sqlite3.connect(folder / "ledger.db") as db:
-        return {d: (orjson.loads(r), n) for d, r, n in db.execute("SELECT dossier, record, revision FROM dossiers")}
+        return {d: (orjson.loads(plain_blob(r)), n) for d, r, n in db.execute("SELECT dossier, record, revision FROM dossiers")}
 
 
 def test_reading_everything_again_after_a_reset_makes_no_revision(deployment: Path) -> None:

@@ -25,7 +25,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--as-of", type=parse_as_of, default=None, help="instant for open dossiers (ISO 8601, default now)")
     parser.add_argument("--out", default="-", help="evidence file, '-' for stdout (default)")
     parser.add_argument("--rejects", default=None, help="rejects file (default: next to --out, or ./rejects.jsonl)")
-    parser.add_argument("--workers", type=int, default=None, help="processes to use (default: one per core)")
+    parser.add_argument("--workers", type=int, default=None, help="processes to use (default: one per core this process may run on)")
     parser.set_defaults(run=run)
 
 
