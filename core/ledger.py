@@ -375,8 +375,8 @@ class Ledger:
             yield orjson.loads(BLOBS.plain(blob))
 
     def pending(self) -> list[tuple[str, str, list[str], str]]:
-        """Every dossier that cannot be evaluated yet, oldest first: (dossier, source, the
-        what it still lacks (:func:`merge.waiting_for`), stored since)."""
+        """Every dossier that cannot be evaluated yet, oldest first: (dossier, source, what it
+        still lacks (:func:`merge.waiting_for`), stored since)."""
         rows = self.db.execute(
             "SELECT dossier, source, record, coalesce(since, updated_at) FROM dossiers WHERE state = 'pending'"
             " ORDER BY coalesce(since, updated_at), dossier").fetchall()

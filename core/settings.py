@@ -98,7 +98,7 @@ class SyncSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     batch_size: int = Field(default=2000, ge=1, description="Evidence items per sink write.")
-    workers: int = Field(default=0, ge=0, description="Evaluation processes (0: one per core).")
+    workers: int = Field(default=0, ge=0, description="Evaluation processes (0: one per core this process may use, its CPU affinity).")
     lock_lease_minutes: float = Field(
         default=30, gt=0, description="A lock held from another host without a heartbeat this long is taken over.")
     step_source: StepSourceSettings = StepSourceSettings()
