@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_evidence import make_pool, stream  # noqa: E402 - the bench folder is not a package
+from bench_evidence import make_pool, run_phase, stream  # noqa: E402 - the bench folder is not a package
 
 
 def phase_read(pool: Path, count: int, out: Path) -> str:
@@ -40,18 +38,6 @@ def phase_audit(pool: Path, count: int, out: Path) -> str:
 PHASES = {"read": phase_read, "audit": phase_audit}
 
 
-def run_phase(name: str, pool: Path, count: int, out: Path) -> tuple[float, float, str]:
-    """Run a phase in a fresh process: (seconds, peak RSS MB, note)."""
-    started = time.perf_counter()
-    child = subprocess.Popen([sys.executable, __file__, "--phase", name, "--pool-file", str(pool),
-                              "--dossiers", str(count), "--out", str(out)], stdout=subprocess.PIPE, text=True)
-    note = child.stdout.read().strip()
-    _, status, usage = os.wait4(child.pid, 0)
-    if status:
-        raise SystemExit(f"phase {name} failed ({status})")
-    return time.perf_counter() - started, usage.ru_maxrss / 1024, note
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dossiers", type=int, default=1_000_000)
@@ -68,7 +54,7 @@ def main() -> None:
     pool = out / "pool.jsonl"
     if not pool.exists():
         make_pool(pool, args.pool)
-    results = {name: run_phase(name, pool, args.dossiers, out) for name in PHASES}
+    results = {name: run_phase(name, pool, args.dossiers, out, __file__) for name in PHASES}
     print(f"\n{args.dossiers:,} dossiers ({os.cpu_count()} cores)\n")
     print("| phase | wall s | peak RSS MB | output |\n|---|---:|---:|---|")
     for name, (seconds, rss, note) in results.items():

@@ -154,10 +154,10 @@ PHASES = {"read": phase_read, "report": phase_report, "xes-sink": phase_xes_sink
           "xes-text": phase_xes_text, "jsonl": phase_jsonl}
 
 
-def run_phase(name: str, pool: Path, count: int, out: Path) -> tuple[float, float, str]:
-    """Run a phase in a fresh process: (seconds, peak RSS MB, note)."""
+def run_phase(name: str, pool: Path, count: int, out: Path, script: str = __file__) -> tuple[float, float, str]:
+    """Run a phase of `script` (this file by default) in a fresh process: (seconds, peak RSS MB, note)."""
     started = time.perf_counter()
-    child = subprocess.Popen([sys.executable, __file__, "--phase", name, "--pool-file", str(pool),
+    child = subprocess.Popen([sys.executable, script, "--phase", name, "--pool-file", str(pool),
                               "--dossiers", str(count), "--out", str(out)], stdout=subprocess.PIPE, text=True)
     note = child.stdout.read().strip()
     _, status, usage = os.wait4(child.pid, 0)
