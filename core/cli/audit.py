@@ -13,8 +13,7 @@ from ..report.names import ProcedureNames
 from ..report.source import latest_revisions, read_evidence
 from ..settings import Settings
 from .. import samples
-from .common import open_ledger, open_settings
-from .report import _day
+from .common import add_period_arguments, open_ledger, open_settings
 
 
 def _seed(text: str) -> int:
@@ -34,8 +33,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     given.add_argument("--evidence", help="evidence JSON Lines file (read twice: not stdin)")
     given.add_argument("--config", type=Path, help="deployment settings: sample the latest evidence of its ledger")
     parser.add_argument("--agency", default=None, help="only this agency (default: every agency, each apart)")
-    parser.add_argument("--from", dest="start", type=_day, default=None, help="first reception day (YYYY-MM-DD)")
-    parser.add_argument("--to", dest="end", type=_day, default=None, help="last reception day (YYYY-MM-DD)")
+    add_period_arguments(parser, "reception day")
     parser.add_argument("--seed", type=_seed, default=None, help="seed of the draw (default: a new one, printed)")
     parser.add_argument("--procedures", default=None,
                         help="procedure folder (for names; default: the settings' or the samples)")

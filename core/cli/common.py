@@ -8,6 +8,7 @@ import sqlite3
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -23,6 +24,20 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_QUARANTINED, EXIT_LOCKED = 0, 1, 2, 3, 4
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 log = logging.getLogger("isobridge.cli")
+
+
+def iso_day(text: str) -> str:
+    """An argparse type: a day given as YYYY-MM-DD (its ISO text)."""
+    try:
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
+
+
+def add_period_arguments(parser: argparse.ArgumentParser, what: str = "day of the period") -> None:
+    """--from and --to: the first and last day of a period (into `start` and `end`)."""
+    parser.add_argument("--from", dest="start", type=iso_day, default=None, help=f"first {what} (YYYY-MM-DD)")
+    parser.add_argument("--to", dest="end", type=iso_day, default=None, help=f"last {what} (YYYY-MM-DD)")
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:

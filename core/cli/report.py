@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date
 from pathlib import Path
 
 from ..report.agencies import CountingRules
@@ -15,14 +14,7 @@ from ..report.names import ProcedureNames
 from ..report.objectives import Objectives
 from ..report.source import latest_revisions, read_evidence
 from .. import samples
-from .common import open_ledger, open_settings
-
-
-def _day(text: str) -> str:
-    try:
-        return date.fromisoformat(text).isoformat()
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
+from .common import add_period_arguments, open_ledger, open_settings
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -32,8 +24,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     given.add_argument("--evidence", help="evidence JSON Lines file, '-' for stdin")
     given.add_argument("--config", type=Path, help="deployment settings: read the latest evidence from its ledger")
     parser.add_argument("--agency", default=None, help="only this agency (default: the whole province)")
-    parser.add_argument("--from", dest="start", type=_day, default=None, help="first day of the period (YYYY-MM-DD)")
-    parser.add_argument("--to", dest="end", type=_day, default=None, help="last day of the period (YYYY-MM-DD)")
+    add_period_arguments(parser)
     parser.add_argument("--objectives", default=None, help="quality objectives TOML (default: on-time rate ≥ 98 %%)")
     parser.add_argument("--procedures", default=str(samples.PROCEDURES), help="procedure folder (for names)")
     parser.add_argument("--out", default="report.html", help="HTML file (default report.html)")
