@@ -38,6 +38,7 @@ from .calendar import WorkingCalendar
 from .engine import Evaluator
 from .errors import ConfigurationError
 from .ledger import Ledger
+from .logs import redact
 from .merge import StepAuthority
 from .option_paths import refuse_shared_files, resolve_paths
 from .plugins import Registry
@@ -222,6 +223,8 @@ class SyncJob:
             if self.report.outcome == "ok" and self.report.quarantined:
                 self.report.outcome = "quarantined"
             self._log_dropped()
+            if self.report.error:  # the runs table and the hooks see it masked, like every path out
+                self.report.error = redact(self.report.error)
             self.ledger.finish_run(run_id, self.report)
             self.ledger.release(LOCK)
             self.registry.hook.run_finished(run=self.run_info, report=self.report)

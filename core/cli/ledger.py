@@ -14,6 +14,16 @@ from ..sync import SyncJob
 from .common import EXIT_FAILED, EXIT_OK, add_config_arguments, base_dir, open_deployment
 
 
+def _entry_id(text: str) -> int | str:
+    """A quarantine entry's id (a whole number), or 'all'."""
+    if text == "all":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an entry id (a whole number, or 'all' for replay)") from None
+
+
 def add_parser(commands: argparse._SubParsersAction) -> None:
     """Register `state`, `runs` and `quarantine`."""
     state = commands.add_parser("state", help="show or reset source checkpoints, or remove a dead sync's lock")
@@ -28,7 +38,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     quarantine = commands.add_parser("quarantine", help="list, show, replay or discard quarantined records")
     add_config_arguments(quarantine)
     quarantine.add_argument("action", choices=["list", "show", "replay", "discard"])
-    quarantine.add_argument("id", nargs="?", help="entry id, or 'all' for replay")
+    quarantine.add_argument("id", nargs="?", type=_entry_id, help="entry id, or 'all' for replay")
     quarantine.set_defaults(run=run_quarantine)
 
 
@@ -95,19 +105,19 @@ def run_quarantine(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     if args.action == "replay":
         job = SyncJob(settings, registry, ledger, base_dir=base_dir(args))
-        entries = ledger.quarantined() if args.id == "all" else ledger.quarantined(int(args.id))
+        entries = ledger.quarantined() if args.id == "all" else ledger.quarantined(args.id)
         failed = 0
         for entry in entries:
             errors = job.replay(entry)
             failed += bool(errors)
             print(f"{entry.id}: {'replayed' if not errors else 'still failing: ' + '; '.join(errors)}")
         return EXIT_FAILED if failed or not entries else EXIT_OK
-    entries = ledger.quarantined(int(args.id))
+    entries = ledger.quarantined(args.id)
     if not entries:
         print(f"no quarantine entry {args.id}", file=sys.stderr)
         return EXIT_FAILED
     if args.action == "discard":
-        ledger.discard(int(args.id))
+        ledger.discard(args.id)
         print(f"discarded {args.id}")
         return EXIT_OK
     entry = entries[0]
