@@ -15,6 +15,7 @@ from isobridge.core.http import HttpUnavailable, MalformedResponse
 from isobridge.core.paging import RepeatedPage
 from isobridge.core.privacy import Pseudonymizer
 from fakes.igate import FakeIGate, make_igate_dossiers
+from rest_support import FLAT_RECORD
 
 FAST = {"backoff_seconds": 0.001, "backoff_max_seconds": 0.01, "rate_limit": 0, "max_attempts": 3}
 LOGIN_PROFILE = """
@@ -193,15 +194,7 @@ items = "items"
 style = "{style}"
 size = 2
 next_path = "next"
-[fields]
-key = "id"
-dossier = "code"
-procedure = "procedure"
-received_at = "received"
-status = "status"
-[status]
-"4" = 4
-"""
+""" + FLAT_RECORD
 
 
 def simple_source(tmp_path, base: str, style: str) -> RestSource:

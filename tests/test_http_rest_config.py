@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from isobridge.core.cli import main
+from rest_support import FLAT_RECORD
 
 PROFILE = """
 [profile]
@@ -14,15 +15,7 @@ path = "items"
 items = "items"
 [paging]
 style = "none"
-[fields]
-key = "id"
-dossier = "code"
-procedure = "procedure"
-received_at = "received"
-status = "status"
-[status]
-"4" = 4
-"""
+""" + FLAT_RECORD
 
 
 def test_a_relative_profile_resolves_against_the_configuration_file(httpserver, tmp_path, monkeypatch, capsys) -> None:

@@ -14,6 +14,7 @@ from isobridge.core.adapters import AdapterContext
 from isobridge.core.caselog import RecordError, parse_case
 from isobridge.core.cli import main
 from isobridge.core.privacy import Pseudonymizer
+from rest_support import FLAT_RECORD
 
 FAST = {"backoff_seconds": 0.001, "backoff_max_seconds": 0.01, "rate_limit": 0, "max_attempts": 2}
 COMPACT_PROFILE = """
@@ -33,15 +34,7 @@ param = "changed-from"
 field = "updated"
 format = "%Y%m%d%H%M%S"
 overlap_seconds = 0
-[fields]
-key = "id"
-dossier = "code"
-procedure = "procedure"
-received_at = "received"
-status = "status"
-[status]
-"4" = 4
-"""
+""" + FLAT_RECORD
 
 
 def source(tmp_path: Path, base: str, profile: str = COMPACT_PROFILE) -> RestSource:

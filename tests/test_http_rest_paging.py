@@ -17,6 +17,7 @@ from isobridge.core.cli import main
 from isobridge.core.ledger import Ledger
 from isobridge.core.paging import RepeatedPage
 from isobridge.core.privacy import Pseudonymizer
+from rest_support import FLAT_RECORD
 
 PROFILE = """
 [profile]
@@ -31,15 +32,7 @@ size = 2
 param = "changed-from"
 field = "updated"
 overlap_seconds = 0
-[fields]
-key = "id"
-dossier = "code"
-procedure = "procedure"
-received_at = "received"
-status = "status"
-[status]
-"4" = 4
-"""
+""" + FLAT_RECORD
 
 
 def rows(*ids: int) -> list[dict]:
