@@ -374,6 +374,15 @@ class Ledger:
         for (blob,) in cursor:
             yield orjson.loads(BLOBS.plain(blob))
 
+    def iter_records(self) -> Iterator[tuple[str, str, dict, dict | None]]:
+        """Every stored dossier, streaming in dossier order: (dossier, state, merged record,
+        latest evidence or None). State is `evaluated`, `pending` or `failed` (e.g. no ISO
+        procedure in force on its reception date)."""
+        cursor = self.db.execute("SELECT dossier, state, record, evidence FROM dossiers ORDER BY dossier")
+        for dossier, state, record, evidence in cursor:
+            yield (dossier, state, orjson.loads(BLOBS.plain(record)),
+                   orjson.loads(BLOBS.plain(evidence)) if evidence else None)
+
     def pending(self) -> list[tuple[str, str, list[str], str]]:
         """Every dossier that cannot be evaluated yet, oldest first: (dossier, source, what it
         still lacks (:func:`merge.waiting_for`), stored since)."""

@@ -104,3 +104,15 @@ def test_the_runs_table_and_quarantine_reasons_hold_no_secret(deployment: Path, 
         ledger.quarantine(db, QuarantineEntry("onestop", "k", "map", "{}", [f"login refused for {secret}"]), None)
     assert ledger.quarantined()[0].errors == ["login refused for ***"]
     logs.configure(secrets=[])
+
+
+def test_iter_records_streams_every_dossier_with_state(tmp_path):
+    """`iter_records` yields every stored dossier (pending and failed too) with its record."""
+    from isobridge.core.ledger import Ledger, pack_blob
+
+    ledger = Ledger(tmp_path / "l.db")
+    with ledger.transaction() as db:
+        for code, state in (("B", "pending"), ("A", "failed")):
+            db.execute("INSERT INTO dossiers (dossier, source, record, record_hash, state, updated_at)"
+                       " VALUES (?, 's', ?, '', ?, 'now')", (code, pack_blob(b'{"dossier":"%s"}' % code.encode()), state))
+    assert list(ledger.iter_records()) == [("A", "failed", {"dossier": "A"}, None), ("B", "pending", {"dossier": "B"}, None)]
