@@ -308,11 +308,11 @@ class Ledger:
         return self.db.execute("SELECT name, pid, host, acquired_at FROM locks ORDER BY name").fetchall()
 
     def unlock(self) -> int:
-        """Remove every lock (an operator's decision that the holder is dead); returns how many.
-        On PostgreSQL this clears who held them; the locks themselves end with their holder's
-        connection, which the server closes when the process is gone."""
+        """Remove every lock (an operator's decision that the holders are dead); returns how many.
+        On PostgreSQL the sessions still holding isobridge's locks (a hung connection) are ended."""
+        ended = self.db.end_named_lock_holders()
         with self.transaction() as db:
-            return db.execute("DELETE FROM locks").rowcount
+            return max(ended, db.execute("DELETE FROM locks").rowcount)
 
     # -- checkpoints --------------------------------------------------------------------------
     def checkpoint(self, source: str) -> str | None:

@@ -64,6 +64,9 @@ class Database(Protocol):
     def release_named_lock(self, name: str) -> None:
         """Release the session lock `name` (if held)."""
 
+    def end_named_lock_holders(self) -> int:
+        """End the other sessions holding named locks (an operator's `state unlock`); how many."""
+
     def close(self) -> None:
         """Close the connection."""
 
@@ -119,6 +122,10 @@ class SQLiteDatabase:
 
     def release_named_lock(self, name: str) -> None:
         """Nothing to release (see `try_named_lock`)."""
+
+    def end_named_lock_holders(self) -> int:
+        """None to end: the leased rows are the locks."""
+        return 0
 
     def close(self) -> None:
         """Close the connection."""
@@ -198,6 +205,13 @@ class PostgresDatabase:
         if name in self._held:
             self.db.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (NAMED_LOCKS, name))
             self._held.discard(name)
+
+    def end_named_lock_holders(self) -> int:
+        """End the other sessions holding isobridge's named locks: the server releases their locks."""
+        rows = self.db.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND classid = %s"
+            " AND pid <> pg_backend_pid()", (NAMED_LOCKS,)).fetchall()
+        return sum(1 for (ended,) in rows if ended)
 
     def close(self) -> None:
         """Close the connection (which releases its advisory locks)."""
