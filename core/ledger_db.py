@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 NAMED_LOCKS, DOSSIER_LOCKS, REVISION_LOG_LOCK = 7300, 7301, 7302
 """The advisory lock spaces (first key) of isobridge's PostgreSQL locks."""
 _STREAMS = itertools.count()
+KEEPALIVE = "-c tcp_keepalives_idle=60 -c tcp_keepalives_interval=10 -c tcp_keepalives_count=6"
+"""Server-side TCP keepalive of every ledger session (settable per session): a holder whose host
+is lost (no FIN ever comes) is found dead and its advisory locks released in about two minutes."""
 
 
 class Database(Protocol):
@@ -149,7 +152,8 @@ class PostgresDatabase:
         except ImportError:
             raise ConfigurationError("ledger.url needs PostgreSQL support: pip install 'isobridge[postgres]'") from None
         self.where, self._psycopg = url, psycopg
-        options = "-c default_transaction_read_only=on" if read_only else None
+        # the server probes an idle connection after 60 s: a lost host's locks end within about 2 minutes
+        options = KEEPALIVE + (" -c default_transaction_read_only=on" if read_only else "")
         try:
             self.db = psycopg.connect(url, password=password, autocommit=True, options=options,
                                       application_name="isobridge", connect_timeout=30)

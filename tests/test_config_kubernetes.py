@@ -21,7 +21,6 @@ from urllib.parse import urlsplit
 import pytest
 
 from isobridge.core.cli import build_parser
-from isobridge.core.errors import ConfigurationError
 from isobridge.core.plugins import load_plugins
 from isobridge.core.settings import SECRET_HINTS, SECRETS_DIR_VARIABLE, PrivacySettings, load_settings
 
@@ -34,8 +33,6 @@ CREATED_APART = {"state-migrate-job.yaml", "ops-pod.yaml"}
 """Manifests applied with `kubectl create -f`, not by the kustomization."""
 SECRET_FILES = ("ledger__password", "privacy__pseudonym_key", "sources__onegate__password", "sinks__qms__auth__token")
 """The files of the Secret isobridge-secrets, as docs/deployment.md tells the operator to make them."""
-NOT_ON_THIS_BRANCH = {"deliver": "isobridge deliver", "migrate": "isobridge state migrate"}
-"""Commands the PostgreSQL ledger (issue 15) adds: `isobridge deliver`, `isobridge state migrate`."""
 BASE_MIB, WORKER_MIB = 120, 13
 """The sizing rule of docs/deployment.md: a sync takes about 120 MiB + 13 MiB per evaluation worker."""
 
@@ -261,9 +258,6 @@ def test_each_command_line_parses(name: str) -> None:
         with redirect_stderr(errors):
             build_parser(plugin_commands=False).parse_args(args)
     except SystemExit:
-        unknown = re.search(r"invalid choice: '([^']+)'", errors.getvalue())
-        if unknown and unknown[1] in NOT_ON_THIS_BRANCH:
-            pytest.skip(f"`{NOT_ON_THIS_BRANCH[unknown[1]]}` (PostgreSQL ledger) not on this branch")
         raise AssertionError(f"{name}: {args}: {errors.getvalue()}") from None
 
 
@@ -340,11 +334,6 @@ def test_every_adapter_accepts_its_options_with_the_secret_files() -> None:
 
 
 def test_the_settings_load_with_the_secret_files(secrets_dir: Path) -> None:
-    try:
-        settings = load_settings(TOML)
-    except ConfigurationError as exc:
-        if re.search(r"ledger\.(url|password): unknown key", str(exc)):
-            pytest.skip("PostgreSQL ledger settings not on this branch")
-        raise
+    settings = load_settings(TOML)
     assert sorted(settings.sources) == sorted(settings_file()["sources"])
     assert "example-ledger__password" in settings.secrets()  # masked in every log line and message

@@ -9,7 +9,6 @@ from pathlib import Path
 import orjson
 
 from isobridge.core.cli import main
-from isobridge.core.ledger import Ledger
 from test_sync_job import (add_procedure, deployment, evidence_lines, ledger_db, ledger_of, sync,  # noqa: F401 (fixture)
                            write_cases)
 
