@@ -196,13 +196,19 @@ class SyncJob:
 
     def open_sink(self, name: str) -> Sink:
         """Instantiate the configured sink `name` with its persisted state."""
+        options, state = self.register_sink(name)
+        cls = self.registry.sink(str(options.get("adapter")))
+        return cls(self._options(cls, options, f"sinks.{name}"), self.context(name, state))
+
+    def register_sink(self, name: str) -> tuple[dict, dict]:
+        """The sink's options (less the host's `backfill`) and persisted state; a sink seen for the
+        first time is registered at the log's end (or, with `backfill`, its start) now, so that no
+        revision stored after this instant escapes it, whenever it is opened."""
         options = dict(self.settings.sinks[name])
         backfill = options.pop("backfill", False)  # the host's key, not the adapter's
         if not isinstance(backfill, bool):
             raise ConfigurationError(f"sinks.{name}.backfill: expected true or false, got {backfill!r}")
-        cls = self.registry.sink(str(options.get("adapter")))
-        _, state = self.ledger.sink(name, from_start=backfill)
-        return cls(self._options(cls, options, f"sinks.{name}"), self.context(name, state))
+        return options, self.ledger.sink(name, from_start=backfill)[1]
 
     def _options(self, cls, options: dict, where: str):
         """Validate an adapter's options; relative paths become relative to the config file."""
@@ -309,6 +315,7 @@ class SyncJob:
                 self.ledger.acquire(sink_lock(name), self.settings.sync.lock_lease_minutes * 60)
             except LockHeld as exc:
                 log.info("%s; this run delivers to it when it is free", exc)
+                self.register_sink(name)
                 late.append(name)
                 continue
             self._sinks[name] = self.open_sink(name)

@@ -88,7 +88,7 @@ def test_a_killed_holders_postgresql_lock_ends_with_its_connection(pg_url) -> No
     with pytest.raises(LockHeld):
         other.acquire("source:a")
     holder.db.db.close()  # as a killed process's connection: no release, no row deleted
-    other.acquire("source:a")
+    other.acquire("source:a", wait_seconds=5)  # the server ends the session a moment after
 
 
 def test_the_outbox_gap_two_writers_committing_out_of_order_skip_nothing(target) -> None:
@@ -173,3 +173,73 @@ def test_state_copy_there_and_back_keeps_everything(target, tmp_path) -> None:
         assert copy.last_seq() == 51
     with pytest.raises(CopyError, match="is not empty"):
         copy_ledger(original.db, back.db)
+
+
+def _deployment(folder: Path, ledger_toml: str) -> Path:
+    from test_sync_job import write_cases
+
+    (folder / "in").mkdir()
+    write_cases(folder / "in/a.jsonl", 40)
+    (folder / "conf.toml").write_text(
+        f'{ledger_toml}[sync]\nbatch_size = 15\n'
+        '[sources.onestop]\nadapter = "caselog"\nfolder = "in"\npage_lines = 10\nsettle_seconds = 0\n'
+        '[sinks.evidence]\nadapter = "jsonl"\npath = "out/evidence.jsonl"\n', encoding="utf-8")
+    return folder / "conf.toml"
+
+
+def _cli(*arguments: str) -> int:
+    from isobridge.core.cli import main
+
+    return main(list(arguments))
+
+
+def test_state_migrate_then_sync_on_postgresql(tmp_path, pg_url, capsys) -> None:
+    config = _deployment(tmp_path, f'[ledger]\nurl = "{pg_url}"\n')
+    assert _cli("sync", "--config", str(config)) == 1
+    assert "no isobridge schema yet: run `isobridge state migrate`" in capsys.readouterr().err
+    assert _cli("state", "migrate", "--config", str(config)) == 0
+    assert f"ledger {pg_url}: schema created (version 3)" in capsys.readouterr().out
+    assert _cli("state", "migrate", "--config", str(config)) == 0
+    assert "schema up to date (version 3)" in capsys.readouterr().out
+    assert _cli("sync", "--config", str(config)) == 0
+    assert len((tmp_path / "out/evidence.jsonl").read_text().splitlines()) == 40
+
+
+def test_a_deployment_moved_to_postgresql_by_state_copy_goes_on_where_it_was(tmp_path, pg_url, capsys) -> None:
+    config = _deployment(tmp_path, '[ledger]\npath = "ledger.db"\n')
+    assert _cli("sync", "--config", str(config)) == 0
+    assert _cli("state", "copy", "--to", pg_url, "--config", str(config)) == 0
+    shown = capsys.readouterr().out
+    assert "dossiers\t40 rows" in shown and f"ledger copied to {pg_url}" in shown
+    config.write_text(config.read_text().replace('path = "ledger.db"', f'url = "{pg_url}"'), encoding="utf-8")
+    from test_sync_job import write_cases
+
+    write_cases(tmp_path / "in/a.jsonl", 5, seed=9)
+    assert _cli("sync", "--config", str(config)) == 0
+    assert "sync ok: 5 records" in capsys.readouterr().err  # the checkpoint came along: only the new lines
+    lines = (tmp_path / "out/evidence.jsonl").read_text().splitlines()
+    assert len(lines) == 45 == len(set(lines))  # the delivery mark came along: nothing sent twice
+
+
+def test_a_sync_whose_sink_is_held_delivers_once_the_holder_lets_go(tmp_path, pg_url, capsys) -> None:
+    config = _deployment(tmp_path, f'[ledger]\nurl = "{pg_url}"\n')
+    assert _cli("state", "migrate", "--config", str(config)) == 0
+    holder = Ledger.open(LedgerSettings(url=pg_url))
+    holder.acquire("sink:evidence")  # another process delivering to the sink
+    threading.Timer(1.0, holder.close).start()
+    assert _cli("sync", "--config", str(config)) == 0
+    assert len((tmp_path / "out/evidence.jsonl").read_text().splitlines()) == 40  # delivered after waiting
+    holder = Ledger.open(LedgerSettings(url=pg_url))
+    assert holder.backlog() == 0 and not holder.locks()
+
+
+def test_deliver_sends_what_waits_in_the_log(tmp_path, backend, ledger_toml, capsys) -> None:
+    config = _deployment(tmp_path, ledger_toml)
+    assert _cli("sync", "--config", str(config)) == 0
+    with open(config, "a") as conf:
+        conf.write('[sinks.late]\nadapter = "jsonl"\npath = "out/late.jsonl"\nbackfill = true\n')
+    assert _cli("deliver", "--sink", "late", "--config", str(config)) == 0
+    assert "deliver ok" in capsys.readouterr().err
+    assert len((tmp_path / "out/late.jsonl").read_text().splitlines()) == 40
+    assert _cli("deliver", "--sink", "nope", "--config", str(config)) == 1
+    assert "no sink 'nope'" in capsys.readouterr().err

@@ -202,6 +202,9 @@ def test_a_dead_holders_lock_is_taken_over(deployment: Path, capsys) -> None:
     holder = hold(deployment, "isobridge-sync-29012345-abcde")
     if holder.path is None:
         holder.db.db.close()
+        probe = ledger_of(deployment)  # the server ends the closed session a moment later
+        probe.acquire("source:onestop", wait_seconds=5)
+        probe.close()
     assert sync(deployment) == 0
     # one on another host that renewed its lease just now is still respected (PostgreSQL: a live session)
     live = hold(deployment, "isobridge-sync-29012346-fghij", __import__("isobridge.core.ledger", fromlist=["now_text"]).now_text())
