@@ -250,17 +250,30 @@ class Ledger:
         holder's connection ends. On SQLite it is a leased row: a holder on this host whose process
         is gone, or one on another host whose lease ran out without a heartbeat, is taken over.
         """
-        deadline = time.monotonic() + wait_seconds
+        renewed = time.monotonic()
+        deadline = renewed + wait_seconds
         while True:
             try:
                 return self._take(name, lease_seconds)
             except LockHeld:
                 if time.monotonic() >= deadline:
                     raise
+            if time.monotonic() - renewed > 30:  # waiting must not let the locks held lapse
+                self.heartbeat()
+                renewed = time.monotonic()
             time.sleep(min(0.25, max(0.0, deadline - time.monotonic())))
 
     def _take(self, name: str, lease_seconds: float) -> None:
         host, advisory = socket.gethostname(), self.db.try_named_lock(name)
+        try:
+            self._record_holder(name, host, advisory, lease_seconds)
+        except BaseException:
+            if advisory and name not in self.held:
+                self.db.release_named_lock(name)
+            raise
+        self.held.add(name)
+
+    def _record_holder(self, name: str, host: str, advisory: bool | None, lease_seconds: float) -> None:
         with self.transaction() as db:
             row = db.execute("SELECT pid, host, acquired_at FROM locks WHERE name = ?", (name,)).fetchone()
             if advisory is False or (advisory is None and row and row[0] != os.getpid()
@@ -271,7 +284,6 @@ class Ledger:
             db.execute("INSERT INTO locks VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET pid = excluded.pid,"
                        " host = excluded.host, acquired_at = excluded.acquired_at", (name, os.getpid(), host, now_text()))
             self._close_killed_runs(db, name)
-        self.held.add(name)
 
     @staticmethod
     def _close_killed_runs(db: Database, name: str) -> None:
