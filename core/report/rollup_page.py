@@ -45,7 +45,7 @@ COMPARE_HEAD = (
     "<th>Kỳ này</th><th>Kỳ trước</th></tr>"
 )
 RANK_CSS = "table.wide.rank td:first-child { width: 6%; }\n"
-KIND = {LEDGER: "Sổ cái (ledger) của hệ thống", EVIDENCE: "Tệp minh chứng (JSON Lines)"}
+KIND = {LEDGER: "Sổ cái dữ liệu của isobridge", EVIDENCE: "Tệp minh chứng (JSON Lines)"}
 BASIS = {LEDGER: "đồng bộ", EVIDENCE: "sự kiện mới nhất trong tệp"}
 
 
