@@ -9,7 +9,10 @@ Each command then runs in its own process (peak memory = its maximum RSS, `wait4
 - report: the plain quality-objective report from the ledger (the yardstick);
 - rollup-ledger: the roll-up from the ledger, one pass over every stored dossier (counts, coverage
   against the procedure book, sources), a quarter compared with the previous one;
-- rollup-evidence: the same from the evidence file (two passes: the latest line of each dossier).
+- rollup-evidence: the same from the evidence file (two passes: the latest line of each dossier,
+  remembered per dossier code);
+- rollup-evidence-all-lines: the same with `--all-lines` (one pass; for a file `isobridge evaluate`
+  wrote, one line per dossier).
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ def commands(work: Path) -> dict[str, list[str]]:
         "rollup-ledger": [*CLI, "report", "--config", str(conf), *rollup, "--out", str(out / "rollup-ledger.html")],
         "rollup-evidence": [*CLI, "report", "--evidence", str(evidence), *rollup,
                             "--out", str(out / "rollup-evidence.html")],
+        "rollup-evidence-all-lines": [*CLI, "report", "--evidence", str(evidence), *rollup, "--all-lines",
+                                      "--out", str(out / "rollup-evidence-all.html")],
     }
 
 
