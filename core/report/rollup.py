@@ -206,7 +206,7 @@ class Rollup:
             if evidence is not None:
                 events = record.get("events") if isinstance(record, dict) else None
                 names = {str(e["source"]) for e in events or () if isinstance(e, dict) and e.get("source")}
-                self.add(evidence, source, f"{source.name}: dossier {dossier}", names)
+                self.add(evidence, source, f"dossier {dossier}", names)
             yield item
 
     def add_coverage(self, found: list[dict[str, Coverage]], source: SourceInput) -> None:
