@@ -45,14 +45,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("roll-up over several agencies (--rollup)")
     group.add_argument("--rollup", action="store_true",
                        help="the province's view: every agency of the inputs ranked, the units to inspect directly;"
-                            " --config or --evidence may be given several times")
+                            " --config or --evidence may be given several times (every agency counted by the first"
+                            " --config's counting rules and the options)")
     group.add_argument("--compare", choices=("previous",), default=None,
                        help="also the previous period (as long as --from/--to: a quarter, a year) and the change")
     group.add_argument("--seed", type=seed_number, default=None,
                        help="seed of the inspection draw (default: a new one, printed on the report)")
-    group.add_argument("--inspect-weakest", type=_count, default=3,
+    group.add_argument("--inspect-weakest", type=_count, default=3, metavar="N",
                        help="the last N of the ranking are always proposed for inspection (default 3)")
-    group.add_argument("--inspect-share", type=_share, default=0.2,
+    group.add_argument("--inspect-share", type=_share, default=0.2, metavar="SHARE",
                        help="share of the other agencies drawn at random for inspection (default 0.2, rounded up)")
 
 

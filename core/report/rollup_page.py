@@ -44,7 +44,8 @@ COMPARE_HEAD = (
     "<th>Kỳ này</th><th>Kỳ trước</th><th>Thay đổi</th><th>Kỳ này</th><th>Kỳ trước</th>"
     "<th>Kỳ này</th><th>Kỳ trước</th></tr>"
 )
-RANK_CSS = "table.wide.rank td:first-child { width: 6%; }\n"
+RANK_CSS = ("table.wide.rank th:first-child, table.wide.rank td:first-child { width: 6%; }\n"
+            "table.wide.rank th:nth-child(2) { width: 18%; } table.wide.rank th:nth-child(9) { width: 12%; }\n")
 KIND = {LEDGER: "Sổ cái dữ liệu của isobridge", EVIDENCE: "Tệp minh chứng (JSON Lines)"}
 BASIS = {LEDGER: "đồng bộ", EVIDENCE: "sự kiện mới nhất trong tệp"}
 
