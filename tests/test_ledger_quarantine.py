@@ -4,14 +4,14 @@ derived from the pseudonym key), shown to operators only as a scrubbed view."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 import orjson
 
 from isobridge.core.cli import main
 from isobridge.core.ledger import Ledger
-from test_sync_job import add_procedure, deployment, evidence_lines, sync, write_cases  # noqa: F401 (fixture)
+from test_sync_job import (add_procedure, deployment, evidence_lines, ledger_db, ledger_of, sync,  # noqa: F401 (fixture)
+                           write_cases)
 
 PERSON = {"HoTen": "Nguyễn Văn Công", "SoCCCD": "079199012345", "DiaChi": "12 Đường Láng, Hà Nội"}
 
@@ -26,7 +26,13 @@ def plant(folder: Path) -> dict:
 
 
 def ledger_bytes(folder: Path) -> bytes:
-    return b"".join(path.read_bytes() for path in folder.glob("ledger.db*"))
+    """Everything the ledger holds: its SQLite files, or every value of every table on PostgreSQL."""
+    if (folder / "ledger.db").exists():
+        return b"".join(path.read_bytes() for path in folder.glob("ledger.db*"))
+    with ledger_db(folder) as db:
+        return b"".join(value if isinstance(value, bytes) else str(value).encode()
+                        for table in ("meta", "checkpoints", "dossiers", "revisions", "sinks", "quarantine", "runs")
+                        for row in db.execute(f"SELECT * FROM {table}").fetchall() for value in row)
 
 
 def test_quarantined_payloads_are_sealed_and_replay_still_works(deployment: Path, tmp_path: Path, capsys) -> None:
@@ -37,7 +43,7 @@ def test_quarantined_payloads_are_sealed_and_replay_still_works(deployment: Path
     stored = ledger_bytes(deployment)
     for value in PERSON.values():
         assert value.encode() not in stored
-    with sqlite3.connect(deployment / "ledger.db") as db:
+    with ledger_db(deployment) as db:
         (payload,) = db.execute("SELECT payload FROM quarantine").fetchone()
     assert payload.startswith("sealed:v1:")
 
@@ -67,12 +73,12 @@ def test_a_payload_sealed_under_another_key_is_not_opened(deployment: Path, caps
 def test_payloads_an_older_version_stored_in_clear_are_sealed_when_opened(deployment: Path) -> None:
     plant(deployment)
     assert sync(deployment) == 3
-    ledger = Ledger(deployment / "ledger.db")
+    ledger = ledger_of(deployment)
     (entry,) = ledger.quarantined()
     with ledger.transaction() as db:  # as an older version left it
         db.execute("UPDATE quarantine SET payload = ?", (entry.payload,))
-    Ledger(deployment / "ledger.db").protect()
-    with sqlite3.connect(deployment / "ledger.db") as db:
+    ledger_of(deployment).protect()
+    with ledger_db(deployment) as db:
         (payload,) = db.execute("SELECT payload FROM quarantine").fetchone()
     assert payload.startswith("sealed:v1:")
-    assert Ledger(deployment / "ledger.db").quarantined()[0].payload == entry.payload
+    assert ledger_of(deployment).quarantined()[0].payload == entry.payload

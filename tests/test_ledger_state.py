@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import sqlite3
 from pathlib import Path
 
 import orjson
@@ -14,7 +13,7 @@ from isobridge.core import logs
 from isobridge.core.cli import main
 from isobridge.core.ledger import Ledger
 from isobridge.core.runs import QuarantineEntry
-from test_sync_job import deployment, sync, write_cases  # noqa: F401 (fixture)
+from test_sync_job import deployment, ledger_db, ledger_of, sync, write_cases  # noqa: F401 (fixture)
 
 
 def state(folder: Path, capsys) -> str:
@@ -60,7 +59,7 @@ def test_a_resolved_status_without_its_finish_event_waits_listed_not_judged(depl
 def test_state_shows_the_notes_a_source_keeps_in_its_checkpoint(deployment: Path, capsys) -> None:
     write_cases(deployment / "in/a.jsonl", 2)
     assert sync(deployment) == 0
-    ledger = Ledger(deployment / "ledger.db")
+    ledger = ledger_of(deployment)
     cursor = {"a.jsonl": {"offset": 10, "note": "last line unfinished (41 bytes) since 2026-11-01T08:00:00+00:00"},
               "notes": ["b.jsonl: rewritten in place, read again"]}
     with ledger.transaction() as db:
@@ -70,16 +69,16 @@ def test_state_shows_the_notes_a_source_keeps_in_its_checkpoint(deployment: Path
     assert "  note: a.jsonl: last line unfinished (41 bytes)" in shown
 
 
-def _start_and_die(path: str) -> None:
-    ledger = Ledger(path)
-    ledger.acquire("sync")
-    ledger.start_run(["onestop"])
+def _start_and_die(folder: Path) -> None:
+    ledger = ledger_of(folder)
+    ledger.acquire("source:onestop")
+    ledger.start_run(["onestop"], ["source:onestop"])
     os._exit(0)  # as kill -9 would: no finish_run, no release
 
 
 def test_a_killed_run_is_marked_killed_when_the_lock_is_next_taken(deployment: Path, capsys) -> None:
     write_cases(deployment / "in/a.jsonl", 3)
-    child = multiprocessing.get_context("fork").Process(target=_start_and_die, args=(str(deployment / "ledger.db"),))
+    child = multiprocessing.get_context("fork").Process(target=_start_and_die, args=(deployment,))
     child.start()
     child.join()
     assert sync(deployment) == 0
@@ -96,10 +95,10 @@ def test_the_runs_table_and_quarantine_reasons_hold_no_secret(deployment: Path, 
     monkeypatch.setenv("ISOBRIDGE_SINKS__EVIDENCE__PATH", f"/proc/forbidden-{secret}/x.jsonl")
     write_cases(deployment / "in/a.jsonl", 2)
     assert sync(deployment) == 1
-    with sqlite3.connect(deployment / "ledger.db") as db:
+    with ledger_db(deployment) as db:
         errors = [row[0] for row in db.execute("SELECT error FROM runs")]
     assert errors and all(error and secret not in error and "***" in error for error in errors)
-    ledger = Ledger(deployment / "ledger.db")
+    ledger = ledger_of(deployment)
     with ledger.transaction() as db:
         ledger.quarantine(db, QuarantineEntry("onestop", "k", "map", "{}", [f"login refused for {secret}"]), None)
     assert ledger.quarantined()[0].errors == ["login refused for ***"]

@@ -15,7 +15,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from test_sync_job import write_cases
+from test_sync_job import ledger_db, write_cases
 
 AS_OF = "2026-11-01T00:00:00+07:00"
 
@@ -29,14 +29,15 @@ def start_sync(folder: Path) -> subprocess.Popen:
 
 
 @pytest.mark.parametrize("page_lines", [30, 600])
-def test_kill_9_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path, page_lines: int) -> None:
-    """Small pages are staged in the main process, big ones (500 lines or more) in the workers."""
+def test_kill_9_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path, page_lines: int, ledger_toml: str) -> None:
+    """Small pages are staged in the main process, big ones (500 lines or more) in the workers;
+    on each ledger backend."""
     (tmp_path / "in").mkdir()
     (tmp_path / "conf.toml").write_text(
-        '[ledger]\npath = "ledger.db"\n[sync]\nbatch_size = 10\n'
+        f'{ledger_toml}[sync]\nbatch_size = 10\n'
         f'[sources.onestop]\nadapter = "caselog"\nfolder = "in"\npage_lines = {page_lines}\nsettle_seconds = 0\n'
         '[sinks.evidence]\nadapter = "jsonl"\npath = "out/evidence.jsonl"\n'
-        '[sinks.history]\nadapter = "ledger"\n', encoding="utf-8")
+        '[sinks.history]\nadapter = "ledger"\npath = "history.db"\n', encoding="utf-8")
     rnd = random.Random(9)
     written: list[dict] = []
     kills = 0
@@ -59,10 +60,11 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path, p
     assert final.wait(timeout=300) == 0
     assert kills >= 4, "the sync finished before it could be killed: the test proves nothing"
 
-    with sqlite3.connect(tmp_path / "ledger.db") as db:
-        revisions = dict(db.execute("SELECT dossier, revision FROM dossiers"))
-        history = db.execute("SELECT dossier, revision FROM evidence").fetchall()
+    with ledger_db(tmp_path) as db:
+        revisions = dict(db.execute("SELECT dossier, revision FROM dossiers").fetchall())
         assert db.execute("SELECT min(delivered_seq) = (SELECT max(seq) FROM revisions) FROM sinks").fetchone()[0] == 1
+    with sqlite3.connect(tmp_path / "history.db") as db:
+        history = db.execute("SELECT dossier, revision FROM evidence").fetchall()
     expected = sorted((dossier, r) for dossier, last in revisions.items() for r in range(1, last + 1))
     lines = [json.loads(line) for line in (tmp_path / "out/evidence.jsonl").read_text().splitlines()]
     in_file = sorted((line["dossier"], line["revision"]) for line in lines)

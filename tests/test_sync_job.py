@@ -6,6 +6,8 @@ import json
 import os
 import signal
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import orjson
@@ -40,15 +42,31 @@ def write_cases(path: Path, count: int, seed: int = 1) -> list[dict]:
 
 
 @pytest.fixture
-def deployment(tmp_path: Path) -> Path:
-    """A deployment folder with a case-log folder and a config writing jsonl + ledger sinks."""
+def deployment(tmp_path: Path, ledger_toml: str) -> Path:
+    """A deployment folder with a case-log folder and a config writing jsonl + ledger sinks, its
+    ledger on each backend in turn (SQLite, PostgreSQL)."""
     (tmp_path / "in").mkdir()
     (tmp_path / "conf.toml").write_text(
-        '[ledger]\npath = "ledger.db"\n[sync]\nbatch_size = 50\n'
+        f'{ledger_toml}[sync]\nbatch_size = 50\n'
         '[sources.onestop]\nadapter = "caselog"\nfolder = "in"\npage_lines = 40\n'
         '[sinks.evidence]\nadapter = "jsonl"\npath = "out/evidence.jsonl"\n'
-        '[sinks.history]\nadapter = "ledger"\n', encoding="utf-8")
+        '[sinks.history]\nadapter = "ledger"\npath = "history.db"\n', encoding="utf-8")
     return tmp_path
+
+
+def ledger_of(folder: Path) -> Ledger:
+    """The ledger of the deployment in `folder`, whichever backend it is on."""
+    return Ledger.open(load_settings(folder / "conf.toml").ledger)
+
+
+@contextmanager
+def ledger_db(folder: Path) -> Iterator:
+    """A connection to the deployment's ledger (SQLite or PostgreSQL: the same SQL), closed after."""
+    ledger = ledger_of(folder)
+    try:
+        yield ledger.db
+    finally:
+        ledger.close()
 
 
 def add_procedure(deployment: Path, tmp_path: Path, code: str) -> None:
@@ -90,7 +108,7 @@ def test_sync_delivers_each_revision_once_and_resumes(deployment: Path) -> None:
     keys = [(line["dossier"], line["revision"]) for line in lines]
     assert len(keys) == len(set(keys)) == 120 + 5 + 1
     assert (first["dossier"], 2) in keys and (records[1]["dossier"], 2) not in keys
-    with sqlite3.connect(deployment / "ledger.db") as db:
+    with sqlite3.connect(deployment / "history.db") as db:
         assert db.execute("SELECT count(*) FROM evidence").fetchone()[0] == 126
 
 
@@ -101,7 +119,7 @@ def test_bad_records_are_quarantined_then_replayed(deployment: Path, tmp_path: P
     with open(deployment / "in/a.jsonl", "a", encoding="utf-8") as out:
         out.write('{"dossier": "broken\n' + json.dumps(unknown) + "\n")
     assert sync(deployment) == 3
-    ledger = Ledger(deployment / "ledger.db")
+    ledger = ledger_of(deployment)
     entries = ledger.quarantined()
     assert [(e.stage, e.payload.startswith('{"dossier": "broken')) for e in entries][0] == ("map", True)
     assert entries[1].stage == "evaluate" and "unknown procedure '9.999999'" in entries[1].errors[0]
@@ -146,7 +164,7 @@ def test_sink_down_stops_cleanly_and_backlog_drains(deployment: Path, monkeypatc
     records = write_cases(deployment / "in/a.jsonl", 60)
     FlakySink.down, FlakySink.received, FlakySink.refuse = True, [], {records[3]["dossier"]}
     assert sync(deployment) == 1
-    ledger = Ledger(deployment / "ledger.db")
+    ledger = ledger_of(deployment)
     assert ledger.checkpoint("onestop") is None
     FlakySink.down = False
     assert sync(deployment) == 3  # one item refused by the server: quarantined, the rest delivered
@@ -158,34 +176,45 @@ def test_sink_down_stops_cleanly_and_backlog_drains(deployment: Path, monkeypatc
     assert len(evidence_lines(deployment)) == 60  # the other sinks got everything exactly once
 
 
+def hold(deployment: Path, host: str | None = None, seen: str = "2026-01-01T00:00:00+00:00") -> Ledger:
+    """Another process's hold on the lock of source `onestop`: on SQLite its leased row (pid: this
+    test's parent process, alive; `host`: another machine), on PostgreSQL a session of its own."""
+    ledger = ledger_of(deployment)
+    if ledger.path is None:
+        ledger.acquire("source:onestop")
+    else:
+        ledger.db.execute("INSERT INTO locks VALUES ('source:onestop', ?, ?, ?)",
+                          (os.getppid() if host is None else 1, host or __import__("socket").gethostname(), seen))
+    return ledger
+
+
 def test_second_sync_of_same_source_refuses(deployment: Path, capsys) -> None:
     write_cases(deployment / "in/a.jsonl", 5)
-    ledger = Ledger(deployment / "ledger.db")
-    host = __import__("socket").gethostname()
-    ledger.db.execute("INSERT INTO locks VALUES ('sync', ?, ?, '2026-01-01T00:00:00+00:00')", (os.getppid(), host))
+    holder = hold(deployment)  # noqa: F841 - held while it lives
     assert sync(deployment) == 4
-    assert "another sync is running" in capsys.readouterr().err
+    assert "the sync of source 'onestop' is held" in capsys.readouterr().err
     assert not (deployment / "out/evidence.jsonl").exists()  # refused before any sink was opened
 
 
 def test_a_dead_holders_lock_is_taken_over(deployment: Path, capsys) -> None:
     write_cases(deployment / "in/a.jsonl", 5)
-    ledger = Ledger(deployment / "ledger.db")
-    # a pod killed long ago on another host: its lease ran out
-    ledger.db.execute("INSERT INTO locks VALUES ('sync', 1, 'isobridge-sync-29012345-abcde', '2026-01-01T00:00:00+00:00')")
+    # a pod killed long ago on another host: its lease ran out (PostgreSQL: its connection is gone)
+    holder = hold(deployment, "isobridge-sync-29012345-abcde")
+    if holder.path is None:
+        holder.db.db.close()
     assert sync(deployment) == 0
-    # one on another host that renewed its lease just now is still respected
-    ledger.db.execute("INSERT INTO locks VALUES ('sync', 1, 'isobridge-sync-29012346-fghij', ?)",
-                      (__import__("isobridge.core.ledger", fromlist=["now_text"]).now_text(),))
+    # one on another host that renewed its lease just now is still respected (PostgreSQL: a live session)
+    live = hold(deployment, "isobridge-sync-29012346-fghij", __import__("isobridge.core.ledger", fromlist=["now_text"]).now_text())
     assert sync(deployment) == 4
     assert main(["state", "unlock", "--config", str(deployment / "conf.toml")]) == 0
     assert sync(deployment) == 0
+    live.close()
 
 
 def test_dry_run_writes_nothing(deployment: Path) -> None:
     write_cases(deployment / "in/a.jsonl", 20)
     assert sync(deployment, "--dry-run") == 0
-    ledger = Ledger(deployment / "ledger.db")
+    ledger = ledger_of(deployment)
     assert ledger.checkpoint("onestop") is None
     assert not (deployment / "out/evidence.jsonl").exists() or not evidence_lines(deployment)
 
@@ -265,7 +294,7 @@ def test_malformed_event_fields_are_quarantined_and_the_run_goes_on(deployment: 
         out.write(orjson.dumps(bad) + b"\n" + orjson.dumps(far) + b"\n")
     write_cases(deployment / "in/b.jsonl", 4, seed=5)
     assert sync(deployment) == 3
-    entries = {e.key.split(":")[0] + e.stage: e for e in Ledger(deployment / "ledger.db").quarantined()}
+    entries = {e.key.split(":")[0] + e.stage: e for e in ledger_of(deployment).quarantined()}
     assert "events[0].step: expected text, got list" in entries["a.jsonlmap"].errors[0]
     assert "received_at" in entries["a.jsonlevaluate"].errors[0]
     assert len(evidence_lines(deployment)) == 10  # every good dossier delivered, before and after
@@ -293,7 +322,7 @@ def test_quarantined_payloads_hold_no_personal_data_in_clear(deployment: Path) -
     with open(deployment / "in/a.jsonl", "ab") as out:
         out.write(orjson.dumps(person) + b"\n" + truncated + b"\n")
     assert sync(deployment) == 3
-    by_stage = {entry.stage: entry for entry in Ledger(deployment / "ledger.db").quarantined()}
+    by_stage = {entry.stage: entry for entry in ledger_of(deployment).quarantined()}
     entry, broken = by_stage["evaluate"], by_stage["map"]
     assert "Nguyễn Văn Công" not in entry.payload and "079199012345" not in entry.payload
     assert '"procedure":"9.999999"' in entry.payload  # the rest of the original is kept for replay
@@ -309,7 +338,7 @@ def test_pending_counts_only_dossiers_still_missing_their_header(deployment: Pat
                "status": 4, "events": []}
     (deployment / "in/a.jsonl").write_bytes(orjson.dumps(events_only) + b"\n" + orjson.dumps(unknown) + b"\n")
     assert sync(deployment) == 3
-    ledger = Ledger(deployment / "ledger.db")
+    ledger = ledger_of(deployment)
     assert ledger.pending_count() == 1  # E-1 waits for its header; U-1 is quarantined, not pending
     header = {"dossier": "E-1", "procedure": "2.000908", "received_at": "2025-08-01T07:45:00+07:00", "status": 4}
     with open(deployment / "in/a.jsonl", "ab") as out:
@@ -426,6 +455,6 @@ def test_a_worker_that_dies_fails_the_run_cleanly_and_the_next_run_finishes(depl
     records = write_cases(deployment / "in/a.jsonl", 700)
     assert sync(deployment) == 1  # not a hang: the pool notices the dead worker
     assert FatalCaselog.marker.exists() and "BrokenProcessPool" in capsys.readouterr().err
-    assert Ledger(deployment / "ledger.db").checkpoint("onestop") is None
+    assert ledger_of(deployment).checkpoint("onestop") is None
     assert sync(deployment) == 0
     assert sorted(line["dossier"] for line in evidence_lines(deployment)) == sorted(r["dossier"] for r in records)

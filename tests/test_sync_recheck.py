@@ -15,11 +15,11 @@ STUCK = {"dossier": "HS-STUCK", "procedure": "2.001023", "agency": "Sở Tư ph�
                     {"at": "2025-07-01T09:00:00+07:00", "kind": "handover", "step": "XM", "unit": "Phòng Lý lịch tư pháp"}]}
 
 
-def deployment(tmp_path: Path) -> Path:
+def deployment(tmp_path: Path, ledger_toml: str = '[ledger]\npath = "ledger.db"\n') -> Path:
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.jsonl").write_text(json.dumps(STUCK, ensure_ascii=False) + "\n", encoding="utf-8")
     (tmp_path / "conf.toml").write_text(
-        '[ledger]\npath = "ledger.db"\n[sources.onestop]\nadapter = "caselog"\nfolder = "in"\nsettle_seconds = 0\n'
+        f'{ledger_toml}[sources.onestop]\nadapter = "caselog"\nfolder = "in"\nsettle_seconds = 0\n'
         '[sinks.evidence]\nadapter = "jsonl"\npath = "out/evidence.jsonl"\n', encoding="utf-8")
     return tmp_path
 
@@ -33,8 +33,8 @@ def delivered(folder: Path) -> list[tuple[str, str]]:
     return [(e["verdict"], [s["verdict"] for s in e["steps"]][-1]) for e in map(json.loads, lines)]
 
 
-def test_a_stuck_dossier_turns_overdue_without_a_new_record(tmp_path: Path) -> None:
-    folder = deployment(tmp_path)
+def test_a_stuck_dossier_turns_overdue_without_a_new_record(tmp_path: Path, ledger_toml: str) -> None:
+    folder = deployment(tmp_path, ledger_toml)
     assert sync(folder, "2025-07-01T10:00:00+07:00") == 0
     assert delivered(folder) == [("open_on_time", "open")]
     assert sync(folder, "2025-07-02T10:00:00+07:00") == 0  # nothing passed its due: no new revision
@@ -51,5 +51,6 @@ def test_an_older_ledger_rechecks_its_open_dossiers_once(tmp_path: Path) -> None
     with sqlite3.connect(folder / "ledger.db") as db:  # as a ledger written before the column existed
         db.execute("DROP INDEX dossiers_recheck")
         db.execute("ALTER TABLE dossiers DROP COLUMN recheck_at")
+        db.execute("DELETE FROM meta WHERE key = 'schema_version'")  # before schemas had versions
     assert sync(folder, "2025-08-01T10:00:00+07:00") == 0
     assert delivered(folder)[-1] == ("open_overdue", "open_overdue")

@@ -4,7 +4,6 @@ ledger does not keep; and two sources of one dossier follow the deployment's ste
 
 from __future__ import annotations
 
-import sqlite3
 import unicodedata
 from datetime import datetime
 from pathlib import Path
@@ -17,7 +16,7 @@ from isobridge.core.cli import main
 from isobridge.core.engine import Evaluator
 from isobridge.core.ledger import plain_blob
 from isobridge.core.procedures import ProcedureBook
-from test_sync_job import AS_OF, deployment, evidence_lines, sync, write_cases  # noqa: F401 (fixture)
+from test_sync_job import AS_OF, deployment, evidence_lines, ledger_db, sync, write_cases  # noqa: F401 (fixture)
 
 
 def append(path: Path, *records: dict) -> None:
@@ -26,7 +25,7 @@ def append(path: Path, *records: dict) -> None:
 
 
 def stored(folder: Path) -> dict[str, tuple[dict, int]]:
-    with sqlite3.connect(folder / "ledger.db") as db:
+    with ledger_db(folder) as db:
         return {d: (orjson.loads(plain_blob(r)), n) for d, r, n in db.execute("SELECT dossier, record, revision FROM dossiers")}
 
 

@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     settings = open_settings(args.config, args) if args.config else None
     rules = counting_rules(args, settings)
     if args.config:
-        ledger = open_ledger(settings.ledger.path, args)
+        ledger = open_ledger(settings.ledger, args)
         evidence = ledger.iter_evidence()
         names = ProcedureNames.from_dir(settings.procedures.dir)
     else:
