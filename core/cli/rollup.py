@@ -74,9 +74,9 @@ def last_syncs(ledger: Ledger, settings: Settings | None) -> dict[str, str | Non
 def add_ledger(rollup: Rollup, settings: Settings, args: argparse.Namespace | None = None) -> None:
     """One deployment's ledger into the roll-up: counts, coverage and sources in one pass."""
     book = ProcedureBook.from_dir(settings.procedures.dir)
-    ledger = open_ledger(settings.ledger.path, args)
+    ledger = open_ledger(settings.ledger, args)
     try:
-        source = SourceInput(str(settings.ledger.path), LEDGER, last_syncs(ledger, settings))
+        source = SourceInput(ledger.where, LEDGER, last_syncs(ledger, settings))
         rollup.inputs.append(source)
         found = agency_coverage_rates(rollup.feed_records(ledger.iter_records(), source), book, rollup.periods)
         rollup.add_coverage(found, source)
