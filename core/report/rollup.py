@@ -111,11 +111,9 @@ class Freshness:
 
 
 def later(first: str | None, second: str | None) -> str | None:
-    """The later of two ISO instants (local ISO text), either may be None."""
-    if first is None or second is None:
-        return first or (None if second is None else _local(second))
-    second = _local(second)
-    return second if second > first else first
+    """The later of two ISO instants as local ISO text (None when both are None)."""
+    texts = [_local(text) for text in (first, second) if text]
+    return max(texts) if texts else None
 
 
 def _local(text: str) -> str:
