@@ -18,6 +18,7 @@ from ..report.sheet import render_sheet
 from ..sync import SyncJob
 from .sheet import default_name
 from .audit import DEMO_SEED, demo_sample
+from .rollup import demo_rollup
 
 DEMO_CONFIG = """# Written by `isobridge demo`: a complete deployment on the bundled sample data.
 [ledger]
@@ -85,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"  evidence        {folder / 'evidence.jsonl'}  {folder / 'evidence.xes'}  {folder / 'csv'}/")
     print(f"  report          {report_html}")
     print(f"  audit sample    {audit_html}  (seed {DEMO_SEED})")
+    # -- the province's roll-up (`report --rollup`): third quarter of 2026 against the second --
+    print(f"  roll-up         {demo_rollup(settings, folder, DEMO_SEED)}  (seed {DEMO_SEED})")
     for sheet in sheets:
         print(f"  control sheet   {sheet}")
     return 0

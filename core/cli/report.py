@@ -14,15 +14,17 @@ from ..report.names import ProcedureNames
 from ..report.objectives import Objectives
 from ..report.source import latest_revisions, read_evidence
 from .. import samples
-from .common import add_period_arguments, open_ledger, open_settings
+from . import rollup
+from .common import EXIT_USAGE, add_period_arguments, open_ledger, open_settings
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     """Register the command."""
     parser = commands.add_parser("report", help="quality-objective report (HTML) from evidence")
     given = parser.add_mutually_exclusive_group(required=True)
-    given.add_argument("--evidence", help="evidence JSON Lines file, '-' for stdin")
-    given.add_argument("--config", type=Path, help="deployment settings: read the latest evidence from its ledger")
+    given.add_argument("--evidence", action="append", help="evidence JSON Lines file, '-' for stdin")
+    given.add_argument("--config", type=Path, action="append",
+                       help="deployment settings: read the latest evidence from its ledger")
     parser.add_argument("--agency", default=None, help="only this agency (default: the whole province)")
     add_period_arguments(parser)
     parser.add_argument("--objectives", default=None, help="quality objectives TOML (default: on-time rate ≥ 98 %%)")
@@ -38,13 +40,29 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                         help="on time by local day (the portal, default) or by the due minute")
     parser.add_argument("--all-lines", action="store_true",
                         help="count every line (default: only each dossier's last line, its latest revision)")
+    rollup.add_arguments(parser)
     parser.set_defaults(run=run)
+
+
+def counting_rules(args: argparse.Namespace, settings) -> CountingRules:
+    """The deployment's counting rules (the portal's without one), overridden by the options."""
+    rules = settings.documents.counting if settings else CountingRules()
+    return rules.model_copy(update={key: value for key in ("withdrawn", "refused", "granularity")
+                                    if (value := getattr(args, key)) is not None})
 
 
 def run(args: argparse.Namespace) -> int:
     """Write the report; exit 3 when some evidence lines could not be used."""
     if args.start and args.end and args.start > args.end:
         raise ValueError(f"--from {args.start} is after --to {args.end}")
+    inputs = args.config or args.evidence
+    if args.rollup:
+        first = open_settings(args.config[0], args) if args.config else None
+        return rollup.run(args, counting_rules(args, first))
+    if len(inputs) > 1:
+        print("isobridge report: one --config or --evidence (several only with --rollup)", file=sys.stderr)
+        return EXIT_USAGE
+    args.config, args.evidence = (args.config or [None])[0], (args.evidence or [None])[0]
     objectives = Objectives.from_file(args.objectives) if args.objectives else None
     names = ProcedureNames.from_dir(args.procedures)
     bad: list[str] = []
@@ -57,9 +75,7 @@ def run(args: argparse.Namespace) -> int:
             bad.append(f"{where}: {'; '.join(reasons)}")
 
     settings = open_settings(args.config, args) if args.config else None
-    rules = settings.documents.counting if settings else CountingRules()
-    rules = rules.model_copy(update={key: value for key in ("withdrawn", "refused", "granularity")
-                                     if (value := getattr(args, key)) is not None})
+    rules = counting_rules(args, settings)
     if args.config:
         ledger = open_ledger(settings.ledger, args)
         evidence = ledger.iter_evidence()
