@@ -16,7 +16,7 @@ from .. import samples
 from .common import add_period_arguments, open_ledger, open_settings
 
 
-def _seed(text: str) -> int:
+def seed_number(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -34,7 +34,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     given.add_argument("--config", type=Path, help="deployment settings: sample the latest evidence of its ledger")
     parser.add_argument("--agency", default=None, help="only this agency (default: every agency, each apart)")
     add_period_arguments(parser, "reception day")
-    parser.add_argument("--seed", type=_seed, default=None, help="seed of the draw (default: a new one, printed)")
+    parser.add_argument("--seed", type=seed_number, default=None, help="seed of the draw (default: a new one, printed)")
     parser.add_argument("--procedures", default=None,
                         help="procedure folder (for names; default: the settings' or the samples)")
     parser.add_argument("--out", default="audit-sample.html",

@@ -17,7 +17,7 @@ from ..report.rollup_page import RollupResult, write_rollup
 from ..report.rollup_rank import previous_period
 from ..report.source import latest_revisions, read_evidence
 from ..settings import Settings
-from .audit import _seed as seed_number
+from .audit import seed_number
 from .common import EXIT_USAGE, open_ledger, open_settings
 
 FINISHED_RUNS = ("ok", "quarantined")

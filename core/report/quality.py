@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from datetime import date
 
 from . import labels
 from .aggregate import Counts, Lateness, ReportData
@@ -11,7 +10,7 @@ from .charts import lateness_bars, monthly_rate
 from .html import esc, number, page, percent, table
 from .names import ProcedureNames
 from .objectives import Objective, Objectives
-from .timefmt import vn_date, vn_month, vn_short
+from .timefmt import vn_date, vn_month, vn_short, vn_today
 from .units import CALENDAR, UNIT, V1_NOTE, WORKING, amount
 
 CSS = """
@@ -219,7 +218,7 @@ def render_report(data: ReportData, objectives: Objectives | None = None, names:
         "<div><b>CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM</b><b><u>Độc lập - Tự do - Hạnh phúc</u></b></div></div>",
         "<h1>Báo cáo kết quả thực hiện mục tiêu chất lượng</h1>",
         f'<p class="sub">Giải quyết thủ tục hành chính — {esc(scope)}<br>{esc(_period(data))}<br>'
-        f"Lập ngày {vn_date(date.today())}</p>",
+        f"Lập ngày {vn_date(vn_today())}</p>",
         "<h2>I. Tiến độ giải quyết hồ sơ (theo Quyết định 766/QĐ-TTg)</h2>",
         table(PROGRESS_HEAD.format(first="Kênh tiếp nhận"),
               [_progress_row("Tổng số", data.total)]

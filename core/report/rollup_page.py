@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 
 from .aggregate import Counts, Period
@@ -19,7 +18,7 @@ from .quality import CSS, rejection, rules_used
 from .rollup import EVIDENCE, LEDGER, Freshness, Rollup, input_freshness
 from .rollup_rank import RANKING_RULE, Inspection, Standing, inspection, province, standings
 from .cells import safe_row
-from .timefmt import vn_date, vn_short
+from .timefmt import vn_date, vn_short, vn_today
 
 MEASURES = (
     "Số hồ sơ: hồ sơ tiếp nhận trong kỳ và kỳ trước chuyển qua, tính như báo cáo mục tiêu chất lượng "
@@ -165,7 +164,7 @@ def render_rollup(rollup: Rollup, ranked: list[Standing], plan: Inspection,
         "<div><b>CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM</b><b><u>Độc lập - Tự do - Hạnh phúc</u></b></div></div>",
         "<h1>Báo cáo tổng hợp kết quả giải quyết thủ tục hành chính và áp dụng hệ thống quản lý chất lượng</h1>",
         f'<p class="sub">Các cơ quan áp dụng TCVN ISO 9001:2015 (Quyết định 19/2014/QĐ-TTg) — phục vụ Ban Chỉ đạo '
-        f"ISO tỉnh<br>{esc(period_text(rollup.periods[0]))}<br>Lập ngày {vn_date(date.today())}</p>",
+        f"ISO tỉnh<br>{esc(period_text(rollup.periods[0]))}<br>Lập ngày {vn_date(vn_today())}</p>",
     ]
     body += _ranking(ranked, province(rollup, 0), plan)
     body.append('<p>Quy tắc đếm hồ sơ (như báo cáo mục tiêu chất lượng):</p><ul class="rules">'

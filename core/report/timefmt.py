@@ -58,3 +58,8 @@ def vn_date(day: date | str) -> str:
 def vn_month(month: str) -> str:
     """'YYYY-MM' as 'MM/YYYY'."""
     return f"{month[5:7]}/{month[:4]}"
+
+
+def vn_today() -> date:
+    """Today in Vietnam (the date a document is made on, whatever the server's time zone)."""
+    return datetime.now(VN_TZ).date()
