@@ -2,7 +2,8 @@
 
 The export of the national database of administrative procedures is small (thousands of rows), so
 the whole file is checked against modest bounds and read once. Each row comes as (row number in
-the file, {header: cell text}); blank rows are skipped. The csv source adapter reads the vendors'
+the file, {header: cell text}), the text in Unicode NFC (Windows-1258 writes tones as combining
+marks); blank rows are skipped. The csv source adapter reads the vendors'
 case-log spreadsheets with its own, bounded reader; the core cannot import an adapter.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 import zipfile
 from collections.abc import Iterator
 from datetime import date, datetime
@@ -42,7 +44,7 @@ def _text(value: object) -> str:
         return value.isoformat()
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    return str(value).strip()
+    return unicodedata.normalize("NFC", str(value)).strip()
 
 
 def _decoded(path: Path, raw: bytes) -> str:

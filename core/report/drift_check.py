@@ -56,7 +56,7 @@ def step_sum(path: Path, procedure: Procedure, hours_per_day: float) -> list[Che
     if steps > allowed + 1e-9:
         return [CheckLine(path, f"procedure {procedure.code}: the step limits add up to {limit_text(steps, unit)},"
                                 f" more than the total {limit_text(total, total_unit)}"
-                                f" ({hours_per_day:g} working hours a day)".replace(".", ","))]
+                                f" ({hours_per_day:g} working hours a day)")]
     return []
 
 
