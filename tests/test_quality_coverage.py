@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import unicodedata
 from datetime import date
 from pathlib import Path
@@ -10,7 +11,9 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook
 
+from isobridge.core import samples
 from isobridge.core.cli import main
+from isobridge.core.cli.demo import prepare
 from isobridge.core.models import Procedure
 from isobridge.core.procedures import ProcedureBook
 from isobridge.core.report.aggregate import Period
@@ -278,3 +281,19 @@ def test_command_lists_bad_catalogue_rows_and_neutralises_formulas(demo, tmp_pat
 def test_command_refuses_a_reversed_period(demo, capsys) -> None:
     assert main(["coverage", "--config", str(demo / "isobridge.toml"), "--from", "2026-01-02", "--to", "2026-01-01"]) == 1
     assert "after --to" in capsys.readouterr().err
+
+
+def test_a_synced_dossier_without_iso_procedure_counts_as_uncovered(tmp_path, capsys) -> None:
+    """Through the real sync: a dossier no ISO procedure covers is stored `failed`, and counted."""
+    config = prepare(tmp_path / "d")
+    first = json.loads(samples.CASES.read_text(encoding="utf-8").splitlines()[0])
+    other = first | {"dossier": "HS-KHONG-QUY-TRINH", "procedure": "9.999999"}
+    (tmp_path / "d" / "inbox" / "cases.jsonl").write_text(
+        "\n".join(json.dumps(line, ensure_ascii=False) for line in (first, other)) + "\n", encoding="utf-8")
+    main(["sync", "--config", str(config)])
+    capsys.readouterr()
+    assert main(["coverage", "--config", str(config), "--out", str(tmp_path / "cov.html")]) == 0
+    rows = {r["Mã thủ tục"]: r for r in csv.DictReader(open(tmp_path / "cov.thu-tuc.csv", encoding="utf-8-sig"))}
+    assert (rows["9.999999"]["Số hồ sơ"], rows["9.999999"]["Tình trạng"]) == ("1", "Chưa có quy trình ISO")
+    assert rows[first["procedure"]]["Tình trạng"] == "Có quy trình ISO"
+    assert "50,0 %" in (tmp_path / "cov.html").read_text(encoding="utf-8")

@@ -44,6 +44,7 @@ CSS = """
 h3 { font-size: 12pt; margin: 4mm 0 1mm; page-break-after: avoid; break-after: avoid; }
 .fields p { margin: 0.5mm 0; }
 ul.errors { font-size: 10pt; }
+table.drift { font-size: 9.5pt; }
 """
 
 
@@ -140,7 +141,7 @@ def _drift(data: CoverageInput) -> list[str]:
         body.append(f"<h3>3.{index + 1}. {esc(label)}: {number(len(found))}</h3>")
         if found:
             body.append(table(DRIFT_COLUMNS[1:], [[f.procedure, f.name, f.agency, f.version, f.catalogue, f.iso,
-                                                   f.detail] for f in found]))
+                                                   f.detail] for f in found], css_class="drift"))
     body.append(f"<h3>{esc(KIND['catalogue_error'])}: {number(len(catalogue.errors))}</h3>")
     if catalogue.errors:
         body.append('<ul class="errors">' + "".join(f"<li>{esc(e)}</li>" for e in catalogue.errors) + "</ul>")

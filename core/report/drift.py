@@ -87,14 +87,14 @@ def limit_finding(entry: CatalogueEntry, procedure: Procedure, hours_per_day: fl
         over = _hours(ours, unit, hours_per_day) - _hours(entry.limit, entry.limit_unit, hours_per_day)
         if over > 1e-9:
             return Finding("limit", *base, f"vượt {over:g} giờ làm việc ({hours_per_day:g} giờ một ngày làm việc)"
-                           .replace(".", ","))
+                           .replace(".", ","), procedure.agency)
         return None
     if unit == entry.limit_unit == "calendar_days":
         if ours > entry.limit + 1e-9:
-            return Finding("limit", *base, f"vượt {ours - entry.limit:g} ngày".replace(".", ","))
+            return Finding("limit", *base, f"vượt {ours - entry.limit:g} ngày".replace(".", ","), procedure.agency)
         return None
     return Finding("not_comparable", *base, "không so sánh được: một bên tính ngày làm việc, một bên tính ngày"
-                   " theo lịch (số ngày nghỉ, ngày lễ xen giữa không cố định)")
+                   " theo lịch (số ngày nghỉ, ngày lễ xen giữa không cố định)", procedure.agency)
 
 
 def update_finding(entry: CatalogueEntry, versions: list[tuple[date, Procedure]], as_of: date) -> Finding | None:
@@ -110,13 +110,13 @@ def update_finding(entry: CatalogueEntry, versions: list[tuple[date, Procedure]]
             return None
         return Finding("updated_late", entry.code, procedure.name, _version(procedure), legal,
                        f"cập nhật ngày {start:%d/%m/%Y}",
-                       f"chậm {(start - deadline).days} ngày so với hạn {deadline:%d/%m/%Y}")
+                       f"chậm {(start - deadline).days} ngày so với hạn {deadline:%d/%m/%Y}", procedure.agency)
     current = _version(latest) if latest.effective_from else f"lần ban hành {latest.version}, không ghi ngày hiệu lực"
     if as_of <= deadline:
         return Finding("due", entry.code, latest.name, current, legal, "chưa cập nhật",
-                       f"hạn cập nhật {deadline:%d/%m/%Y}")
+                       f"hạn cập nhật {deadline:%d/%m/%Y}", latest.agency)
     return Finding("not_updated", entry.code, latest.name, current, legal, "chưa cập nhật",
-                   f"quá hạn cập nhật {deadline:%d/%m/%Y} ({(as_of - deadline).days} ngày)")
+                   f"quá hạn cập nhật {deadline:%d/%m/%Y} ({(as_of - deadline).days} ngày)", latest.agency)
 
 
 def abolished_findings(entry: CatalogueEntry, coverage: Coverage) -> list[Finding]:
@@ -162,5 +162,5 @@ def drift(book: ProcedureBook, catalogue: Catalogue, coverage: Coverage, as_of: 
         if code not in catalogue.entries:
             latest = versions[-1][1]
             found.append(Finding("not_in_catalogue", code, latest.name, _version(latest), "—", "",
-                                 "mã thủ tục không có trong danh mục đã nhập"))
+                                 "mã thủ tục không có trong danh mục đã nhập", latest.agency))
     return sorted(found, key=lambda f: (KINDS.index(f.kind), f.procedure, f.agency))
