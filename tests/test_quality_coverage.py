@@ -297,3 +297,12 @@ def test_a_synced_dossier_without_iso_procedure_counts_as_uncovered(tmp_path, ca
     assert (rows["9.999999"]["Số hồ sơ"], rows["9.999999"]["Tình trạng"]) == ("1", "Chưa có quy trình ISO")
     assert rows[first["procedure"]]["Tình trạng"] == "Có quy trình ISO"
     assert "50,0 %" in (tmp_path / "cov.html").read_text(encoding="utf-8")
+
+
+def test_drift_of_one_agency_only() -> None:
+    book = ProcedureBook.from_procedures([procedure("1.1", "2025-07-15", (5, "working_days"))])
+    catalogue = Catalogue(Path("c.csv"), {"1.1": entry("1.1", level="Cấp xã")})
+    found = lambda agency: drift(book, catalogue, count_coverage([], book), date(2025, 8, 1), agency=agency)
+    (finding,) = found("UBND xã A")
+    assert (finding.kind, finding.agency, finding.catalogue) == ("limit", "UBND xã A", "3 ngày làm việc (Cấp xã)")
+    assert found("Sở B") == []

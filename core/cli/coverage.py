@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
-from ..calendar import WorkingCalendar
+from ..calendar import VN_TZ, WorkingCalendar
 from ..procedures import ProcedureBook
 from ..report.aggregate import Period
 from ..report.catalogue import SAMPLE_CATALOGUE, Catalogue, CatalogueMapping, read_catalogue
@@ -23,7 +23,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     """Register the command."""
     parser = commands.add_parser("coverage", help="ISO procedure coverage per agency and drift from the national"
                                                   " catalogue (HTML, CSV)")
-    parser.add_argument("--config", type=Path, required=True, help="deployment settings: count its ledger's dossiers")
+    parser.add_argument("--config", type=Path, required=True,
+                        help="deployment settings: count its ledger's dossiers (failed ones too: an evidence file"
+                             " lacks the dossiers no ISO procedure covers)")
     parser.add_argument("--agency", default=None, help="only this agency (default: every agency, each apart)")
     add_period_arguments(parser, "reception day")
     parser.add_argument("--procedures", default=None, help="procedure folder (default: the settings')")
@@ -54,8 +56,8 @@ def build(settings: Settings, args: argparse.Namespace) -> CoverageInput:
                                   cutoffs(catalogue) if catalogue else None)
     finally:
         ledger.close()
-    as_of = date.fromisoformat(args.as_of or args.end or date.today().isoformat())
-    findings = drift(book, catalogue, coverage, as_of, _hours_per_day(settings)) if catalogue else []
+    as_of = date.fromisoformat(args.as_of or args.end or datetime.now(VN_TZ).date().isoformat())
+    findings = drift(book, catalogue, coverage, as_of, _hours_per_day(settings), args.agency) if catalogue else []
     names = ProcedureNames(book)
     listed = catalogue.entries if catalogue else {}
 

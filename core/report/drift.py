@@ -82,6 +82,7 @@ def limit_finding(entry: CatalogueEntry, procedure: Procedure, hours_per_day: fl
         return None
     ours, unit = procedure.limit.value, str(procedure.limit.unit)
     legal, iso = limit_text(entry.limit, entry.limit_unit), limit_text(ours, unit)
+    legal += f" ({entry.level})" if entry.level else ""
     base = (procedure.code, procedure.name, _version(procedure), legal, iso)
     if unit in WORKING_UNITS and entry.limit_unit in WORKING_UNITS:
         over = _hours(ours, unit, hours_per_day) - _hours(entry.limit, entry.limit_unit, hours_per_day)
@@ -140,8 +141,9 @@ def cutoffs(catalogue: Catalogue) -> dict[str, str]:
 
 
 def drift(book: ProcedureBook, catalogue: Catalogue, coverage: Coverage, as_of: date,
-          hours_per_day: float = 8.0) -> list[Finding]:
-    """Every drift finding and note, by kind (:data:`KINDS`), then procedure code and agency."""
+          hours_per_day: float = 8.0, agency: str | None = None) -> list[Finding]:
+    """Every drift finding and note, by kind (:data:`KINDS`), then procedure code and agency
+    (only those of `agency` when given: the ISO version's agency, or the dossiers')."""
     found: list[Finding] = []
     for code, entry in catalogue.entries.items():
         if entry.status != "active":
@@ -163,4 +165,6 @@ def drift(book: ProcedureBook, catalogue: Catalogue, coverage: Coverage, as_of: 
             latest = versions[-1][1]
             found.append(Finding("not_in_catalogue", code, latest.name, _version(latest), "—", "",
                                  "mã thủ tục không có trong danh mục đã nhập", latest.agency))
+    if agency is not None:
+        found = [finding for finding in found if finding.agency == agency]
     return sorted(found, key=lambda f: (KINDS.index(f.kind), f.procedure, f.agency))
