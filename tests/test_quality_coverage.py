@@ -306,3 +306,26 @@ def test_drift_of_one_agency_only() -> None:
     (finding,) = found("UBND xã A")
     assert (finding.kind, finding.agency, finding.catalogue) == ("limit", "UBND xã A", "3 ngày làm việc (Cấp xã)")
     assert found("Sở B") == []
+
+
+def test_files_that_cannot_be_catalogues(tmp_path) -> None:
+    (tmp_path / "a.xlsx").write_text("not a workbook", encoding="utf-8")
+    with pytest.raises(CatalogueFileError, match="a.xlsx: not a readable XLSX workbook"):
+        read_catalogue(tmp_path / "a.xlsx")
+    (tmp_path / "a.pdf").write_bytes(b"%PDF")
+    with pytest.raises(CatalogueFileError, match="expected a .csv or .xlsx file"):
+        read_catalogue(tmp_path / "a.pdf")
+    (tmp_path / "b.csv").write_bytes(b"\xff\xfe" + "Mã".encode("utf-16-le"))
+    with pytest.raises(CatalogueFileError, match="no column"):   # decodes as Windows-1258: not our header
+        read_catalogue(tmp_path / "b.csv")
+
+
+def test_a_workbook_unpacking_too_large_is_refused_unopened(tmp_path, monkeypatch) -> None:
+    from isobridge.core.report import catalogue_read
+
+    book = Workbook()
+    book.active.append(HEADER.strip().split(","))
+    book.save(tmp_path / "danh-muc.xlsx")
+    monkeypatch.setattr(catalogue_read, "MAX_UNPACKED", 1000)
+    with pytest.raises(CatalogueFileError, match="unpacks to .* bytes, above the limit of 1000"):
+        read_catalogue(tmp_path / "danh-muc.xlsx")

@@ -24,6 +24,8 @@ from ..errors import ConfigurationError
 
 MAX_BYTES = 50 * 1024 * 1024
 """Largest catalogue file accepted (an export of every procedure of a province is a few MB)."""
+MAX_UNPACKED = 500 * 1024 * 1024
+"""Largest total size of an XLSX workbook's parts once unpacked (a zip bomb is refused unopened)."""
 MAX_ROWS = 200_000
 """Rows read from a catalogue; a longer file is refused."""
 
@@ -93,7 +95,13 @@ def _csv_lines(path: Path) -> Iterator[tuple[int, list[str]]]:
 
 def _xlsx_lines(path: Path, sheet: str | None) -> Iterator[tuple[int, list[str]]]:
     try:
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(entry.file_size for entry in archive.infolist())
+        if unpacked > MAX_UNPACKED:
+            raise CatalogueFileError(f"{path}: unpacks to {unpacked} bytes, above the limit of {MAX_UNPACKED}")
         book = load_workbook(path, read_only=True, data_only=True)
+    except CatalogueFileError:
+        raise
     except (zipfile.BadZipFile, KeyError, OSError, ValueError, SyntaxError) as exc:
         raise CatalogueFileError(f"{path}: not a readable XLSX workbook ({type(exc).__name__})") from None
     try:
