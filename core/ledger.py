@@ -1,4 +1,5 @@
-"""The ledger: one embedded SQLite database (WAL) holding everything a sync must remember.
+"""The ledger: everything a sync must remember, in the embedded SQLite file (WAL) or a shared
+PostgreSQL database (`ledger_db.py`; the schema and its versions in `ledger_schema.py`).
 
 - `checkpoints`: per source, the cursor to resume after;
 - `dossiers`: per dossier, the merged case log, its hash, the latest evidence and its revision, the
@@ -8,7 +9,8 @@
   idempotency keys are exactly the log's keys up to there, less those it refused, which sit in
   the quarantine) and the small state it keeps (e.g. a file's committed offset);
 - `quarantine`: records that could not be processed, with original payload and every error;
-- `runs`: run history; `locks`: one sync (or replay) per deployment at a time; `meta`: e.g. the pseudonym key.
+- `runs`: run history; `locks`: who holds each named lock (a source's sync, a sink's delivery);
+  `meta`: e.g. the pseudonym key and the schema version.
 """
 
 from __future__ import annotations
@@ -17,12 +19,12 @@ import base64
 import os
 import secrets
 import socket
-import sqlite3
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -31,44 +33,17 @@ try:  # the standard library's from Python 3.14 on; its backport before
 except ImportError:  # pragma: no cover - depends on the Python version
     from backports import zstd  # type: ignore[import-not-found,no-redef]
 
+from . import ledger_schema
 from .errors import IsobridgeError, LockHeld
+from .ledger_db import Database, SQLiteDatabase, connect
 from .logs import redact
 from .merge import waiting_for
 from .privacy import SEALED, PayloadSeal
 from .runs import QuarantineEntry, RunReport
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS checkpoints (
-    source TEXT PRIMARY KEY, cursor TEXT, updated_at TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS dossiers (
-    dossier TEXT PRIMARY KEY, source TEXT NOT NULL, record BLOB NOT NULL, record_hash TEXT NOT NULL,
-    revision INTEGER NOT NULL DEFAULT 0, evidence BLOB, verdict TEXT, updated_at TEXT NOT NULL,
-    state TEXT NOT NULL DEFAULT 'evaluated');
-CREATE TABLE IF NOT EXISTS revisions (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, dossier TEXT NOT NULL, revision INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS sinks (
-    sink TEXT PRIMARY KEY, delivered_seq INTEGER NOT NULL, state TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS quarantine (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, source TEXT NOT NULL, key TEXT NOT NULL,
-    stage TEXT NOT NULL, payload TEXT NOT NULL, errors TEXT NOT NULL, at TEXT NOT NULL,
-    run_id INTEGER, UNIQUE (source, key, stage));
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, started_at TEXT NOT NULL, finished_at TEXT,
-    sources TEXT NOT NULL, outcome TEXT, records INTEGER, dossiers INTEGER, revisions INTEGER,
-    quarantined INTEGER, pending INTEGER, duration REAL, error TEXT);
-CREATE TABLE IF NOT EXISTS locks (
-    name TEXT PRIMARY KEY, pid INTEGER NOT NULL, host TEXT NOT NULL, acquired_at TEXT NOT NULL);
-"""
-ADDED_COLUMNS = {
-    "runs": {"holder": "TEXT"},
-    "dossiers": {"since": "TEXT", "recheck_at": "INTEGER", "record_key": "TEXT"},
-}
-"""Columns added after the first release: a ledger made before gets them when it is opened."""
-ON_ADDING = {
-    "recheck_at": "UPDATE dossiers SET recheck_at = 0 WHERE verdict IN ('open_on_time', 'open_overdue')",
-}
-"""What fills an added column in an older ledger: its open dossiers are rechecked by the next sync."""
+if TYPE_CHECKING:
+    from .settings import LedgerSettings
+
 KILLED = "killed"
 """The outcome of a run whose process ended without finishing it (found when the lock is next taken)."""
 
@@ -145,7 +120,7 @@ def pack_blob(plain: bytes | None) -> bytes | None:
     return None if plain is None else BLOBS.pack(plain)
 
 
-def stored_dossiers(db: sqlite3.Connection, codes: Iterable[str]) -> dict[str, StoredDossier]:
+def stored_dossiers(db: Database, codes: Iterable[str]) -> dict[str, StoredDossier]:
     """Stored (record, hash, revision, evidence) of the given dossiers, on any connection."""
     found: dict[str, StoredDossier] = {}
     codes = list(codes)
@@ -186,9 +161,20 @@ def _texts(value: object) -> list[str]:
     return [str(item) for item in value if item] if isinstance(value, list) else []
 
 
+def stamp() -> str:
+    """The current UTC instant as `YYYY-MM-DD HH:MM:SS` (how dossier rows keep theirs)."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def now_text() -> str:
     """The current UTC instant as ISO 8601."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _lock_words(name: str) -> str:
+    """A lock's name in an operator's words."""
+    kind, _, what = name.partition(":")
+    return {"source": f"the sync of source {what!r}", "sink": f"delivery to sink {what!r}"}.get(kind, f"lock {name!r}")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -204,28 +190,26 @@ def _pid_alive(pid: int) -> bool:
 class Ledger:
     """Access to the ledger database; every multi-row change is one transaction."""
 
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        self.db.execute("PRAGMA page_size=16384")  # dossier rows carry two JSON blobs; no effect once created
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(SCHEMA)
-        self._add_columns()
+    def __init__(self, path: "str | Path | Database"):
+        self.db: Database = path if hasattr(path, "dialect") else SQLiteDatabase(Path(path))  # type: ignore[arg-type,assignment]
+        self.path: Path | None = Path(self.db.where) if self.db.dialect == "sqlite" else None
+        """The SQLite file (None for a PostgreSQL ledger)."""
+        ledger_schema.check(self.db)
         self._blob_dictionaries()
         self.seal: PayloadSeal | None = None
         """Seals quarantined payloads (see `protect`)."""
+        self.held: set[str] = set()
+        """The named locks this ledger object holds (see `acquire`)."""
 
-    def _add_columns(self) -> None:
-        for table, columns in ADDED_COLUMNS.items():
-            have = {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}
-            for name, kind in columns.items():
-                if name not in have:
-                    self.db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
-                    if name in ON_ADDING:
-                        self.db.execute(ON_ADDING[name])
-        self.db.execute("CREATE INDEX IF NOT EXISTS dossiers_recheck ON dossiers (recheck_at) WHERE recheck_at IS NOT NULL")
+    @classmethod
+    def open(cls, settings: "LedgerSettings") -> "Ledger":
+        """The configured ledger: the SQLite file `path`, or the PostgreSQL database `url`."""
+        return cls(connect(settings))
+
+    @property
+    def where(self) -> str:
+        """The ledger's name in messages (its file or URL, never a password)."""
+        return self.db.where
 
     def _blob_dictionaries(self) -> None:
         """Keep the blob dictionary in the meta table (`blob_dictionary:<id>`), so that the rows
@@ -235,23 +219,16 @@ class Ledger:
         for _, text in kept:
             BLOBS.learn(base64.b64decode(text))
         if f"blob_dictionary:{current.dict_id}" not in {key for key, _ in kept}:  # write only when missing
-            self.db.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (
+            self.db.execute("INSERT INTO meta VALUES (?, ?) ON CONFLICT DO NOTHING", (
                 f"blob_dictionary:{current.dict_id}", base64.b64encode(current.dict_content).decode()))
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connection (a PostgreSQL ledger's session locks go with it)."""
         self.db.close()
 
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """An immediate transaction: all of it commits, or none of it."""
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+    def transaction(self) -> Any:
+        """A write transaction (context manager yielding the connection): all of it commits, or none."""
+        return self.db.transaction()
 
     # -- meta and pseudonym key ---------------------------------------------------------------
     def meta(self, key: str) -> str | None:
@@ -262,35 +239,51 @@ class Ledger:
     def pseudonym_key(self) -> str:
         """The ledger's own pseudonym key, created at random on first use."""
         with self.transaction() as db:
-            db.execute("INSERT OR IGNORE INTO meta VALUES ('pseudonym_key', ?)", (secrets.token_hex(32),))
+            db.execute("INSERT INTO meta VALUES ('pseudonym_key', ?) ON CONFLICT DO NOTHING", (secrets.token_hex(32),))
         return self.meta("pseudonym_key")  # type: ignore[return-value]
 
     # -- locks --------------------------------------------------------------------------------
-    def acquire(self, name: str, lease_seconds: float = 1800) -> None:
-        """Take the lock `name`, or raise LockHeld naming the holder.
+    def acquire(self, name: str, lease_seconds: float = 1800, wait_seconds: float = 0) -> None:
+        """Take the lock `name` (e.g. `source:onestop`, `sink:evidence`), waiting up to
+        `wait_seconds` for its holder, or raise LockHeld naming the holder.
 
-        A holder on this host whose process is gone, or one on another host (a pod, a VM) whose
-        lease ran out without a heartbeat, is taken over.
+        On PostgreSQL the lock is a session advisory lock, released by the server when its
+        holder's connection ends. On SQLite it is a leased row: a holder on this host whose process
+        is gone, or one on another host whose lease ran out without a heartbeat, is taken over.
         """
-        host = socket.gethostname()
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            try:
+                return self._take(name, lease_seconds)
+            except LockHeld:
+                if time.monotonic() >= deadline:
+                    raise
+            time.sleep(min(0.25, max(0.0, deadline - time.monotonic())))
+
+    def _take(self, name: str, lease_seconds: float) -> None:
+        host, advisory = socket.gethostname(), self.db.try_named_lock(name)
         with self.transaction() as db:
             row = db.execute("SELECT pid, host, acquired_at FROM locks WHERE name = ?", (name,)).fetchone()
-            if row and row[0] != os.getpid() and self._alive(row, host, lease_seconds):
-                raise LockHeld(
-                    f"another sync is running (pid {row[0]} on {row[1]}, last seen {row[2]}); wait for it,"
-                    " or run `isobridge state unlock` if it is known to be dead"
-                )
-            db.execute("INSERT OR REPLACE INTO locks VALUES (?, ?, ?, ?)", (name, os.getpid(), host, now_text()))
-            self._close_killed_runs(db)
+            if advisory is False or (advisory is None and row and row[0] != os.getpid()
+                                     and self._alive(row, host, lease_seconds)):
+                holder = f"pid {row[0]} on {row[1]}, last seen {row[2]}" if row else "another process"
+                raise LockHeld(f"{_lock_words(name)} is held ({holder}); wait for it, or run"
+                               " `isobridge state unlock` if it is known to be dead")
+            db.execute("INSERT INTO locks VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET pid = excluded.pid,"
+                       " host = excluded.host, acquired_at = excluded.acquired_at", (name, os.getpid(), host, now_text()))
+            self._close_killed_runs(db, name)
+        self.held.add(name)
 
     @staticmethod
-    def _close_killed_runs(db: sqlite3.Connection) -> None:
-        """Runs still unfinished when the lock is taken lost their process (every run holds the
-        lock from start to finish): mark them killed, naming the holder."""
+    def _close_killed_runs(db: Database, name: str) -> None:
+        """Unfinished runs that held the lock just taken lost their process (a run keeps its
+        locks from start to finish): mark them killed, naming the holder. A run of a ledger made
+        before runs named their locks held the one lock of the whole deployment."""
         db.execute(
             f"UPDATE runs SET outcome = '{KILLED}', error = 'killed: its process ('"
             " || coalesce(holder, 'unknown') || ') ended before the run finished'"
-            " WHERE finished_at IS NULL AND outcome IS NULL")
+            " WHERE finished_at IS NULL AND outcome IS NULL"
+            " AND (locks IS NULL OR ',' || locks || ',' LIKE ?)", (f"%,{name},%",))
 
     @staticmethod
     def _alive(row: tuple, host: str, lease_seconds: float) -> bool:
@@ -299,16 +292,25 @@ class Ledger:
         seen = datetime.fromisoformat(row[2])
         return (datetime.now(timezone.utc) - seen).total_seconds() < lease_seconds
 
-    def heartbeat(self, name: str) -> None:
-        """Renew this process's lease on the lock `name`."""
-        self.db.execute("UPDATE locks SET acquired_at = ? WHERE name = ? AND pid = ?", (now_text(), name, os.getpid()))
+    def heartbeat(self, name: str | None = None) -> None:
+        """Renew this process's lease on the lock `name` (default: every lock it holds)."""
+        for held in [name] if name else sorted(self.held):
+            self.db.execute("UPDATE locks SET acquired_at = ? WHERE name = ? AND pid = ?", (now_text(), held, os.getpid()))
 
     def release(self, name: str) -> None:
         """Release the lock `name` if this process holds it."""
         self.db.execute("DELETE FROM locks WHERE name = ? AND pid = ?", (name, os.getpid()))
+        self.db.release_named_lock(name)
+        self.held.discard(name)
+
+    def locks(self) -> list[tuple[str, int, str, str]]:
+        """Who holds each named lock: (name, pid, host, last seen)."""
+        return self.db.execute("SELECT name, pid, host, acquired_at FROM locks ORDER BY name").fetchall()
 
     def unlock(self) -> int:
-        """Remove every lock (an operator's decision that the holder is dead); returns how many."""
+        """Remove every lock (an operator's decision that the holder is dead); returns how many.
+        On PostgreSQL this clears who held them; the locks themselves end with their holder's
+        connection, which the server closes when the process is gone."""
         with self.transaction() as db:
             return db.execute("DELETE FROM locks").rowcount
 
@@ -318,9 +320,10 @@ class Ledger:
         row = self.db.execute("SELECT cursor FROM checkpoints WHERE source = ?", (source,)).fetchone()
         return row[0] if row else None
 
-    def set_checkpoint(self, db: sqlite3.Connection, source: str, cursor: str | None) -> None:
+    def set_checkpoint(self, db: Database, source: str, cursor: str | None) -> None:
         """Record a cursor (inside the caller's transaction)."""
-        db.execute("INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?)", (source, cursor, now_text()))
+        db.execute("INSERT INTO checkpoints VALUES (?, ?, ?) ON CONFLICT (source) DO UPDATE SET"
+                   " cursor = excluded.cursor, updated_at = excluded.updated_at", (source, cursor, now_text()))
 
     def checkpoints(self) -> list[tuple[str, str | None, str]]:
         """Every source's checkpoint."""
@@ -340,6 +343,42 @@ class Ledger:
     def records(self, dossiers: Iterable[str]) -> dict[str, StoredDossier]:
         """Stored (record, hash, revision, evidence) of the given dossiers."""
         return stored_dossiers(self.db, dossiers)
+
+    def store_dossiers(self, db: Database, rows: list[tuple], bases: dict[str, tuple[str, int] | None]) -> set[str]:
+        """Inside the caller's transaction, write dossier rows (`staging.Row`'s stored fields and
+        the record key) staged against the stored (hash, revision) in `bases` (None: not stored).
+
+        Rows whose dossier another writer changed since they were staged are not written: their
+        codes are returned, to be staged again against what is stored now. Until the transaction
+        ends no other writer can change the dossiers (SQLite: the write lock; PostgreSQL: a lock
+        per dossier), so what this returns stays true until then."""
+        codes = [row[0] for row in rows]
+        db.lock_dossiers(codes)
+        now, stale = stamp(), set()
+        for start in range(0, len(codes), 500):
+            part = codes[start : start + 500]
+            current = {code: (digest, revision) for code, digest, revision in db.execute(
+                f"SELECT dossier, record_hash, revision FROM dossiers WHERE dossier IN ({','.join('?' * len(part))})",
+                part)}
+            stale.update(code for code in part if current.get(code) != bases.get(code))
+        db.executemany(
+            "INSERT INTO dossiers (dossier, source, record, record_hash, revision, evidence, verdict, state,"
+            " recheck_at, record_key, updated_at, since) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+            " ON CONFLICT (dossier) DO UPDATE SET"
+            " source=excluded.source, record=excluded.record, record_hash=excluded.record_hash,"
+            " record_key=coalesce(excluded.record_key, dossiers.record_key),"
+            " revision=excluded.revision, evidence=coalesce(excluded.evidence, dossiers.evidence),"
+            " verdict=coalesce(excluded.verdict, dossiers.verdict), state=excluded.state,"
+            " recheck_at=excluded.recheck_at, updated_at=excluded.updated_at",
+            [(*row, now, now) for row in rows if row[0] not in stale])
+        return stale
+
+    def append_revisions(self, db: Database, revisions: list[tuple[str, int]]) -> None:
+        """Inside the caller's transaction, append (dossier, revision) to the revision log. The
+        log stays locked until the transaction ends: revisions commit in sequence order."""
+        if revisions:
+            db.lock_revision_log()
+            db.executemany("INSERT INTO revisions (dossier, revision) VALUES (?, ?)", revisions)
 
     def due_for_recheck(self, as_of: int, limit: int) -> list[tuple[str, str, StoredDossier]]:
         """Evaluated dossiers whose evidence time alone has changed by `as_of` (an open dossier or
@@ -370,16 +409,15 @@ class Ledger:
 
     def iter_evidence(self) -> Iterator[dict]:
         """The latest evidence of every evaluated dossier, streaming."""
-        cursor = self.db.execute("SELECT evidence FROM dossiers WHERE evidence IS NOT NULL ORDER BY dossier")
-        for (blob,) in cursor:
+        for (blob,) in self.db.stream("SELECT evidence FROM dossiers WHERE evidence IS NOT NULL ORDER BY dossier"):
             yield orjson.loads(BLOBS.plain(blob))
 
     def iter_records(self) -> Iterator[tuple[str, str, dict, dict | None]]:
         """Every stored dossier, streaming in dossier order: (dossier, state, merged record,
         latest evidence or None). State is `evaluated`, `pending` or `failed` (e.g. no ISO
         procedure in force on its reception date)."""
-        cursor = self.db.execute("SELECT dossier, state, record, evidence FROM dossiers ORDER BY dossier")
-        for dossier, state, record, evidence in cursor:
+        for dossier, state, record, evidence in self.db.stream(
+                "SELECT dossier, state, record, evidence FROM dossiers ORDER BY dossier"):
             yield (dossier, state, orjson.loads(BLOBS.plain(record)),
                    orjson.loads(BLOBS.plain(evidence)) if evidence else None)
 
@@ -410,7 +448,7 @@ class Ledger:
             return row[0], orjson.loads(row[1])
         start = "0" if from_start else "(SELECT coalesce(max(seq), 0) FROM revisions)"
         with self.transaction() as db:
-            db.execute(f"INSERT OR IGNORE INTO sinks VALUES (?, {start}, '{{}}')", (sink,))
+            db.execute(f"INSERT INTO sinks VALUES (?, {start}, '{{}}') ON CONFLICT DO NOTHING", (sink,))
         return self.sink(sink)
 
     def waiting(self, sink: str, after: int, limit: int) -> list[tuple[int, str, int]]:
@@ -422,7 +460,8 @@ class Ledger:
     def backlog(self) -> int:
         """Deliveries still waiting, summed over every known sink."""
         return self.db.execute(
-            "SELECT coalesce(sum((SELECT coalesce(max(seq), 0) FROM revisions) - delivered_seq), 0) FROM sinks"
+            "SELECT CAST(coalesce(sum((SELECT coalesce(max(seq), 0) FROM revisions) - delivered_seq), 0) AS BIGINT)"
+            " FROM sinks"
         ).fetchone()[0]
 
     def evidence_blobs(self, dossiers: list[str]) -> dict[str, tuple[int, bytes]]:
@@ -459,17 +498,17 @@ class Ledger:
                     (self.seal.seal(payload, _context(source, key, stage)), entry_id)
                     for entry_id, source, key, stage, payload in clear])
 
-    def _seal(self, db: sqlite3.Connection | None = None) -> PayloadSeal | None:
+    def _seal(self, db: Database | None = None) -> PayloadSeal | None:
         """The seal: set by `protect`, else from the ledger's own key (made inside `db`'s
         transaction when there is none yet; None when reading and there is none)."""
         if self.seal is None:
             if db is not None:
-                db.execute("INSERT OR IGNORE INTO meta VALUES ('pseudonym_key', ?)", (secrets.token_hex(32),))
+                db.execute("INSERT INTO meta VALUES ('pseudonym_key', ?) ON CONFLICT DO NOTHING", (secrets.token_hex(32),))
             own = self.meta("pseudonym_key")
             self.seal = PayloadSeal(own) if own else None
         return self.seal
 
-    def quarantine(self, db: sqlite3.Connection, entry: QuarantineEntry, run_id: int | None) -> None:
+    def quarantine(self, db: Database, entry: QuarantineEntry, run_id: int | None) -> None:
         """Store (or refresh) a quarantine entry inside the caller's transaction: its payload
         sealed (never in clear), its reasons with every known secret masked."""
         payload = self._seal(db).seal(entry.payload, _context(entry.source, entry.key, entry.stage))  # type: ignore[union-attr]
@@ -507,14 +546,14 @@ class Ledger:
             return db.execute("DELETE FROM quarantine WHERE id = ?", (entry_id,)).rowcount > 0
 
     # -- runs ---------------------------------------------------------------------------------
-    def start_run(self, sources: list[str]) -> tuple[int, str]:
-        """Open a run record; returns (id, start time)."""
+    def start_run(self, sources: list[str], locks: Iterable[str] = ()) -> tuple[int, str]:
+        """Open a run record naming the locks it holds; returns (id, start time)."""
         started = now_text()
         holder = f"pid {os.getpid()} on {socket.gethostname()}"
         with self.transaction() as db:
-            run_id = db.execute("INSERT INTO runs (started_at, sources, holder) VALUES (?, ?, ?)",
-                                (started, ",".join(sources), holder)).lastrowid
-        return run_id, started  # type: ignore[return-value]
+            run_id = db.execute("INSERT INTO runs (started_at, sources, holder, locks) VALUES (?, ?, ?, ?) RETURNING id",
+                                (started, ",".join(sources), holder, ",".join(locks))).fetchone()[0]
+        return run_id, started
 
     def finish_run(self, run_id: int, report: RunReport) -> None:
         """Close a run record with its report."""

@@ -48,7 +48,7 @@ def refuse_shared_files(settings: Settings, registry: Registry, base: Path) -> N
     sink would write the ledger, or a sink would write a file a source reads (its `folder` and
     `*pattern` options). A sink's files are what its options' `outputs()` lists (file sinks declare
     it); an adapter or options that are wrong are left for opening it to report."""
-    owners: dict[Path, str] = {settings.ledger.path.resolve(): "the ledger"}
+    owners: dict[Path, str] = {} if settings.ledger.shared else {settings.ledger.path.resolve(): "the ledger"}
     readers = list(_read_folders(settings, registry, base))
     for name, options in _validated(settings.sinks, registry.sinks, base):
         outputs = getattr(options, "outputs", None)

@@ -35,10 +35,38 @@ SECRETS_DIR_VARIABLE = "ISOBRIDGE_SECRETS_DIR"
 
 
 class LedgerSettings(BaseModel):
-    """`[ledger]`: where the SQLite ledger lives."""
+    """`[ledger]`: the embedded SQLite file (`path`), or a shared PostgreSQL database (`url`).
+
+    The PostgreSQL password comes from `password` (set it with `ISOBRIDGE_LEDGER__PASSWORD` or the
+    secret file `ledger__password`), never from the file; libpq options in the URL's query (e.g.
+    `sslmode=verify-full&sslrootcert=…`) are passed through."""
 
     model_config = ConfigDict(extra="forbid")
     path: Path = Path("isobridge.db")
+    url: str | None = Field(default=None, description="postgresql://user@host:port/database[?libpq options]")
+    password: SecretStr | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("postgresql", "postgres"):
+            raise ValueError("expected a postgresql://user@host:port/database URL")
+        if parts.password:
+            raise ValueError("the URL holds a password: set it with ISOBRIDGE_LEDGER__PASSWORD or the"
+                             " secret file ledger__password instead")
+        return value
+
+    @property
+    def shared(self) -> bool:
+        """Whether the ledger is a PostgreSQL database (else the SQLite file `path`)."""
+        return self.url is not None
+
+    def where(self) -> str:
+        """The ledger's name in messages: its file, or its URL (which holds no password)."""
+        return self.url if self.url else str(self.path)
 
 
 class CalendarSettings(BaseModel):
@@ -156,7 +184,7 @@ class Settings(BaseSettings):
         """Every secret value in these settings (for redaction): secret-named options, secret-looking
         query values and passwords inside URLs, each also without surrounding whitespace (a secret
         file's trailing newline) and percent-encoded, as it appears in a URL."""
-        values = [self.privacy.pseudonym_key.get_secret_value()] if self.privacy.pseudonym_key else []
+        values = [secret.get_secret_value() for secret in (self.privacy.pseudonym_key, self.ledger.password) if secret]
         for table in (*self.sources.values(), *self.sinks.values()):
             values.extend(_secret_values(table))
         forms = {form for value in values for form in (value, value.strip(), quote(value.strip(), safe=""))}

@@ -13,13 +13,11 @@ of a page, or into two groups of a chunk.
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from datetime import datetime
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import orjson
 
@@ -27,9 +25,13 @@ from .adapters import RawRecord, Source
 from .caselog import RecordError
 from .engine import Evaluator
 from .ledger import BLOBS, StoredDossier, stored_dossiers
+from .ledger_db import Database, connect
 from .merge import StepAuthority, admit, check_fragment, merge, waiting_for
 from .privacy import Pseudonymizer
 from .workers import exit_with_parent
+
+if TYPE_CHECKING:
+    from .settings import LedgerSettings
 
 GROUP = 16
 """Records (or dossiers) staged together: few enough that their objects are still in the CPU
@@ -42,9 +44,12 @@ Fragments = dict[str, list[tuple[dict, int]]]
 Row = tuple
 """A dossier's ledger row: (dossier, source, record, record_hash, revision, evidence, verdict, state,
 recheck_at), record and evidence in their stored (compressed) form; then the new evidence's plain
-JSON (or None) for the sinks, which is not stored."""
+JSON (or None) for the sinks, which is not stored; then the base: the stored (hash, revision) it
+was staged against (None: not stored), which the ledger checks before writing it."""
 STORED = 9
 """How many leading fields of a `Row` the ledger stores."""
+BASE = STORED + 1
+"""Where a `Row` keeps the stored (hash, revision) it was staged against."""
 OPEN_VERDICTS = frozenset({"open_on_time", "open_overdue"})
 Transport = tuple[int, str, "str | None", object]
 """A raw record on its way to a worker: (index, key, payload or None when `data` is set, data)."""
@@ -83,13 +88,13 @@ class LedgerReader:
     """Read-only lookups of stored dossiers on a connection of its own, opened on first use
     (so a forked worker never touches its parent's connection)."""
 
-    def __init__(self, path: Path):
-        self.path = Path(path).resolve()
-        self._db: sqlite3.Connection | None = None
+    def __init__(self, settings: "LedgerSettings"):
+        self.settings = settings
+        self._db: Database | None = None
 
     def __call__(self, codes: Iterable[str]) -> dict[str, StoredDossier]:
         if self._db is None:
-            self._db = sqlite3.connect(f"{self.path.as_uri()}?mode=ro", uri=True, timeout=30)
+            self._db = connect(self.settings, read_only=True)
         return stored_dossiers(self._db, codes)
 
 
@@ -179,7 +184,7 @@ class Stager:
             return None
         if waiting_for(record):
             return (code, self.source_name, BLOBS.pack(blob), digest, stored[2] if stored else 0, None, None, "pending",
-                    None, None)
+                    None, None, base(stored))
         return evaluated_row(self.evaluator, self.authority, code, self.source_name, record, blob, digest,
                              stored, errors)
 
@@ -190,7 +195,7 @@ def evaluated_row(evaluator: Evaluator, authority: StepAuthority, code: str, sou
 
     Evaluation errors go to `errors` under the dossier's code, its row is `failed`.
     """
-    revision = stored[2] if stored else 0
+    revision, staged_on = (stored[2] if stored else 0), base(stored)
     try:  # the fields evaluation reads are checked JSON text (or checked by it): what is stored
         evidence = evaluator.evaluate_record(authority.view(record))
         value = orjson.dumps(evidence)
@@ -201,11 +206,16 @@ def evaluated_row(evaluator: Evaluator, authority: StepAuthority, code: str, sou
     else:
         recheck, packed = next_change(evidence), BLOBS.pack(value)
         if stored and stored[3] is not None and BLOBS.same(stored[3], value, packed):  # the JSON, not the bytes
-            return (code, source, BLOBS.pack(blob), digest, revision, None, None, "evaluated", recheck, None)
+            return (code, source, BLOBS.pack(blob), digest, revision, None, None, "evaluated", recheck, None, staged_on)
         return (code, source, BLOBS.pack(blob), digest, revision + 1, packed, evidence["verdict"],
-                "evaluated", recheck, value)
+                "evaluated", recheck, value, staged_on)
     # keep the record and the last good evidence; an empty hash makes it evaluate again
-    return (code, source, BLOBS.pack(blob), "", revision, None, None, "failed", None, None)
+    return (code, source, BLOBS.pack(blob), "", revision, None, None, "failed", None, None, staged_on)
+
+
+def base(stored: StoredDossier | None) -> tuple[str, int] | None:
+    """What a row is staged against: the stored (hash, revision), None when not stored."""
+    return (stored[1], stored[2]) if stored else None
 
 
 def next_change(evidence: dict) -> int | None:

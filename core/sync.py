@@ -36,7 +36,7 @@ from pydantic import ValidationError
 from .adapters import AdapterContext, EvidenceItem, RawRecord, Sink, SinkUnavailable, Source, WriteResult
 from .calendar import WorkingCalendar
 from .engine import Evaluator
-from .errors import ConfigurationError
+from .errors import ConfigurationError, LockHeld
 from .ledger import Ledger
 from .logs import redact
 from .merge import StepAuthority
@@ -46,15 +46,25 @@ from .privacy import Pseudonymizer
 from .procedures import ProcedureBook
 from .runs import QuarantineEntry, RunInfo, RunReport
 from .settings import Settings
-from .staging import (STORED, ChunkResult, LedgerReader, Stager, evaluated_row, init_worker,
+from .staging import (BASE, STORED, ChunkResult, LedgerReader, Stager, evaluated_row, init_worker,
                       stage_fragments_in_worker, stage_records_in_worker, transport)
 from .workers import usable_cores
 
 log = logging.getLogger("isobridge.sync")
-RECORD_KEY = STORED + 1
+RECORD_KEY = BASE + 1
 """Where a recorded row keeps the key of the record that changed it (after the staged `Row`)."""
-LOCK = "sync"
-"""One sync (or replay) per deployment at a time: sinks are shared by every source."""
+Restage = Callable[[set[str]], "tuple[list[tuple], dict[str, QuarantineEntry]]"]
+"""Stages dossiers again against what is stored now: (recorded rows, quarantine entries)."""
+
+
+def source_lock(name: str) -> str:
+    """The lock a source's sync holds: one sync per source at a time, sources in parallel."""
+    return f"source:{name}"
+
+
+def sink_lock(name: str) -> str:
+    """The lock of delivery to a sink: one process delivers to a sink at a time."""
+    return f"sink:{name}"
 
 
 PARALLEL_CHUNK = 64
@@ -86,9 +96,27 @@ class PageOutcome:
     """What processing one page's records produced."""
 
     rows: list[tuple] = field(default_factory=list)
+    """Changed dossiers' rows: a staged `Row` + the key of the record that changed it."""
     revisions: list[tuple[str, int]] = field(default_factory=list)
+    """The new revisions stored (dossier, revision)."""
     evidence: dict[tuple[str, int], bytes] = field(default_factory=dict)
+    """The new revisions' plain evidence JSON, for the sinks."""
     quarantine: list[QuarantineEntry] = field(default_factory=list)
+    failed: dict[str, QuarantineEntry] = field(default_factory=dict)
+    """The quarantine entries (also in `quarantine`) of dossiers that could not be evaluated."""
+    restage: "Restage | None" = None
+    """Stages dossiers of this outcome again against what is stored now."""
+
+    def add_failed(self, failed: dict[str, QuarantineEntry]) -> None:
+        """Quarantine dossiers that could not be evaluated, replacing an earlier entry of each."""
+        self.forget(set(failed))
+        self.failed.update(failed)
+        self.quarantine += failed.values()
+
+    def forget(self, codes: set[str]) -> None:
+        """Take the quarantine entries of these dossiers back (they are staged again)."""
+        dropped = [self.failed.pop(code) for code in codes if code in self.failed]
+        self.quarantine = [entry for entry in self.quarantine if all(entry is not gone for gone in dropped)]
 
 
 @dataclass
@@ -138,6 +166,7 @@ class SyncJob:
         self._pool = None
         self._pool_stager: Stager | None = None
         self._sources: dict[str, Source] = {}
+        self._sinks: dict[str, Sink] = {}
         self._workers = self.settings.sync.workers or usable_cores()
         self.run_info: RunInfo | None = None
         self.report = RunReport(outcome="ok")
@@ -185,26 +214,48 @@ class SyncJob:
 
     # -- the run ------------------------------------------------------------------------------
     def run(self, sources: list[str] | None = None) -> RunReport:
-        """Sync the given sources (default: all configured) into every sink."""
+        """Sync the given sources (default: all configured) into every sink.
+
+        The run holds each source's lock from start to finish, so syncs of other sources run at
+        the same time. It delivers to the sinks whose lock it can take; at its end it waits (up to
+        the lease) for the others and delivers what their holder left.
+        """
         names = sources or list(self.settings.sources)
         for name in names:
             if name not in self.settings.sources:
                 raise ConfigurationError(f"no source {name!r} in the configuration")
-        self.ledger.acquire(LOCK, self.settings.sync.lock_lease_minutes * 60)
-        run_id, started = self.ledger.start_run(names)
+        return self._locked_run(names, [source_lock(name) for name in names], lambda: self._sync_all(names))
+
+    def deliver_only(self, sinks: list[str] | None = None) -> RunReport:
+        """Deliver the revision log to the given sinks (default: all), waiting for their locks."""
+        names = sinks or list(self.settings.sinks)
+        for name in names:
+            if name not in self.settings.sinks:
+                raise ConfigurationError(f"no sink {name!r} in the configuration")
+        return self._locked_run([f"deliver:{name}" for name in names], [sink_lock(name) for name in names],
+                                lambda: self._deliver_owned(names), wait=self.settings.sync.lock_lease_minutes * 60)
+
+    def _deliver_owned(self, names: list[str]) -> None:
+        self._sinks.update({name: self.open_sink(name) for name in names})
+        self.deliver(self._sinks)
+
+    def _locked_run(self, names: list[str], locks: list[str], work: Callable[[], None], wait: float = 0) -> RunReport:
+        """Take `locks` (waiting up to `wait` seconds for each), record a run, do `work`, then
+        record how it ended and release them."""
+        lease = self.settings.sync.lock_lease_minutes * 60
+        try:
+            for lock in locks:
+                self.ledger.acquire(lock, lease, wait_seconds=wait)
+        except LockHeld:
+            self._release()
+            raise
+        run_id, started = self.ledger.start_run(names, locks)
         self.run_info = RunInfo(run_id, started, names, list(self.settings.sinks), self.dry_run)
         self.registry.hook.run_started(run=self.run_info)
         clock = time.perf_counter()
         gc.freeze()  # what is alive now (modules, plugins, calendar) lives on: spare the collector scanning it
-        sinks: dict[str, Sink] = {}
         try:
-            sinks = {name: self.open_sink(name) for name in self.settings.sinks}
-            if not self.dry_run:
-                self.deliver(sinks)
-            for name in names:
-                self._sync_locked(name, sinks)
-            if not self.dry_run:
-                self.recheck(sinks)
+            work()
         except SinkUnavailable as exc:
             self.report.outcome, self.report.error = "failed", f"sink unavailable: {exc}"
         except Exception as exc:
@@ -214,21 +265,74 @@ class SyncJob:
             self.report.outcome, self.report.error = "failed", "interrupted"
             raise
         finally:
-            for sink in sinks.values():
-                sink.close()
+            self._close_sinks()
             self.close()
             gc.unfreeze()
             self.report.duration_seconds = round(time.perf_counter() - clock, 3)
-            self.report.pending = self.ledger.pending_count()
-            if self.report.outcome == "ok" and self.report.quarantined:
-                self.report.outcome = "quarantined"
-            self._log_dropped()
-            if self.report.error:  # the runs table and the hooks see it masked, like every path out
-                self.report.error = redact(self.report.error)
-            self.ledger.finish_run(run_id, self.report)
-            self.ledger.release(LOCK)
-            self.registry.hook.run_finished(run=self.run_info, report=self.report)
+            self._finish(run_id)
         return self.report
+
+    def _finish(self, run_id: int) -> None:
+        self.report.pending = self.ledger.pending_count()
+        if self.report.outcome == "ok" and self.report.quarantined:
+            self.report.outcome = "quarantined"
+        self._log_dropped()
+        if self.report.error:  # the runs table and the hooks see it masked, like every path out
+            self.report.error = redact(self.report.error)
+        self.ledger.finish_run(run_id, self.report)
+        self._release()
+        self.registry.hook.run_finished(run=self.run_info, report=self.report)
+
+    def _release(self) -> None:
+        for lock in sorted(self.ledger.held):
+            self.ledger.release(lock)
+
+    def _sync_all(self, names: list[str]) -> None:
+        """Deliver what waits, sync each source, recheck, then deliver to the sinks others held."""
+        late = self._open_owned_sinks()
+        if not self.dry_run:
+            self.deliver(self._sinks)
+        for name in names:
+            self._sync_locked(name, self._sinks)
+        if not self.dry_run:
+            self.recheck(self._sinks)
+            self._deliver_late(late)
+
+    def _open_owned_sinks(self) -> list[str]:
+        """Open the sinks whose delivery lock this run can take now; the names of the others."""
+        late = []
+        for name in self.settings.sinks:
+            if self.dry_run:  # a dry run delivers nothing: it needs no lock
+                self._sinks[name] = self.open_sink(name)
+                continue
+            try:
+                self.ledger.acquire(sink_lock(name), self.settings.sync.lock_lease_minutes * 60)
+            except LockHeld as exc:
+                log.info("%s; this run delivers to it when it is free", exc)
+                late.append(name)
+                continue
+            self._sinks[name] = self.open_sink(name)
+        return late
+
+    def _deliver_late(self, names: list[str]) -> None:
+        """Deliver to each sink once its lock is free (waiting up to the lease): what its holder
+        left undelivered, e.g. revisions this run committed after the holder's last look."""
+        lease = self.settings.sync.lock_lease_minutes * 60
+        for name in names:
+            try:
+                self.ledger.acquire(sink_lock(name), lease, wait_seconds=lease)
+            except LockHeld as exc:
+                waiting = self.report.counts.setdefault("deliveries_waiting", {})
+                waiting[name] = self.ledger.backlog()
+                log.warning("%s: revisions wait in the ledger for its next delivery (see `isobridge state show`)", exc)
+                continue
+            self._sinks[name] = self.open_sink(name)
+            self.deliver({name: self._sinks[name]})
+
+    def _close_sinks(self) -> None:
+        for sink in self._sinks.values():
+            sink.close()
+        self._sinks = {}
 
     def _sync_locked(self, name: str, sinks: dict[str, Sink]) -> None:
         source = self.open_source(name)
@@ -271,7 +375,7 @@ class SyncJob:
         if not self.dry_run:
             with self.ledger.transaction() as db:
                 self.ledger.set_checkpoint(db, stager.source_name, cursor)
-            self.ledger.heartbeat(LOCK)
+            self.ledger.heartbeat()
             self.registry.hook.checkpoint_committed(run=self.run_info, source=stager.source_name, cursor=cursor or "")
         return touched
 
@@ -283,32 +387,51 @@ class SyncJob:
         return outcome
 
     def _store(self, name: str, outcome: PageOutcome, records: int, sinks: dict[str, Sink]) -> None:
-        """Count, notify, then (unless a dry run) store the page's results and deliver them."""
+        """Count, notify, then (unless a dry run) store the page's results and deliver them.
+
+        Dossiers another process changed since they were staged (a sync of another source, a
+        recheck) are staged again against what is stored, inside the same transaction."""
         self.report.records += records
+        if self.dry_run:
+            self._account(outcome, outcome.rows)
+            return
+        with self.ledger.transaction() as db:
+            written = self._write(db, outcome)
+            self.ledger.append_revisions(db, outcome.revisions)
+            for entry in outcome.quarantine:
+                self.ledger.quarantine(db, entry, self.run_info.run_id if self.run_info else None)
+        self._account(outcome, written)
+        self.deliver(sinks, outcome.evidence)
+
+    def _write(self, db, outcome: PageOutcome) -> list[tuple]:
+        """Write the page's dossier rows; rows staged against a dossier since changed are staged
+        again (once: the transaction now excludes other writers of those dossiers)."""
+        rows, written = outcome.rows, []
+        while rows:
+            stale = self.ledger.store_dossiers(db, [(*row[:STORED], row[RECORD_KEY]) for row in rows],
+                                               {row[0]: row[BASE] for row in rows})
+            written += [row for row in rows if row[0] not in stale]
+            if not stale:
+                break
+            log.debug("%d dossier(s) changed by another writer since staged: staged again", len(stale))
+            rows, failed = outcome.restage(stale) if outcome.restage else ([], {})
+            outcome.forget(stale)
+            outcome.add_failed(failed)
+        for row in written:
+            if row[7] == "evaluated" and row[5] is not None:  # a new revision (not: same evidence)
+                outcome.revisions.append((row[0], row[4]))
+                outcome.evidence[(row[0], row[4])] = row[STORED]  # plain JSON, for the sinks
+        return written
+
+    def _account(self, outcome: PageOutcome, written: list[tuple]) -> None:
+        """Count what a page changed and quarantined; tell the hooks and the progress display."""
+        self.report.dossiers += len(written)
+        self.report.revisions += sum(1 for row in written if row[7] == "evaluated" and row[5] is not None)
         self.report.quarantined += len(outcome.quarantine)
         for entry in outcome.quarantine:
             self.registry.hook.record_quarantined(run=self.run_info, entry=entry)
         if self.progress:
             self.progress(self.report)
-        if self.dry_run:
-            return
-        with self.ledger.transaction() as db:
-            db.executemany(
-                "INSERT INTO dossiers (dossier, source, record, record_hash, revision, evidence, verdict, state,"
-                " recheck_at, record_key, updated_at, since)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,datetime('now'),datetime('now'))"
-                " ON CONFLICT (dossier) DO UPDATE SET"
-                " source=excluded.source, record=excluded.record, record_hash=excluded.record_hash,"
-                " record_key=coalesce(excluded.record_key, dossiers.record_key),"
-                " revision=excluded.revision, evidence=coalesce(excluded.evidence, dossiers.evidence),"
-                " verdict=coalesce(excluded.verdict, dossiers.verdict), state=excluded.state,"
-                " recheck_at=excluded.recheck_at, updated_at=excluded.updated_at",
-                [(*row[:STORED], row[RECORD_KEY]) for row in outcome.rows],
-            )
-            db.executemany("INSERT INTO revisions (dossier, revision) VALUES (?, ?)", outcome.revisions)
-            for entry in outcome.quarantine:
-                self.ledger.quarantine(db, entry, self.run_info.run_id if self.run_info else None)
-        self.deliver(sinks, outcome.evidence)
 
     # -- staging ------------------------------------------------------------------------------
     def _launch(self, stager: Stager, records: list[RawRecord]) -> _Flight:
@@ -334,7 +457,7 @@ class SyncJob:
         if self._pool is not None and self._pool_stager is not stager:
             self.close()
         if self._pool is None:
-            reader = replace(stager, lookup=LedgerReader(self.ledger.path))
+            reader = replace(stager, lookup=LedgerReader(self.settings.ledger))
             self._pool = ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("fork"),
                                              initializer=init_worker, initargs=(reader,))
             self._pool_stager = stager
@@ -345,7 +468,7 @@ class SyncJob:
         results = flight.collect()
         touched, redo = _touched(results)
         redo.update(previous.intersection(touched))
-        outcome = PageOutcome()
+        outcome = PageOutcome(restage=lambda codes: self._restaged(stager, flight, touched, codes))
         source, name = stager.source, stager.source_name
         for index, errors in [*flight.failures, *(failure for result in results for failure in result.failures)]:
             raw = flight.records[index]
@@ -353,17 +476,37 @@ class SyncJob:
         staged = [result.without(redo) for result in results] if redo else results
         self._count_dropped(stager.take_dropped(), *(result.dropped for result in results))
         if redo:
-            indexes = sorted({index for code in redo for index in touched[code]})
-            fragments, _ = stager.map_records((index, flight.records[index]) for index in indexes)
-            stager.take_dropped()  # counted already, the first time these records were mapped
-            staged.append(stager.stage({code: items for code, items in fragments.items() if code in redo}))
+            staged.append(self._stage_again(stager, flight, touched, redo))
         for result in staged:
-            for row in result.rows:  # + the key of the page's last record that touched the dossier
-                self._record((*row, flight.records[touched[row[0]][-1]].key), outcome)
-            for code, errors in result.errors.items():
-                raw = flight.records[touched[code][-1]]
-                outcome.quarantine.append(QuarantineEntry(name, raw.key, "evaluate", source.quarantine_payload(raw), errors))
+            rows, failed = self._recorded(stager, flight, touched, result)
+            outcome.rows += rows
+            outcome.add_failed(failed)
         return outcome, set(touched)
+
+    @staticmethod
+    def _stage_again(stager: Stager, flight: _Flight, touched: dict[str, list[int]], codes: set[str]) -> ChunkResult:
+        """Stage dossiers again, inline, from all of the page's records that touch them."""
+        indexes = sorted({index for code in codes for index in touched[code]})
+        fragments, _ = stager.map_records((index, flight.records[index]) for index in indexes)
+        stager.take_dropped()  # counted already, the first time these records were mapped
+        return stager.stage({code: items for code, items in fragments.items() if code in codes})
+
+    @staticmethod
+    def _recorded(stager: Stager, flight: _Flight, touched: dict[str, list[int]],
+                  result: ChunkResult) -> tuple[list[tuple], dict[str, QuarantineEntry]]:
+        """A staged result's rows, each + the key of the page's last record that touched its
+        dossier, and the quarantine entries of the dossiers that could not be evaluated."""
+        rows = [(*row, flight.records[touched[row[0]][-1]].key) for row in result.rows]
+        failed = {}
+        for code, errors in result.errors.items():
+            raw = flight.records[touched[code][-1]]
+            failed[code] = QuarantineEntry(stager.source_name, raw.key, "evaluate", stager.source.quarantine_payload(raw), errors)
+        return rows, failed
+
+    def _restaged(self, stager: Stager, flight: _Flight, touched: dict[str, list[int]],
+                  codes: set[str]) -> tuple[list[tuple], dict[str, QuarantineEntry]]:
+        """`Restage` for a page: its dossiers `codes` staged again against the ledger as it is now."""
+        return self._recorded(stager, flight, touched, self._stage_again(stager, flight, touched, codes))
 
     def _log_dropped(self) -> None:
         """Name (never show) the fields the sources gave that the ledger did not store."""
@@ -379,33 +522,33 @@ class SyncJob:
             for name, number in count.items():
                 total[name] = total.get(name, 0) + number
 
-    def _record(self, row: tuple, outcome: PageOutcome) -> None:
-        """Account for one changed dossier's row: a staged `Row` and the key of the record that
-        changed it (None: keep the stored one)."""
-        self.report.dossiers += 1
-        outcome.rows.append(row)
-        if row[7] == "evaluated" and row[5] is not None:  # a new revision (not: same evidence)
-            self.report.revisions += 1
-            outcome.revisions.append((row[0], row[4]))
-            outcome.evidence[(row[0], row[4])] = row[STORED]  # plain JSON, for the sinks
-
     def recheck(self, sinks: dict[str, Sink]) -> None:
         """Evaluate again the dossiers whose evidence time alone changed (an open dossier or step
         passed its due while no new record came: a stuck dossier must show as overdue), store the
         new revisions and deliver them."""
-        as_of = self.evaluator.as_of
-        while due := self.ledger.due_for_recheck(as_of, self.settings.sync.batch_size):
-            outcome, errors = PageOutcome(), {}
-            for code, source, stored in due:
-                row = evaluated_row(self.evaluator, self.authority, code, source, orjson.loads(stored[0]),
-                                    stored[0], stored[1], stored, errors)
-                if row[8] is not None and row[8] <= as_of:  # never the case for a fresh evaluation: never loop
-                    row = (*row[:8], None, *row[STORED:])
-                self._record((*row, None), outcome)  # no record read: the stored record key stays
-                if code in errors:
-                    outcome.quarantine.append(QuarantineEntry(source, code, "evaluate", stored[0].decode(), errors[code]))
+        while due := self.ledger.due_for_recheck(self.evaluator.as_of, self.settings.sync.batch_size):
+            sources = {code: source for code, source, _ in due}
+            outcome = PageOutcome(restage=lambda codes: self._reevaluated(
+                [(code, sources[code], stored) for code, stored in self.ledger.records(codes).items()]))
+            rows, failed = self._reevaluated(due)
+            outcome.rows += rows
+            outcome.add_failed(failed)
             self.report.counts["rechecked"] = self.report.counts.get("rechecked", 0) + len(due)
             self._store("recheck", outcome, 0, sinks)
+
+    def _reevaluated(self, dossiers: list[tuple[str, str, tuple]]) -> tuple[list[tuple], dict[str, QuarantineEntry]]:
+        """Stored dossiers evaluated again at the job's `as_of`: their rows (keeping the stored
+        record key) and the quarantine entries of those that could not be evaluated."""
+        as_of, rows, failed, errors = self.evaluator.as_of, [], {}, {}
+        for code, source, stored in dossiers:
+            row = evaluated_row(self.evaluator, self.authority, code, source, orjson.loads(stored[0]),
+                                stored[0], stored[1], stored, errors)
+            if row[8] is not None and row[8] <= as_of:  # never the case for a fresh evaluation: never loop
+                row = (*row[:8], None, *row[STORED:])
+            rows.append((*row, None))  # no record read: the stored record key stays
+            if code in errors:
+                failed[code] = QuarantineEntry(source, code, "evaluate", stored[0].decode(), errors[code])
+        return rows, failed
 
     # -- delivery -----------------------------------------------------------------------------
     def deliver(self, sinks: dict[str, Sink], fresh: dict[tuple[str, int], bytes] | None = None) -> None:
@@ -456,18 +599,26 @@ class SyncJob:
 
         Returns the errors that remain (empty: replayed and removed from the quarantine).
         """
-        self.ledger.acquire(LOCK, self.settings.sync.lock_lease_minutes * 60)
-        run_id, started = self.ledger.start_run([f"replay:{entry.id}"])
-        self.run_info = RunInfo(run_id, started, [entry.source], list(self.settings.sinks))
-        sinks = {name: self.open_sink(name) for name in self.settings.sinks}
+        lease = self.settings.sync.lock_lease_minutes * 60
+        locks = [sink_lock(name) for name in self.settings.sinks]
+        if entry.stage != "write" and entry.source in self.settings.sources:
+            locks.insert(0, source_lock(entry.source))
+        errors: list[str] = ["not replayed"]
         try:
-            errors = self._replay(entry, sinks)
+            for lock in locks:  # a source's lock at once; a sink's once its delivery is done
+                self.ledger.acquire(lock, lease, wait_seconds=0 if lock.startswith("source:") else lease)
+            run_id, started = self.ledger.start_run([f"replay:{entry.id}"], locks)
+            self.run_info = RunInfo(run_id, started, [entry.source], list(self.settings.sinks))
+            sinks = {name: self.open_sink(name) for name in self.settings.sinks}
+            try:
+                errors = self._replay(entry, sinks)
+            finally:
+                for sink in sinks.values():
+                    sink.close()
+                self.report.outcome = "ok" if not errors else "quarantined"
+                self.ledger.finish_run(run_id, self.report)
         finally:
-            for sink in sinks.values():
-                sink.close()
-            self.report.outcome = "ok" if not errors else "quarantined"
-            self.ledger.finish_run(run_id, self.report)
-            self.ledger.release(LOCK)
+            self._release()
         if not errors:
             self.ledger.discard(entry.id)  # type: ignore[arg-type]
         return errors

@@ -83,3 +83,47 @@ def test_book() -> ProcedureBook:
 def evaluator(test_book: ProcedureBook, vn_calendar: WorkingCalendar) -> Evaluator:
     """An evaluator over the test procedures, as of 2025-06-01 00:00 +07:00."""
     return Evaluator(test_book, vn_calendar, at("2025-06-01 00:00"))
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A PostgreSQL server for this test session (skipped, saying why, where none can be run)."""
+    from pg_support import PostgresServer, server_binaries
+
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        pytest.skip("psycopg is not installed: pip install 'isobridge[postgres]'")
+    binaries = server_binaries()
+    if binaries is None:
+        pytest.skip("no PostgreSQL server binaries (initdb, pg_ctl): install the OS package postgresql")
+    server = PostgresServer(binaries).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(postgres_server) -> str:
+    """The URL of a new empty PostgreSQL database for one test."""
+    return postgres_server.new_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request) -> str:
+    """Each ledger backend in turn: the same test runs on SQLite and on PostgreSQL."""
+    return request.param
+
+
+@pytest.fixture
+def ledger_toml(backend, request, tmp_path) -> str:
+    """The `[ledger]` table of a deployment on `backend` (its schema made, on PostgreSQL)."""
+    if backend == "sqlite":
+        return '[ledger]\npath = "ledger.db"\n'
+    from isobridge.core import ledger_schema
+    from isobridge.core.ledger_db import PostgresDatabase
+
+    url = request.getfixturevalue("pg_url")
+    db = PostgresDatabase(url)
+    ledger_schema.migrate(db)
+    db.close()
+    return f'[ledger]\nurl = "{url}"\n'

@@ -77,7 +77,7 @@ base_url = "http://127.0.0.1:{server.getsockname()[1]}/"\nhttp = {{ max_attempts
     runs = subprocess.run(command + ["runs", "--config", str(config)], capture_output=True, text=True, timeout=60)
     assert runs.stdout.splitlines()[1].split("\t")[4] == "failed" and runs.stdout.rstrip().endswith("interrupted")
     ledger = Ledger(tmp_path / "ledger.db")
-    ledger.acquire("sync", 60)  # released: the next run need not wait
+    ledger.acquire("source:onestop", 60)  # released: the next run need not wait
     ledger.close()
 
 

@@ -72,8 +72,8 @@ def test_state_shows_the_notes_a_source_keeps_in_its_checkpoint(deployment: Path
 
 def _start_and_die(path: str) -> None:
     ledger = Ledger(path)
-    ledger.acquire("sync")
-    ledger.start_run(["onestop"])
+    ledger.acquire("source:onestop")
+    ledger.start_run(["onestop"], ["source:onestop"])
     os._exit(0)  # as kill -9 would: no finish_run, no release
 
 

@@ -162,9 +162,9 @@ def test_second_sync_of_same_source_refuses(deployment: Path, capsys) -> None:
     write_cases(deployment / "in/a.jsonl", 5)
     ledger = Ledger(deployment / "ledger.db")
     host = __import__("socket").gethostname()
-    ledger.db.execute("INSERT INTO locks VALUES ('sync', ?, ?, '2026-01-01T00:00:00+00:00')", (os.getppid(), host))
+    ledger.db.execute("INSERT INTO locks VALUES ('source:onestop', ?, ?, '2026-01-01T00:00:00+00:00')", (os.getppid(), host))
     assert sync(deployment) == 4
-    assert "another sync is running" in capsys.readouterr().err
+    assert "the sync of source 'onestop' is held" in capsys.readouterr().err
     assert not (deployment / "out/evidence.jsonl").exists()  # refused before any sink was opened
 
 
@@ -172,10 +172,10 @@ def test_a_dead_holders_lock_is_taken_over(deployment: Path, capsys) -> None:
     write_cases(deployment / "in/a.jsonl", 5)
     ledger = Ledger(deployment / "ledger.db")
     # a pod killed long ago on another host: its lease ran out
-    ledger.db.execute("INSERT INTO locks VALUES ('sync', 1, 'isobridge-sync-29012345-abcde', '2026-01-01T00:00:00+00:00')")
+    ledger.db.execute("INSERT INTO locks VALUES ('source:onestop', 1, 'isobridge-sync-29012345-abcde', '2026-01-01T00:00:00+00:00')")
     assert sync(deployment) == 0
     # one on another host that renewed its lease just now is still respected
-    ledger.db.execute("INSERT INTO locks VALUES ('sync', 1, 'isobridge-sync-29012346-fghij', ?)",
+    ledger.db.execute("INSERT INTO locks VALUES ('source:onestop', 1, 'isobridge-sync-29012346-fghij', ?)",
                       (__import__("isobridge.core.ledger", fromlist=["now_text"]).now_text(),))
     assert sync(deployment) == 4
     assert main(["state", "unlock", "--config", str(deployment / "conf.toml")]) == 0

@@ -51,5 +51,6 @@ def test_an_older_ledger_rechecks_its_open_dossiers_once(tmp_path: Path) -> None
     with sqlite3.connect(folder / "ledger.db") as db:  # as a ledger written before the column existed
         db.execute("DROP INDEX dossiers_recheck")
         db.execute("ALTER TABLE dossiers DROP COLUMN recheck_at")
+        db.execute("DELETE FROM meta WHERE key = 'schema_version'")  # before schemas had versions
     assert sync(folder, "2025-08-01T10:00:00+07:00") == 0
     assert delivered(folder)[-1] == ("open_overdue", "open_overdue")

@@ -29,7 +29,7 @@ class LedgerSink(Sink):
         super().__init__(options, context)
         path = context.resolve(options.path) if options.path else context.ledger_path
         if path is None:
-            raise ValueError("ledger sink: no ledger path")
+            raise ValueError("ledger sink: the ledger is no SQLite file (it is on PostgreSQL): give this sink its own `path`")
         self.db = sqlite3.connect(path, timeout=30)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")

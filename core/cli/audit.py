@@ -11,7 +11,7 @@ from ..report.audit import MAX_SEED, AuditPlan, collect, draw, draw_seed
 from ..report.auditpaper import write_paper
 from ..report.names import ProcedureNames
 from ..report.source import latest_revisions, read_evidence
-from ..settings import Settings
+from ..settings import LedgerSettings, Settings
 from .. import samples
 from .common import add_period_arguments, open_ledger, open_settings
 
@@ -42,7 +42,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-def _from_ledger(args: argparse.Namespace, path: Path) -> tuple[AuditPlan, dict[str, dict]]:
+def _from_ledger(args: argparse.Namespace, path: "LedgerSettings | Path") -> tuple[AuditPlan, dict[str, dict]]:
     ledger = open_ledger(path, args)
     try:
         plan = draw(ledger.iter_evidence(), args.seed, Period(args.start, args.end), args.agency)
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         args.seed = draw_seed()
     settings = open_settings(args.config, args) if args.config else None
     procedures = args.procedures or (settings.procedures.dir if settings else samples.PROCEDURES)
-    plan, found = _from_ledger(args, settings.ledger.path) if settings else _from_file(args)
+    plan, found = _from_ledger(args, settings.ledger) if settings else _from_file(args)
     html, sheet, count = write_paper(plan, found, args.out, ProcedureNames.from_dir(procedures))
     total = sum(group.count for group in plan.groups.values())
     print(f"audit sample {html} (working paper {sheet.name}): seed {plan.seed}, {count} of {total} dossiers"
@@ -96,5 +96,5 @@ DEMO_SEED = 2025
 def demo_sample(settings: Settings, folder: Path) -> Path:
     """The demo's audit sample and working paper, from its ledger (`isobridge demo`)."""
     args = argparse.Namespace(seed=DEMO_SEED, start=None, end=None, agency=None)
-    plan, found = _from_ledger(args, settings.ledger.path)
+    plan, found = _from_ledger(args, settings.ledger)
     return write_paper(plan, found, folder / "audit-sample.html", ProcedureNames.from_dir(settings.procedures.dir))[0]

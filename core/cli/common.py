@@ -18,7 +18,7 @@ from .. import logs
 from ..errors import IsobridgeError, UnavailableError
 from ..ledger import Ledger
 from ..plugins import Registry, load_plugins
-from ..settings import Settings, load_settings
+from ..settings import LedgerSettings, Settings, load_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_QUARANTINED, EXIT_LOCKED = 0, 1, 2, 3, 4
 
@@ -52,7 +52,7 @@ def open_deployment(args: argparse.Namespace) -> tuple[Settings, Registry, Ledge
     """Load settings (configuring masked logging first), plugins and the ledger."""
     settings = load_settings(args.config)
     logs.configure(getattr(args, "log_format", "text"), getattr(args, "log_level", "INFO"), settings.secrets())
-    return settings, load_plugins(), open_ledger(settings.ledger.path, args)
+    return settings, load_plugins(), open_ledger(settings.ledger, args)
 
 
 def open_settings(config: Path | None, args: argparse.Namespace | None = None) -> Settings:
@@ -62,16 +62,18 @@ def open_settings(config: Path | None, args: argparse.Namespace | None = None) -
     return settings
 
 
-def open_ledger(path: Path, args: argparse.Namespace | None = None) -> Ledger:
-    """The ledger at `path`; a fault names the file. `args` remembers it for later faults."""
+def open_ledger(where: "LedgerSettings | Path", args: argparse.Namespace | None = None) -> Ledger:
+    """The configured ledger (or the SQLite file at a path); a fault names it. `args` remembers
+    it for later faults."""
+    settings = where if isinstance(where, LedgerSettings) else LedgerSettings(path=where)
     if args is not None:
-        args.ledger_path = path
+        args.ledger_path = settings.where()
     try:
-        return Ledger(path)
+        return Ledger.open(settings)
     except sqlite3.Error as exc:
-        raise UnavailableError(f"ledger {path}: {_sqlite_reason(exc)}") from None
+        raise UnavailableError(f"ledger {settings.where()}: {_sqlite_reason(exc)}") from None
     except OSError as exc:
-        raise UnavailableError(f"ledger {path}: {_os_reason(exc)}") from None
+        raise UnavailableError(f"ledger {settings.where()}: {_os_reason(exc)}") from None
 
 
 def base_dir(args: argparse.Namespace) -> Path:
@@ -91,6 +93,10 @@ def describe(exc: BaseException, args: argparse.Namespace | None = None) -> str:
     elif isinstance(exc, sqlite3.Error):
         where = getattr(args, "ledger_path", None)
         text = f"ledger{f' {where}' if where else ''}: {_sqlite_reason(exc)}"
+    elif type(exc).__module__.startswith("psycopg"):  # a PostgreSQL ledger's fault
+        where = getattr(args, "ledger_path", None)
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        text = f"ledger{f' {where}' if where else ''}: {reason}"
     else:
         log.debug("unexpected failure", exc_info=exc)
         text = (f"unexpected {type(exc).__name__}: {exc} (a bug; please report it,"

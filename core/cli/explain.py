@@ -63,12 +63,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _from_ledger(args: argparse.Namespace, settings) -> tuple | str:
-    ledger = open_ledger(settings.ledger.path, args)
+    ledger = open_ledger(settings.ledger, args)
     try:
         stored = ledger.stored(args.dossier)
     finally:
         ledger.close()
-    where = str(settings.ledger.path)
+    where = settings.ledger.where()
     if stored is None:
         return f"dossier {args.dossier!r} is not in {where}"
     if stored["evidence"] is None:

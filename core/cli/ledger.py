@@ -11,7 +11,12 @@ from ..files import unfinished_lines
 from ..ledger import checkpoint_notes
 from ..privacy import PayloadScrubber, Pseudonymizer
 from ..sync import SyncJob
-from .common import EXIT_FAILED, EXIT_OK, add_config_arguments, base_dir, open_deployment
+from .. import ledger_schema
+from ..ledger_copy import copy_ledger
+from ..ledger_db import connect
+from ..settings import LedgerSettings
+from .common import (EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_config_arguments, base_dir, open_deployment, open_ledger,
+                     open_settings)
 
 
 def _entry_id(text: str) -> int | str:
@@ -26,10 +31,13 @@ def _entry_id(text: str) -> int | str:
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     """Register `state`, `runs` and `quarantine`."""
-    state = commands.add_parser("state", help="show or reset source checkpoints, or remove a dead sync's lock")
+    state = commands.add_parser("state", help="show or reset source checkpoints, remove a dead sync's lock,"
+                                " migrate the ledger's schema, or copy the ledger to another backend")
     add_config_arguments(state)
-    state.add_argument("action", choices=["show", "reset", "unlock"])
+    state.add_argument("action", choices=["show", "reset", "unlock", "migrate", "copy"])
     state.add_argument("source", nargs="?", help="source to reset")
+    state.add_argument("--to", default=None, help="copy: the new ledger, a postgresql:// URL (password from"
+                       " PGPASSWORD or ~/.pgpass) or a SQLite file path")
     state.set_defaults(run=run_state)
     runs = commands.add_parser("runs", help="list recent sync runs")
     add_config_arguments(runs)
@@ -43,7 +51,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run_state(args: argparse.Namespace) -> int:
-    """Show checkpoints, or reset one source's."""
+    """Show checkpoints, or reset one source's; migrate the schema; copy the ledger."""
+    if args.action in ("migrate", "copy"):
+        return (run_migrate if args.action == "migrate" else run_copy)(args)
     _, _, ledger = open_deployment(args)
     if args.action == "unlock":
         print(f"removed {ledger.unlock()} lock(s); make sure no sync is running")
@@ -60,6 +70,8 @@ def run_state(args: argparse.Namespace) -> int:
         print(f"{source}\t{updated}\t{shown}")
         for note in [*checkpoint_notes(cursor), *unfinished_lines(cursor)]:
             print(f"  note: {note}")
+    for name, pid, host, seen in ledger.locks():
+        print(f"lock {name}: held by pid {pid} on {host}, last seen {seen}")
     pending = ledger.pending()
     print(f"backlog: {ledger.backlog()} deliveries waiting; pending dossiers: {len(pending)}")
     if pending:
@@ -67,6 +79,40 @@ def run_state(args: argparse.Namespace) -> int:
     now = datetime.now(timezone.utc)
     for dossier, source, missing, since in pending:
         print(f"{dossier}\t{source}\t{since}\t{_age(now, since)}\t{', '.join(missing) or '?'}")
+    return EXIT_OK
+
+
+def run_migrate(args: argparse.Namespace) -> int:
+    """Create the ledger's schema, or bring it to this isobridge's version."""
+    settings = open_settings(args.config, args)
+    db = connect(settings.ledger)
+    try:
+        before, after = ledger_schema.migrate(db)
+    finally:
+        db.close()
+    done = "created" if before is None else ("up to date" if before == after else f"migrated from version {before}")
+    print(f"ledger {settings.ledger.where()}: schema {done} (version {after})")
+    return EXIT_OK
+
+
+def run_copy(args: argparse.Namespace) -> int:
+    """Copy the configured ledger to `--to`, then verify it table by table."""
+    if not args.to:
+        print("isobridge state copy: give --to URL-or-PATH", file=sys.stderr)
+        return EXIT_USAGE
+    settings = open_settings(args.config, args)
+    target_settings = LedgerSettings(url=args.to) if args.to.startswith(("postgresql:", "postgres:")) \
+        else LedgerSettings(path=base_dir(args) / args.to)
+    ledger = open_ledger(settings.ledger, args)
+    target = connect(target_settings)
+    try:
+        checks = copy_ledger(ledger.db, target)
+    finally:
+        target.close()
+        ledger.close()
+    for check in checks:
+        print(f"{check.table}\t{check.rows} rows\t{check.digest}\tsame")
+    print(f"ledger copied to {target_settings.where()}: every table verified; point [ledger] there to use it")
     return EXIT_OK
 
 

@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     rules = rules.model_copy(update={key: value for key in ("withdrawn", "refused", "granularity")
                                      if (value := getattr(args, key)) is not None})
     if args.config:
-        ledger = open_ledger(settings.ledger.path, args)
+        ledger = open_ledger(settings.ledger, args)
         evidence = ledger.iter_evidence()
         names = ProcedureNames.from_dir(settings.procedures.dir)
     else:

@@ -45,8 +45,8 @@ def run(args: argparse.Namespace) -> int:
     settings = open_settings(args.config, args) if args.config else None
     procedures = args.procedures or (settings.procedures.dir if settings else samples.PROCEDURES)
     if not args.evidence:
-        ledger = open_ledger(settings.ledger.path, args)
-        evidence, where = ledger.evidence(args.dossier), str(settings.ledger.path)
+        ledger = open_ledger(settings.ledger, args)
+        evidence, where = ledger.evidence(args.dossier), settings.ledger.where()
         ledger.close()
     else:
         where = args.evidence

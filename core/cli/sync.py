@@ -1,4 +1,4 @@
-"""`isobridge sync` and `isobridge check`."""
+"""`isobridge sync`, `isobridge deliver` and `isobridge check`."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from .evaluate import parse_as_of
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    """Register `sync` and `check`."""
+    """Register `sync`, `deliver` and `check`."""
     sync = commands.add_parser("sync", help="pull sources, evaluate, push evidence to sinks")
     add_config_arguments(sync)
     sync.add_argument("--source", action="append", help="only this source (repeatable)")
@@ -28,6 +28,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     sync.add_argument("--limit", type=int, default=None, help="stop after the page that reaches N records")
     sync.add_argument("--as-of", type=parse_as_of, default=None, help="instant for open dossiers (default now)")
     sync.set_defaults(run=run_sync)
+    deliver = commands.add_parser("deliver", help="deliver the evidence revisions waiting in the ledger to sinks")
+    add_config_arguments(deliver)
+    deliver.add_argument("--sink", action="append", help="only this sink (repeatable; default every sink)")
+    deliver.set_defaults(run=run_deliver, as_of=None, dry_run=False, limit=None)
     check = commands.add_parser("check", help="check that every source and sink is reachable")
     add_config_arguments(check)
     check.set_defaults(run=run_check)
@@ -77,6 +81,16 @@ def run_sync(args: argparse.Namespace) -> int:
 
     SIGTERM stops it like Ctrl-C: the run is recorded as interrupted and the lock released, so the
     next scheduled run need not wait for the lock's lease to expire."""
+    return _run_job(args, "sync", lambda job: job.run(args.source))
+
+
+def run_deliver(args: argparse.Namespace) -> int:
+    """Deliver what waits in the revision log (waiting up to the lease for each sink's lock);
+    exit codes as `sync`'s."""
+    return _run_job(args, "deliver", lambda job: job.deliver_only(args.sink))
+
+
+def _run_job(args: argparse.Namespace, command: str, work) -> int:
     settings, registry, ledger = open_deployment(args)
     progress = Progress()
     main_thread = threading.current_thread() is threading.main_thread()
@@ -84,15 +98,15 @@ def run_sync(args: argparse.Namespace) -> int:
     try:
         job = SyncJob(settings, registry, ledger, as_of=args.as_of, dry_run=args.dry_run,
                       limit=args.limit, progress=progress, base_dir=base_dir(args))
-        report = job.run(args.source)
+        report = work(job)
     except LockHeld as exc:
-        print(f"isobridge sync: {describe(exc, args)}", file=sys.stderr)
+        print(f"isobridge {command}: {describe(exc, args)}", file=sys.stderr)
         return EXIT_LOCKED
     except (ConfigurationError, PluginError) as exc:
-        print(f"isobridge sync: configuration: {describe(exc, args)}", file=sys.stderr)
+        print(f"isobridge {command}: configuration: {describe(exc, args)}", file=sys.stderr)
         return EXIT_FAILED
     except Exception as exc:  # noqa: BLE001 - a source that fails: the run is recorded as failed, the checkpoint stays
-        print(f"isobridge sync: failed: {type(exc).__name__}: {describe(exc, args)}", file=sys.stderr)
+        print(f"isobridge {command}: failed: {type(exc).__name__}: {describe(exc, args)}", file=sys.stderr)
         return EXIT_FAILED
     finally:
         if main_thread:
@@ -100,7 +114,7 @@ def run_sync(args: argparse.Namespace) -> int:
         progress.done()
         ledger.close()
     print(
-        f"sync {report.outcome}: {report.records} records, {report.dossiers} dossiers changed,"
+        f"{command} {report.outcome}: {report.records} records, {report.dossiers} dossiers changed,"
         f" {report.revisions} evidence revisions, {report.quarantined} quarantined,"
         f" {report.pending} pending, {report.duration_seconds:.2f} s"
         + (f"; {' '.join(redact(report.error).split())}" if report.error else "")

@@ -1,0 +1,216 @@
+"""The ledger's database connection: the embedded SQLite file, or a shared PostgreSQL database.
+
+Both speak the same SQL (written once, with `?` placeholders, `ON CONFLICT` upserts and
+`RETURNING`); what differs is here:
+
+- how a write transaction excludes other writers: SQLite's `BEGIN IMMEDIATE` takes the whole
+  database; PostgreSQL takes row-level transaction locks on the dossiers a page writes
+  (`lock_dossiers`, in sorted order, so two writers never deadlock) and one on the revision log
+  (`lock_revision_log`, held from the first appended revision to the commit, so revisions commit
+  in the order of their sequence numbers: a sink never skips one committed later with a smaller
+  number);
+- named locks (a source's sync, a sink's delivery): a PostgreSQL session advisory lock, which the
+  server releases when the holder's connection ends (a killed pod), or the SQLite ledger's leased
+  rows (see `Ledger.acquire`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .errors import ConfigurationError, UnavailableError
+
+if TYPE_CHECKING:
+    from .settings import LedgerSettings
+
+NAMED_LOCKS, DOSSIER_LOCKS, REVISION_LOG_LOCK = 7300, 7301, 7302
+"""The advisory lock spaces (first key) of isobridge's PostgreSQL locks."""
+_STREAMS = itertools.count()
+
+
+class Database(Protocol):
+    """What the ledger needs of a connection (sqlite3's shape: `execute` returns a cursor)."""
+
+    dialect: str
+    where: str
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """Run one statement; a cursor to fetch from (`fetchone`, `fetchall`, iteration, `rowcount`)."""
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        """Run one statement per row."""
+
+    def stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[tuple]:
+        """The rows of a query, fetched a batch at a time (memory stays bounded)."""
+
+    def transaction(self) -> Any:
+        """A context manager: one write transaction, committed whole or rolled back."""
+
+    def lock_dossiers(self, codes: list[str]) -> None:
+        """Inside a transaction: exclude other writers of these dossiers until it ends."""
+
+    def lock_revision_log(self) -> None:
+        """Inside a transaction: exclude other appenders to the revision log until it ends."""
+
+    def try_named_lock(self, name: str) -> bool | None:
+        """Take the session lock `name` without waiting: True, False (held), None (no such locks)."""
+
+    def release_named_lock(self, name: str) -> None:
+        """Release the session lock `name` (if held)."""
+
+    def close(self) -> None:
+        """Close the connection."""
+
+
+class SQLiteDatabase:
+    """The embedded ledger: one SQLite file in WAL mode."""
+
+    dialect = "sqlite"
+
+    def __init__(self, path: Path, read_only: bool = False):
+        self.where = str(path)
+        if read_only:
+            self.db = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        self.db.execute("PRAGMA page_size=16384")  # dossier rows carry two blobs; no effect once created
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        """Run one statement."""
+        return self.db.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        """Run one statement per row."""
+        self.db.executemany(sql, rows)
+
+    def stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[tuple]:
+        """The rows of a query (SQLite steps through them as they are read)."""
+        yield from self.db.execute(sql, params)
+
+    @contextmanager
+    def transaction(self) -> Iterator["SQLiteDatabase"]:
+        """An immediate transaction: it holds the database's write lock from its start."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def lock_dossiers(self, codes: list[str]) -> None:
+        """Nothing to do: the immediate transaction excludes every other writer."""
+
+    def lock_revision_log(self) -> None:
+        """Nothing to do: the immediate transaction excludes every other writer."""
+
+    def try_named_lock(self, name: str) -> bool | None:
+        """None: the SQLite ledger keeps its named locks as leased rows."""
+        return None
+
+    def release_named_lock(self, name: str) -> None:
+        """Nothing to release (see `try_named_lock`)."""
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.db.close()
+
+
+@lru_cache(maxsize=256)
+def postgres_sql(sql: str) -> str:
+    """The ledger's SQL for psycopg: `?` placeholders become `%s`, literal `%` is doubled."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+class PostgresDatabase:
+    """A shared ledger: one PostgreSQL database, through psycopg 3 (`isobridge[postgres]`)."""
+
+    dialect = "postgresql"
+
+    def __init__(self, url: str, password: str | None = None, read_only: bool = False):
+        try:
+            import psycopg
+        except ImportError:
+            raise ConfigurationError("ledger.url needs PostgreSQL support: pip install 'isobridge[postgres]'") from None
+        self.where, self._psycopg = url, psycopg
+        options = "-c default_transaction_read_only=on" if read_only else None
+        try:
+            self.db = psycopg.connect(url, password=password, autocommit=True, options=options,
+                                      application_name="isobridge", connect_timeout=30)
+        except psycopg.Error as exc:
+            raise UnavailableError(f"ledger {url}: {_first_line(exc)}") from None
+        self._held: set[str] = set()
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """Run one statement."""
+        return self.db.execute(postgres_sql(sql), params)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        """Run one statement per row (pipelined by psycopg)."""
+        with self.db.cursor() as cursor:
+            cursor.executemany(postgres_sql(sql), list(rows))
+
+    def stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[tuple]:
+        """The rows of a query through a server-side cursor, 2 000 at a time."""
+        with self.db.transaction(), self.db.cursor(name=f"isobridge_stream_{next(_STREAMS)}") as cursor:
+            cursor.itersize = 2000
+            cursor.execute(postgres_sql(sql), params)
+            yield from cursor
+
+    @contextmanager
+    def transaction(self) -> Iterator["PostgresDatabase"]:
+        """A transaction (READ COMMITTED); writers exclude each other with `lock_dossiers` and
+        `lock_revision_log`."""
+        with self.db.transaction():
+            yield self
+
+    def lock_dossiers(self, codes: list[str]) -> None:
+        """Transaction-level advisory locks on the dossiers, taken in key order (no deadlock)."""
+        if codes:
+            self.db.execute(
+                "SELECT pg_advisory_xact_lock(%s, k) FROM (SELECT DISTINCT hashtext(d) AS k"
+                " FROM unnest(%s::text[]) AS d ORDER BY k) AS keys", (DOSSIER_LOCKS, codes))
+
+    def lock_revision_log(self) -> None:
+        """A transaction-level advisory lock on the revision log, held until commit."""
+        self.db.execute("SELECT pg_advisory_xact_lock(%s, 0)", (REVISION_LOG_LOCK,))
+
+    def try_named_lock(self, name: str) -> bool | None:
+        """A session advisory lock: the server drops it with the connection (a killed process)."""
+        if name in self._held:
+            return True
+        got = self.db.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", (NAMED_LOCKS, name)).fetchone()[0]
+        if got:
+            self._held.add(name)
+        return bool(got)
+
+    def release_named_lock(self, name: str) -> None:
+        """Release a session advisory lock this connection holds."""
+        if name in self._held:
+            self.db.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (NAMED_LOCKS, name))
+            self._held.discard(name)
+
+    def close(self) -> None:
+        """Close the connection (which releases its advisory locks)."""
+        self.db.close()
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def connect(settings: "LedgerSettings", read_only: bool = False) -> SQLiteDatabase | PostgresDatabase:
+    """A connection to the configured ledger."""
+    if settings.url:
+        password = settings.password.get_secret_value() if settings.password else None
+        return PostgresDatabase(settings.url, password, read_only)
+    return SQLiteDatabase(Path(settings.path), read_only)
