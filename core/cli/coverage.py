@@ -50,7 +50,7 @@ def build(settings: Settings, args: argparse.Namespace) -> CoverageInput:
     catalogue: Catalogue | None = None
     if args.catalogue:
         catalogue = read_catalogue(args.catalogue, CatalogueMapping.load(args.catalogue_mapping))
-    ledger = open_ledger(settings.ledger.path, args)
+    ledger = open_ledger(settings.ledger, args)
     try:
         coverage = count_coverage(ledger.iter_records(), book, Period(args.start, args.end), args.agency,
                                   cutoffs(catalogue) if catalogue else None)
@@ -67,7 +67,7 @@ def build(settings: Settings, args: argparse.Namespace) -> CoverageInput:
             return found
         return listed[code].name if code in listed else ""
 
-    return CoverageInput(coverage, str(settings.ledger.path), str(folder), as_of, catalogue, findings, name)
+    return CoverageInput(coverage, str(settings.ledger.where()), str(folder), as_of, catalogue, findings, name)
 
 
 def run(args: argparse.Namespace) -> int:
