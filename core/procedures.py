@@ -32,6 +32,17 @@ def read_procedure(path: Path) -> Procedure:
         raise ProcedureError(f"{path}: {problems}") from None
 
 
+def procedure_files(folder: str | Path) -> list[Path]:
+    """The procedure files (`*.toml`) of a folder, sorted; ProcedureError when there are none."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ProcedureError(f"{folder}: not a folder of procedure files")
+    files = sorted(folder.glob("*.toml"))
+    if not files:
+        raise ProcedureError(f"{folder}: no procedure files (*.toml)")
+    return files
+
+
 @dataclass
 class ProcedureBook:
     """All procedure versions by national code; picks the version in force at reception."""
@@ -55,13 +66,7 @@ class ProcedureBook:
     @classmethod
     def from_dir(cls, folder: str | Path) -> "ProcedureBook":
         """Load every `*.toml` in a folder."""
-        folder = Path(folder)
-        if not folder.is_dir():
-            raise ProcedureError(f"{folder}: not a folder of procedure files")
-        files = sorted(folder.glob("*.toml"))
-        if not files:
-            raise ProcedureError(f"{folder}: no procedure files (*.toml)")
-        return cls.from_procedures([read_procedure(path) for path in files])
+        return cls.from_procedures([read_procedure(path) for path in procedure_files(folder)])
 
     def lookup(self, code: str, received: date) -> Procedure:
         """The version of procedure `code` in force on `received`."""

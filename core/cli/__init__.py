@@ -15,11 +15,11 @@ from collections.abc import Sequence
 
 from ..errors import LockHeld
 from .common import EXIT_FAILED, EXIT_LOCKED, describe, redacted_output
-from . import (audit, calendar, demo, evaluate, explain, generate, ledger, plugins, report, scaffold, schema, sheet,
-               sync, vendor)
+from . import (audit, calendar, coverage, demo, evaluate, explain, generate, ledger, plugins, procedures, report,
+               scaffold, schema, sheet, sync, vendor)
 
-COMMANDS = [demo, evaluate, sync, ledger, report, audit, sheet, explain, vendor, calendar, generate, schema, plugins,
-            scaffold]
+COMMANDS = [demo, evaluate, sync, ledger, report, audit, coverage, sheet, explain, vendor, procedures, calendar, generate,
+            schema, plugins, scaffold]
 """Built-in command modules, in the order `--help` lists them."""
 
 

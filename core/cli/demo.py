@@ -81,11 +81,15 @@ def run(args: argparse.Namespace) -> int:
         return 1
     report_html, sheets = documents(settings, folder)
     audit_html = demo_sample(settings, folder)
+    # -- coverage and drift from the sample catalogue (issue 17) --
+    from .coverage import demo_coverage
+    coverage_html = demo_coverage(settings, folder)
     print(f"  configuration   {config}")
     print(f"  ledger          {settings.ledger.path}")
     print(f"  evidence        {folder / 'evidence.jsonl'}  {folder / 'evidence.xes'}  {folder / 'csv'}/")
     print(f"  report          {report_html}")
     print(f"  audit sample    {audit_html}  (seed {DEMO_SEED})")
+    print(f"  coverage        {coverage_html}")
     # -- the province's roll-up (`report --rollup`): third quarter of 2026 against the second --
     print(f"  roll-up         {demo_rollup(settings, folder, DEMO_SEED)}  (seed {DEMO_SEED})")
     for sheet in sheets:

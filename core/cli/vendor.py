@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from pathlib import Path
 
 from ..adapters import DraftsProcedures
 from ..errors import UnavailableError
@@ -16,19 +15,13 @@ from .common import EXIT_FAILED, EXIT_OK, add_config_arguments, base_dir, open_d
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    """Register `mapping` and `procedures`."""
+    """Register `mapping` (`procedures import` is registered by the `procedures` command module)."""
     mapping = commands.add_parser("mapping", help="check a source's vendor code mapping")
     add_config_arguments(mapping)
     mapping.add_argument("action", choices=["check"])
     mapping.add_argument("--source", required=True, help="configured source name")
     mapping.add_argument("--sample", type=int, default=500, help="records to pull (default 500)")
     mapping.set_defaults(run=run_mapping)
-    procedures = commands.add_parser("procedures", help="draft ISO procedure files from a vendor's processes")
-    add_config_arguments(procedures)
-    procedures.add_argument("action", choices=["import"])
-    procedures.add_argument("--source", required=True, help="configured source name")
-    procedures.add_argument("--out", type=Path, default=Path("procedures-draft"), help="folder for the drafts")
-    procedures.set_defaults(run=run_procedures)
 
 
 def _source(args: argparse.Namespace):
