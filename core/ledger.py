@@ -423,14 +423,15 @@ class Ledger:
         for (blob,) in self.db.stream("SELECT evidence FROM dossiers WHERE evidence IS NOT NULL ORDER BY dossier"):
             yield orjson.loads(BLOBS.plain(blob))
 
-    def iter_records(self) -> Iterator[tuple[str, str, dict, dict | None]]:
+    def iter_records(self, evidence: bool = True) -> Iterator[tuple[str, str, dict, dict | None]]:
         """Every stored dossier, streaming in dossier order: (dossier, state, merged record,
         latest evidence or None). State is `evaluated`, `pending` or `failed` (e.g. no ISO
-        procedure in force on its reception date)."""
-        for dossier, state, record, evidence in self.db.stream(
-                "SELECT dossier, state, record, evidence FROM dossiers ORDER BY dossier"):
-            yield (dossier, state, orjson.loads(BLOBS.plain(record)),
-                   orjson.loads(BLOBS.plain(evidence)) if evidence else None)
+        procedure in force on its reception date). `evidence=False` leaves the evidence unread
+        (None): about half the work, for readers of the records alone."""
+        column = "evidence" if evidence else "NULL"
+        for dossier, state, record, stored in self.db.stream(
+                f"SELECT dossier, state, record, {column} FROM dossiers ORDER BY dossier"):
+            yield dossier, state, orjson.loads(BLOBS.plain(record)), orjson.loads(BLOBS.plain(stored)) if stored else None
 
     def pending(self) -> list[tuple[str, str, list[str], str]]:
         """Every dossier that cannot be evaluated yet, oldest first: (dossier, source, what it

@@ -70,6 +70,9 @@ class Database(Protocol):
     def end_named_lock_holders(self) -> int:
         """End the other sessions holding named locks (an operator's `state unlock`); how many."""
 
+    def descriptors(self) -> tuple[int, ...]:
+        """The file descriptors a forked worker must close (see `staging.init_worker`)."""
+
     def close(self) -> None:
         """Close the connection."""
 
@@ -129,6 +132,10 @@ class SQLiteDatabase:
     def end_named_lock_holders(self) -> int:
         """None to end: the leased rows are the locks."""
         return 0
+
+    def descriptors(self) -> tuple[int, ...]:
+        """None: a worker never touches its parent's SQLite connection, whose locks are per process."""
+        return ()
 
     def close(self) -> None:
         """Close the connection."""
@@ -216,6 +223,11 @@ class PostgresDatabase:
             "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND classid = %s"
             " AND pid <> pg_backend_pid()", (NAMED_LOCKS,)).fetchall()
         return sum(1 for (ended,) in rows if ended)
+
+    def descriptors(self) -> tuple[int, ...]:
+        """The connection's socket: a worker keeping a copy open would keep the session (and its
+        locks) alive after the sync process is killed."""
+        return (self.db.fileno(),)
 
     def close(self) -> None:
         """Close the connection (which releases its advisory locks)."""

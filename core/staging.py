@@ -13,6 +13,7 @@ of a page, or into two groups of a chunk.
 from __future__ import annotations
 
 import hashlib
+import os
 from datetime import datetime
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -239,11 +240,20 @@ def transport(records: list[RawRecord]) -> list[Transport]:
 _STAGER: Stager | None = None
 
 
-def init_worker(stager: Stager) -> None:
+def init_worker(stager: Stager, inherited: tuple[int, ...] = ()) -> None:
     """Pool initializer: the stager this worker uses, and a watch that ends the worker when the
-    sync process is gone (killed with -9, say), so no worker outlives it waiting for tasks."""
+    sync process is gone (killed with -9, say), so no worker outlives it waiting for tasks.
+
+    `inherited` are descriptors of the sync's own ledger connection, which the fork copied: the
+    worker closes its copies (without a word on the wire), so that the connection ends the moment
+    the sync process does, and the server releases its locks then, not when the last worker goes."""
     global _STAGER
     _STAGER = stager
+    for descriptor in inherited:
+        try:
+            os.close(descriptor)
+        except OSError:
+            pass
     exit_with_parent()
 
 

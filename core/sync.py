@@ -466,7 +466,7 @@ class SyncJob:
         if self._pool is None:
             reader = replace(stager, lookup=LedgerReader(self.settings.ledger))
             self._pool = ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("fork"),
-                                             initializer=init_worker, initargs=(reader,))
+                                             initializer=init_worker, initargs=(reader, self.ledger.db.descriptors()))
             self._pool_stager = stager
         return [self._pool.submit(task, chunk) for chunk in chunks]
 

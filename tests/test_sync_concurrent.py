@@ -18,7 +18,7 @@ import pytest
 
 from isobridge.core.ledger import Ledger, plain_blob
 from isobridge.core.settings import load_settings
-from test_sync_job import write_cases as generated_cases
+from test_sync_job import wait_for_locks, write_cases as generated_cases
 
 AS_OF = "2026-11-01T00:00:00+07:00"
 CLI = "import sys; from isobridge.core.cli import main; sys.exit(main(sys.argv[1:]))"
@@ -75,10 +75,11 @@ def test_concurrent_per_source_syncs_killed_at_random_lose_and_duplicate_nothing
                 os.kill(process.pid, signal.SIGKILL)
                 kills += 1
         for process in processes:
-            process.wait(timeout=300)
+            process.wait(timeout=600)
+    wait_for_locks(tmp_path, "source:a", "source:b", "sink:evidence", "sink:history")
     finals = [start(tmp_path, "sync", "--source", name, "--as-of", AS_OF) for name in ("a", "b")]
     for process in finals:
-        assert process.wait(timeout=300) in (0, 3), process.stderr.read().decode()
+        assert process.wait(timeout=600) in (0, 3), process.stderr.read().decode()
     deliver = start(tmp_path, "deliver")
     assert deliver.wait(timeout=300) == 0, deliver.stderr.read().decode()
     assert kills >= 3, "the syncs finished before they could be killed: the test proves nothing"
@@ -111,7 +112,7 @@ def test_two_sources_of_one_dossier_merge_under_concurrency(tmp_path: Path, ledg
         out.write(b"".join(orjson.dumps(grown(record, 20)) + b"\n" for record in records))
     processes = [start(tmp_path, "sync", "--source", name, "--as-of", AS_OF) for name in ("a", "b")]
     for process in processes:
-        assert process.wait(timeout=300) in (0, 3), process.stderr.read().decode()
+        assert process.wait(timeout=600) in (0, 3), process.stderr.read().decode()
     ledger = Ledger.open(load_settings(tmp_path / "conf.toml").ledger)
     stored = ledger.records([record["dossier"] for record in records])
     for record in records:

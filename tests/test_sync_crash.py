@@ -15,7 +15,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from test_sync_job import ledger_db, write_cases
+from test_sync_job import ledger_db, wait_for_locks, write_cases
 
 AS_OF = "2026-11-01T00:00:00+07:00"
 
@@ -56,6 +56,7 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path, p
             os.kill(process.pid, signal.SIGKILL)
             kills += 1
         process.wait()
+    wait_for_locks(tmp_path, "source:onestop", "sink:evidence", "sink:history")
     final = start_sync(tmp_path)
     assert final.wait(timeout=300) == 0
     assert kills >= 4, "the sync finished before it could be killed: the test proves nothing"

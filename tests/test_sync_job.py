@@ -59,6 +59,18 @@ def ledger_of(folder: Path) -> Ledger:
     return Ledger.open(load_settings(folder / "conf.toml").ledger)
 
 
+def wait_for_locks(folder: Path, *names: str) -> None:
+    """Wait (up to 10 s each) until these locks are free: a PostgreSQL server ends the session of a
+    killed process a moment after, and only then are its locks free."""
+    ledger = ledger_of(folder)
+    try:
+        for name in names:
+            ledger.acquire(name, wait_seconds=10)
+            ledger.release(name)
+    finally:
+        ledger.close()
+
+
 @contextmanager
 def ledger_db(folder: Path) -> Iterator:
     """A connection to the deployment's ledger (SQLite or PostgreSQL: the same SQL), closed after."""
@@ -202,9 +214,7 @@ def test_a_dead_holders_lock_is_taken_over(deployment: Path, capsys) -> None:
     holder = hold(deployment, "isobridge-sync-29012345-abcde")
     if holder.path is None:
         holder.db.db.close()
-        probe = ledger_of(deployment)  # the server ends the closed session a moment later
-        probe.acquire("source:onestop", wait_seconds=5)
-        probe.close()
+        wait_for_locks(deployment, "source:onestop")
     assert sync(deployment) == 0
     # one on another host that renewed its lease just now is still respected (PostgreSQL: a live session)
     live = hold(deployment, "isobridge-sync-29012346-fghij", __import__("isobridge.core.ledger", fromlist=["now_text"]).now_text())

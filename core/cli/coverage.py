@@ -52,7 +52,7 @@ def build(settings: Settings, args: argparse.Namespace) -> CoverageInput:
         catalogue = read_catalogue(args.catalogue, CatalogueMapping.load(args.catalogue_mapping))
     ledger = open_ledger(settings.ledger, args)
     try:
-        coverage = count_coverage(ledger.iter_records(), book, Period(args.start, args.end), args.agency,
+        coverage = count_coverage(ledger.iter_records(evidence=False), book, Period(args.start, args.end), args.agency,
                                   cutoffs(catalogue) if catalogue else None)
     finally:
         ledger.close()
