@@ -219,8 +219,8 @@ class PostgresDatabase:
 
     def end_named_lock_holders(self) -> int:
         """End the other sessions holding isobridge's named locks: the server releases their locks."""
-        rows = self.db.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND classid = %s"
+        rows = self.db.execute(  # waiting (up to 5 s each) until they are gone: their locks are free after
+            "SELECT pg_terminate_backend(pid, 5000) FROM pg_locks WHERE locktype = 'advisory' AND classid = %s"
             " AND pid <> pg_backend_pid()", (NAMED_LOCKS,)).fetchall()
         return sum(1 for (ended,) in rows if ended)
 
