@@ -4,7 +4,8 @@ Usage: python bench/bench_coverage.py [--dossiers 1000000]
 
 The ledger is built by bench_sync.py's helpers (a generated case log synced by the real
 `isobridge sync`; kept in bench/out/sync-N/ between runs of bench_sync). Then, each in its own
-process: a plain read of every stored record (`Ledger.iter_records`, the floor), and the
+process: a plain read of every stored record (`Ledger.iter_records(evidence=False)`: what coverage
+reads, the floor), and the
 `coverage` command against the bundled sample catalogue (count, drift, HTML and CSV).
 """
 
@@ -19,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_sync import CLI, OUT, run, sync  # noqa: E402 - the bench folder is not a package
 
 READ = ("import sys; from isobridge.core.ledger import Ledger; ledger = Ledger(sys.argv[1]);"
-        " print(sum(1 for _ in ledger.iter_records()))")
+        " print(sum(1 for _ in ledger.iter_records(evidence=False)))")
 
 
 def main() -> None:
