@@ -148,6 +148,10 @@ class PostgresDatabase:
                                       application_name="isobridge", connect_timeout=30)
         except psycopg.Error as exc:
             raise UnavailableError(f"ledger {url}: {_first_line(exc)}") from None
+        # psycopg prepares a statement run often; a cached generic plan made while the tables were
+        # small keeps scanning them whole once they are large (a sync's lookups grew 100× slower):
+        # plan each execution for the table as it is now
+        self.db.execute("SET plan_cache_mode = force_custom_plan")
         self._held: set[str] = set()
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
