@@ -134,6 +134,32 @@ def stored_dossiers(db: Database, codes: Iterable[str]) -> dict[str, StoredDossi
     return found
 
 
+DOSSIER_COLUMNS = ("dossier", "source", "record", "record_hash", "revision", "evidence", "verdict", "state",
+                   "recheck_at", "record_key", "updated_at", "since")
+DOSSIER_UPSERT = (
+    "ON CONFLICT (dossier) DO UPDATE SET"
+    " source=excluded.source, record=excluded.record, record_hash=excluded.record_hash,"
+    " record_key=coalesce(excluded.record_key, dossiers.record_key),"
+    " revision=excluded.revision, evidence=coalesce(excluded.evidence, dossiers.evidence),"
+    " verdict=coalesce(excluded.verdict, dossiers.verdict), state=excluded.state,"
+    " recheck_at=excluded.recheck_at, updated_at=excluded.updated_at")
+"""How a stored dossier row is written: a new one inserted, a stored one updated (`since` kept)."""
+
+
+def _distinct(rows: list[tuple]) -> Iterator[list[tuple]]:
+    """Rows in order, in runs without two rows of one dossier (an upsert writes each once)."""
+    run: list[tuple] = []
+    seen: set[str] = set()
+    for row in rows:
+        if row[0] in seen:
+            yield run
+            run, seen = [], set()
+        run.append(row)
+        seen.add(row[0])
+    if run:
+        yield run
+
+
 def _context(source: str, key: str, stage: str) -> str:
     """What a sealed payload is bound to: its quarantine entry."""
     return f"{source}\x1f{key}\x1f{stage}"
@@ -372,16 +398,8 @@ class Ledger:
                 f"SELECT dossier, record_hash, revision FROM dossiers WHERE dossier IN ({','.join('?' * len(part))})",
                 part)}
             stale.update(code for code in part if current.get(code) != bases.get(code))
-        db.executemany(
-            "INSERT INTO dossiers (dossier, source, record, record_hash, revision, evidence, verdict, state,"
-            " recheck_at, record_key, updated_at, since) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
-            " ON CONFLICT (dossier) DO UPDATE SET"
-            " source=excluded.source, record=excluded.record, record_hash=excluded.record_hash,"
-            " record_key=coalesce(excluded.record_key, dossiers.record_key),"
-            " revision=excluded.revision, evidence=coalesce(excluded.evidence, dossiers.evidence),"
-            " verdict=coalesce(excluded.verdict, dossiers.verdict), state=excluded.state,"
-            " recheck_at=excluded.recheck_at, updated_at=excluded.updated_at",
-            [(*row, now, now) for row in rows if row[0] not in stale])
+        for part in _distinct([(*row, now, now) for row in rows if row[0] not in stale]):
+            db.insert("dossiers", DOSSIER_COLUMNS, part, DOSSIER_UPSERT)
         return stale
 
     def append_revisions(self, db: Database, revisions: list[tuple[str, int]]) -> None:
@@ -389,7 +407,7 @@ class Ledger:
         log stays locked until the transaction ends: revisions commit in sequence order."""
         if revisions:
             db.lock_revision_log()
-            db.executemany("INSERT INTO revisions (dossier, revision) VALUES (?, ?)", revisions)
+            db.insert("revisions", ("dossier", "revision"), revisions)
 
     def due_for_recheck(self, as_of: int, limit: int) -> list[tuple[str, str, StoredDossier]]:
         """Evaluated dossiers whose evidence time alone has changed by `as_of` (an open dossier or

@@ -52,6 +52,10 @@ class Database(Protocol):
     def stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[tuple]:
         """The rows of a query, fetched a batch at a time (memory stays bounded)."""
 
+    def insert(self, table: str, columns: Sequence[str], rows: list[Sequence[Any]], conflict: str = "") -> None:
+        """Insert rows (values of `columns`) into `table`; `conflict`: an `ON CONFLICT` clause for
+        rows already there (then no two rows may have the same key)."""
+
     def transaction(self) -> Any:
         """A context manager: one write transaction, committed whole or rolled back."""
 
@@ -104,6 +108,11 @@ class SQLiteDatabase:
     def stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[tuple]:
         """The rows of a query (SQLite steps through them as they are read)."""
         yield from self.db.execute(sql, params)
+
+    def insert(self, table: str, columns: Sequence[str], rows: list[Sequence[Any]], conflict: str = "") -> None:
+        """One `INSERT` per row (see `Database.insert`)."""
+        self.db.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({','.join('?' * len(columns))})"
+                            f" {conflict}", rows)
 
     @contextmanager
     def transaction(self) -> Iterator["SQLiteDatabase"]:
@@ -166,6 +175,10 @@ class PostgresDatabase:
                                       application_name="isobridge", connect_timeout=30)
         except psycopg.Error as exc:
             raise UnavailableError(f"ledger {url}: {_first_line(exc)}") from None
+        # psycopg prepares a statement run often; a cached generic plan made while the tables were
+        # small keeps scanning them whole once they are large (a sync's lookups grew 100× slower):
+        # plan each execution for the table as it is now
+        self.db.execute("SET plan_cache_mode = force_custom_plan")
         self._held: set[str] = set()
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
@@ -183,6 +196,23 @@ class PostgresDatabase:
             cursor.itersize = 2000
             cursor.execute(postgres_sql(sql), params)
             yield from cursor
+
+    def insert(self, table: str, columns: Sequence[str], rows: list[Sequence[Any]], conflict: str = "") -> None:
+        """`COPY` the rows in (one `INSERT` each cost a 200 000-dossier sync 4 s more CPU here and
+        3 s more in the server): straight into the table, or with `conflict` into this session's
+        temporary table, then one `INSERT … SELECT` applies the clause (see `Database.insert`)."""
+        if not rows:
+            return
+        names, target = ", ".join(columns), table
+        if conflict:
+            target = f"isobridge_incoming_{table}"
+            self.db.execute(f"CREATE TEMP TABLE IF NOT EXISTS {target} ON COMMIT DELETE ROWS AS SELECT {names}"
+                            f" FROM {table} WITH NO DATA; DELETE FROM {target}")
+        with self.db.cursor() as cursor, cursor.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        if conflict:  # WHERE true: `ON CONFLICT` would otherwise read as a join's `ON`
+            self.db.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {target} WHERE true {postgres_sql(conflict)}")
 
     @contextmanager
     def transaction(self) -> Iterator["PostgresDatabase"]:

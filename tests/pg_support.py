@@ -3,7 +3,8 @@
 The server binaries come from the OS packages (Debian's `postgresql`; `.ci/run` installs them).
 PostgreSQL refuses to run as root, so under root the cluster belongs to the `postgres` user (made
 by the package) and its commands run through `runuser`. One cluster per session, one database per
-test. Durability settings are off: the tests kill clients, never this server.
+test. Durability settings are off by default: the tests kill clients, never this server (a
+benchmark asks for `durable=True`: PostgreSQL's defaults, fsync and synchronous commit on).
 """
 
 from __future__ import annotations
@@ -45,8 +46,8 @@ def _free_port() -> int:
 class PostgresServer:
     """One cluster in a temporary folder, listening on 127.0.0.1 (trust authentication)."""
 
-    def __init__(self, binaries: Path):
-        self.binaries = binaries
+    def __init__(self, binaries: Path, durable: bool = False):
+        self.binaries, self.durable = binaries, durable
         self.folder = Path(tempfile.mkdtemp(prefix="isobridge-pg-"))
         self.port = _free_port()
         self.owner = "postgres" if os.geteuid() == 0 else None
@@ -66,8 +67,9 @@ class PostgresServer:
             os.chown(self.folder, user.pw_uid, user.pw_gid)
         data = self.folder / "data"
         self._run("initdb", "-D", str(data), "-U", USER, "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync")
-        options = (f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.folder} -c fsync=off"
-                   " -c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.folder} -c max_connections=200"
+        if not self.durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run("pg_ctl", "-D", str(data), "-o", options, "-l", str(self.folder / "log"), "-w", "start")
         return self
 
