@@ -3,7 +3,9 @@
 
 The case log (`isobridge generate --dossiers N`, one line per dossier) is split in two halves, the
 folders of two caselog sources `a` and `b`; "one source" reads both halves from one folder. Every
-sync starts from a fresh ledger and delivers to one jsonl sink. The PostgreSQL server is a
+sync starts from a fresh ledger and delivers to one jsonl sink. The two parallel syncs on PostgreSQL
+run twice: with the default workers (each process one per core) and with `[sync] workers` halved
+(the cores shared between them). The PostgreSQL server is a
 throwaway cluster (tests/pg_support.py) with PostgreSQL's default durability: fsync and
 synchronous_commit on, as a real deployment runs it.
 
@@ -36,7 +38,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from bench_sync import AS_OF, CLI, OUT, case_log, run  # noqa: E402
 from pg_support import PostgresServer, server_binaries  # noqa: E402
 
+from isobridge.core.workers import usable_cores  # noqa: E402
+
 TICK = os.sysconf("SC_CLK_TCK")
+SHARED = f"sync PostgreSQL, a and b in parallel, [sync] workers = {max(usable_cores() // 2, 1)} each"
+"""The parallel syncs sharing the cores between them: each with half the workers it starts by default."""
 SINK = '[sinks.evidence]\nadapter = "jsonl"\npath = "evidence.jsonl"\n'
 
 
@@ -83,9 +89,10 @@ def sync_command(conf: Path, source: str | None = None) -> list[str]:
     return [*CLI, "sync", "--config", str(conf), "--as-of", AS_OF, *(["--source", source] if source else [])]
 
 
-def run_together(commands: list[list[str]], tree: Path | None) -> tuple[float, float, float]:
-    """`run` for commands started at the same time: seconds until the last ends, CPU of all, the largest peak MB."""
-    env = dict(os.environ, PYTHONPATH=str(tree)) if tree else None
+def run_together(commands: list[list[str]], tree: Path | None, settings: dict[str, str]) -> tuple[float, float, float]:
+    """`run` for commands started at the same time (with `settings` in their environment): seconds
+    until the last ends, CPU of all, the largest peak MB."""
+    env = dict(os.environ, **settings, **({"PYTHONPATH": str(tree)} if tree else {}))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     processes = [subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
@@ -167,9 +174,9 @@ def measure(count: int, server: Server, tree: Path | None) -> list[Figures]:
     folder, figures = split(count), []
     both = {"a": "a", "b": "b"}
 
-    def timed(case: str, commands: list[list[str]], postgres: bool) -> Figures:
+    def timed(case: str, commands: list[list[str]], postgres: bool, settings: dict[str, str] | None = None) -> Figures:
         before = server.cpu() if postgres else 0.0
-        seconds, cpu, peak = run(commands[0], tree) if len(commands) == 1 else run_together(commands, tree)
+        seconds, cpu, peak = run(commands[0], tree) if len(commands) == 1 else run_together(commands, tree, settings or {})
         time.sleep(0.3)  # let the server reap the backends of the connections just closed
         found = Figures(case, seconds, cpu, server.cpu() - before if postgres else 0.0, peak)
         print(f"  {case}: {seconds:.1f} s", file=sys.stderr, flush=True)
@@ -201,6 +208,13 @@ def measure(count: int, server: Server, tree: Path | None) -> list[Figures]:
     conf = deployment(folder, "pg-parallel", toml, both)
     migrate(conf, tree)
     figures.append(timed("sync PostgreSQL, a and b in parallel", [sync_command(conf, "a"), sync_command(conf, "b")], True))
+    figures[-1].bytes_per_dossier = postgres_size(url, count)
+
+    toml, url = server.ledger()
+    conf = deployment(folder, "pg-parallel-shared", toml, both)
+    migrate(conf, tree)
+    figures.append(timed(SHARED, [sync_command(conf, "a"), sync_command(conf, "b")], True,
+                         {"ISOBRIDGE_SYNC__WORKERS": str(max(usable_cores() // 2, 1))}))
     figures[-1].bytes_per_dossier = postgres_size(url, count)
 
     conf = deployment(folder, "sqlite-sequence", '[ledger]\npath = "ledger.db"\n', both)
@@ -244,6 +258,8 @@ def table(count: int, figures: list[Figures], rounds: int) -> None:
          (by["sync PostgreSQL, one source"].cpu + by["sync PostgreSQL, one source"].server_cpu)
          / by["sync SQLite, one source"].cpu, "—"),
         ("PostgreSQL parallel / sequence (wall)", by["sync PostgreSQL, a and b in parallel"].seconds
+         / by["sync PostgreSQL, a then b"].seconds, "< 1"),
+        (f"PostgreSQL parallel, {SHARED.rpartition(', ')[2]} / sequence (wall)", by[SHARED].seconds
          / by["sync PostgreSQL, a then b"].seconds, "< 1"),
         ("sync SQLite / evaluate (wall)", by["sync SQLite, one source"].seconds / evaluate, "≤ 2"),
         ("sync PostgreSQL / evaluate (wall)", by["sync PostgreSQL, one source"].seconds / evaluate, "≤ 2"),
