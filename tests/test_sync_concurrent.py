@@ -60,7 +60,9 @@ def grown(record: dict, day: int) -> dict:
 def test_concurrent_per_source_syncs_killed_at_random_lose_and_duplicate_nothing(tmp_path: Path, ledger_toml: str) -> None:
     configure(tmp_path, ledger_toml)
     rnd, written, shared, kills = random.Random(15), {}, {}, 0
-    for round_number in range(6):
+    for round_number in range(12):  # until enough runs were killed mid-way (a loaded machine is slower)
+        if round_number >= 5 and kills >= 4:
+            break
         a_records = write_cases(tmp_path / f"in-a/part-{round_number}.jsonl", 150, 100 + round_number, f"A{round_number}-")
         b_records = write_cases(tmp_path / f"in-b/part-{round_number}.jsonl", 150, 200 + round_number, f"B{round_number}-")
         both = [grown(record, 10 + round_number) for record in a_records[:25]]  # dossiers both sources describe
@@ -69,7 +71,7 @@ def test_concurrent_per_source_syncs_killed_at_random_lose_and_duplicate_nothing
         written.update({r["dossier"]: r for r in a_records + b_records})
         shared.update({r["dossier"]: f"b-{10 + round_number}" for r in both})
         processes = [start(tmp_path, "sync", "--source", name, "--as-of", AS_OF) for name in ("a", "b")]
-        time.sleep(rnd.uniform(0.3, 1.5))
+        time.sleep(rnd.uniform(0.2, 1.2))
         for process in processes:
             if process.poll() is None and rnd.random() < 0.7:
                 os.kill(process.pid, signal.SIGKILL)
@@ -82,7 +84,7 @@ def test_concurrent_per_source_syncs_killed_at_random_lose_and_duplicate_nothing
         assert process.wait(timeout=600) in (0, 3), process.stderr.read().decode()
     deliver = start(tmp_path, "deliver")
     assert deliver.wait(timeout=300) == 0, deliver.stderr.read().decode()
-    assert kills >= 3, "the syncs finished before they could be killed: the test proves nothing"
+    assert kills >= 4, "the syncs finished before they could be killed: the test proves nothing"
 
     ledger = Ledger.open(load_settings(tmp_path / "conf.toml").ledger)
     latest = {code: ledger.records([code])[code][2] for code in written}
