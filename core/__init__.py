@@ -50,6 +50,7 @@ _FACE: dict[str, str] = {
     "DocumentSourceOptions": "documents", "document_client": "documents", "document_folder": "documents",
     "XmlLimits": "xmlsafe", "XmlRejected": "xmlsafe", "iter_elements": "xmlsafe",
     "LIBXML_MAX_DEPTH": "xmlsafe",
+    "XlsxError": "workbook", "sheet_rows": "workbook",
     "minimise_fragment": "minimise", "scrub_line": "minimise", "scrub_value": "minimise",
     # evidence outputs: exactly-once append files, the bundled procedures and their names
     "CommittedFile": "committed", "KeyIndex": "committed", "index_path": "committed",
@@ -96,6 +97,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; never executed
     from .merge import HEADER_FIELDS, nfc
     from .minimise import minimise_fragment, scrub_line, scrub_value
     from .models import Evidence
+    from .workbook import XlsxError, sheet_rows
     from .paging import (DEFAULT_MAX_PAGES, AfterCursorPaging, Answer, NextLinkPaging, OffsetPaging, PageGuard,
                          PageNumberPaging, Paging, RangePaging, RepeatedPage, SinglePage, StartEndPaging,
                          paging_for)

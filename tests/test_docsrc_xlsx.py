@@ -95,7 +95,7 @@ def test_a_broken_workbook_is_quarantined_with_its_reason(tmp_path: Path) -> Non
 
 
 def test_a_zip_bomb_is_refused_without_unpacking(tmp_path: Path, monkeypatch) -> None:
-    import isobridge.adapters.csv.xlsx as xlsx
+    import isobridge.core.workbook as xlsx
 
     write_workbook(tmp_path / "bom.xlsx", csv_rows())
     monkeypatch.setattr(xlsx, "MAX_UNPACKED", 1000)  # stands for a workbook that unpacks to gigabytes

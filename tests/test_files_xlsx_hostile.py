@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from conftest import pull_and_map as run
-from isobridge.adapters.csv import CsvOptions, CsvSource, xlsx
+from isobridge.adapters.csv import CsvOptions, CsvSource
+from isobridge.core import workbook as xlsx
 from isobridge.core.adapters import AdapterContext
 from isobridge.core.privacy import Pseudonymizer
 

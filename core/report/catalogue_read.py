@@ -3,8 +3,8 @@
 The export of the national database of administrative procedures is small (thousands of rows), so
 the whole file is checked against modest bounds and read once. Each row comes as (row number in
 the file, {header: cell text}), the text in Unicode NFC (Windows-1258 writes tones as combining
-marks); blank rows are skipped. The csv source adapter reads the vendors'
-case-log spreadsheets with its own, bounded reader; the core cannot import an adapter.
+marks); blank rows are skipped. Workbooks are opened by the core's bounded reader
+(`core/workbook.py`, which the csv source uses too).
 """
 
 from __future__ import annotations
@@ -17,10 +17,8 @@ from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 
-import defusedxml  # noqa: F401 - imported first so that openpyxl parses the workbook through it
-from openpyxl import load_workbook
-
 from ..errors import ConfigurationError
+from ..workbook import XlsxError, open_workbook
 
 MAX_BYTES = 50 * 1024 * 1024
 """Largest catalogue file accepted (an export of every procedure of a province is a few MB)."""
@@ -99,9 +97,11 @@ def _xlsx_lines(path: Path, sheet: str | None) -> Iterator[tuple[int, list[str]]
             unpacked = sum(entry.file_size for entry in archive.infolist())
         if unpacked > MAX_UNPACKED:
             raise CatalogueFileError(f"{path}: unpacks to {unpacked} bytes, above the limit of {MAX_UNPACKED}")
-        book = load_workbook(path, read_only=True, data_only=True)
+        book = open_workbook(path, MAX_BYTES)  # bounded: its shared-strings table too
     except CatalogueFileError:
         raise
+    except XlsxError as exc:
+        raise CatalogueFileError(f"{path}: {exc}") from None
     except (zipfile.BadZipFile, KeyError, OSError, ValueError, SyntaxError) as exc:
         raise CatalogueFileError(f"{path}: not a readable XLSX workbook ({type(exc).__name__})") from None
     try:
