@@ -21,6 +21,7 @@ import orjson
 
 from .caselog import RecordError
 from .engine import Evaluator
+from .files import MAX_LINE_BYTES
 from .models import IndicatorSummary
 from .workers import exit_with_parent, usable_cores
 
@@ -29,6 +30,8 @@ RANGE_BYTES = 4 << 20
 """Most bytes of case log one worker reads and evaluates at a time in :func:`evaluate_file`."""
 TAIL_BYTES = 64 << 10
 """Ranges shrink towards the end of the file, down to this size, so the workers finish together."""
+SCAN_BYTES = 64 << 10
+"""Block size of the bounded searches for a line's end or start when splitting a file."""
 
 
 @dataclass
@@ -58,6 +61,37 @@ class Reject:
         if self.raw is not None:
             line["base64"] = base64.b64encode(self.raw).decode("ascii")
         return orjson.dumps(line)
+
+
+class Overlong(bytes):
+    """Stands for a line longer than :data:`MAX_LINE_BYTES`, which is not read (an empty bytes
+    object: nothing of the line is kept in memory); `reason` says how long it was and where."""
+
+    reason: str
+
+    @classmethod
+    def of(cls, length: int, start: int | None = None) -> "Overlong":
+        """The marker of a line of `length` bytes (starting at byte `start` of the file, if known)."""
+        marker = cls()
+        where = f" (bytes {start}–{start + length} of the file)" if start is not None else ""
+        marker.reason = f"line of {length} bytes, above the limit of {MAX_LINE_BYTES}: not read{where}"
+        return marker
+
+
+def bounded_lines(source: IO[bytes], limit: int | None = None) -> Iterator[bytes]:
+    """The lines of a binary stream, each read with at most `limit` (default
+    :data:`MAX_LINE_BYTES`) bytes in memory; a longer one is skipped in pieces and comes as an
+    :class:`Overlong` marker, so a file without line ends cannot fill memory."""
+    limit = MAX_LINE_BYTES if limit is None else limit
+    readline = source.readline
+    while line := readline(limit + 1):
+        if len(line) <= limit or line.endswith(b"\n"):
+            yield line
+            continue
+        length = len(line)
+        while not line.endswith(b"\n") and (line := readline(limit)):
+            length += len(line)
+        yield Overlong.of(length)
 
 
 BOM = b"\xef\xbb\xbf"
@@ -121,7 +155,7 @@ def evaluate_into(evaluator: Evaluator, chunk: Iterable[tuple[int, bytes | memor
         try:
             evidence, count = evaluate(text)
         except Exception as exc:  # a bad line, or a defect: either costs one line, never the run
-            errors = exc.errors if isinstance(exc, RecordError) else [
+            errors = [text.reason] if isinstance(text, Overlong) else exc.errors if isinstance(exc, RecordError) else [
                 f"cannot be evaluated: {type(exc).__name__}: {exc}"]
             rejects.append(Reject.of(number, text, errors))
             continue
@@ -142,9 +176,12 @@ def numbered_chunks(lines: Iterable[bytes], size: int = CHUNK_LINES) -> Iterator
     """Group non-blank lines into chunks of (line number, text)."""
     chunk: list[tuple[int, bytes]] = []
     for number, text in enumerate(lines, 1):
-        if not text or text.isspace():
+        if type(text) is Overlong:
+            chunk.append((number, text))
+        elif not text or text.isspace():
             continue
-        chunk.append((number, edge_line(text)))
+        else:
+            chunk.append((number, edge_line(text)))
         if len(chunk) >= size:
             yield chunk
             chunk = []
@@ -246,13 +283,19 @@ def _read_range(path: str, start: int, end: int) -> int:
     return read
 
 
-def _work_range(path: str, start: int, end: int, index: int) -> tuple[ChunkResult, int]:
+def _work_range(path: str, start: int, end: int, index: int, overlong: bool = False) -> tuple[ChunkResult, int]:
     """Evaluate the lines in bytes [start, end) of `path`, range number `index` of the file.
 
     Returns the result (lines numbered from 1 within the range) and the number of lines read.
-    With an ordered output the evidence is already written there (the result's is empty).
+    With an ordered output the evidence is already written there (the result's is empty). An
+    `overlong` range is one line too long to read: it is rejected unread (see :func:`checked_ranges`).
     """
     assert _WORKER is not None
+    if overlong:
+        result = ChunkResult(b"", [Reject(1, None, [Overlong.of(end - start, start).reason])], IndicatorSummary(), 0)
+        if _OUTPUT is not None:
+            _OUTPUT.write(index, b"")  # its turn in the ordered output, with nothing
+        return result, 1
     lines = _NumberedLines(_INPUT, _read_range(path, start, end))
     size, result = evaluate_into(_WORKER, lines, _EVIDENCE)
     if _OUTPUT is None:
@@ -270,16 +313,58 @@ def line_ranges(path: str | os.PathLike, size: int = RANGE_BYTES,
     With `workers`, a range is at most 1/(2 × workers) of what is left (but not under
     TAIL_BYTES), so the last ranges are small and no worker is left alone with a big one.
     """
+    return ((start, end) for start, end, _ in checked_ranges(path, size, workers))
+
+
+def checked_ranges(path: str | os.PathLike, size: int = RANGE_BYTES,
+                   workers: int = 0) -> Iterator[tuple[int, int, bool]]:
+    """:func:`line_ranges`, each with whether it is one line too long to read: a line running
+    more than :data:`MAX_LINE_BYTES` past a range's planned end is a range of its own, marked
+    True, found with bounded reads (a file without line ends never fills memory)."""
     with open(path, "rb") as source:
         total = os.fstat(source.fileno()).st_size
         start = 0
         while start < total:
             step = min(size, max((total - start) // (2 * workers), TAIL_BYTES)) if workers else size
-            source.seek(min(start + step, total) - 1)
-            source.readline()
-            end = min(source.tell(), total)
-            yield start, end
+            split = min(start + step, total) - 1
+            end = _after_newline(source, split, total, MAX_LINE_BYTES)
+            if end is not None:
+                yield start, end, False
+            else:  # the line across the split is too long: the lines before it, then the line alone
+                begin = _line_start(source, start, split)
+                if begin > start:
+                    yield start, begin, False
+                end = _after_newline(source, split, total, None)
+                yield begin, end, True
             start = end
+
+
+def _after_newline(source: IO[bytes], position: int, total: int, limit: int | None) -> int | None:
+    """Where the line holding byte `position` ends (after its newline, or at EOF), read in blocks;
+    None when that is more than `limit` bytes on."""
+    source.seek(position)
+    scanned = 0
+    while block := source.read(SCAN_BYTES):
+        found = block.find(b"\n")
+        if limit is not None and (scanned + found if found >= 0 else scanned + len(block)) > limit:
+            return None
+        if found >= 0:
+            return position + scanned + found + 1
+        scanned += len(block)
+    return total
+
+
+def _line_start(source: IO[bytes], start: int, position: int) -> int:
+    """Where the line holding byte `position` starts (`start`, a line's start, at the earliest)."""
+    end = position
+    while end > start:
+        begin = max(start, end - SCAN_BYTES)
+        source.seek(begin)
+        found = source.read(end - begin).rfind(b"\n")
+        if found >= 0:
+            return begin + found + 1
+        end = begin
+    return start
 
 
 def evaluate_file(evaluator: Evaluator, path: str | os.PathLike, out: IO[bytes], rejects: "RejectSink",
@@ -303,7 +388,8 @@ def evaluate_file(evaluator: Evaluator, path: str | os.PathLike, out: IO[bytes],
     if target is not None:
         out.flush()
         output = _OrderedOutput(context, target)
-    ranges = ((name, start, end, index) for index, (start, end) in enumerate(line_ranges(name, range_bytes, workers)))
+    ranges = ((name, start, end, index, overlong)
+              for index, (start, end, overlong) in enumerate(checked_ranges(name, range_bytes, workers)))
     with _workers(context, workers, (evaluator, output)) as pool:
         base = 0
         for result in in_order(pool, _work_range, ranges, 2 * workers + 2):
@@ -364,7 +450,7 @@ def evaluate_stream(evaluator: Evaluator, lines: Iterable[bytes], out: IO[bytes]
     """Evaluate a case-log stream into `out`; rejected lines go to `rejects`."""
     workers = workers if workers is not None else usable_cores()
     totals = BatchTotals()
-    chunks = numbered_chunks(lines)
+    chunks = numbered_chunks(bounded_lines(lines) if hasattr(lines, "readline") else lines)
     if workers <= 1:
         results: Iterable[ChunkResult] = (evaluate_chunk(evaluator, c) for c in chunks)
         _drain(results, out, rejects, totals)

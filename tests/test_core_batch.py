@@ -161,3 +161,41 @@ def test_a_worker_that_dies_fails_the_batch_instead_of_hanging(sample_evaluator,
             evaluate_file(dying, tmp_path / "cases.jsonl", out, rejects, workers=2, range_bytes=4096)
         else:
             evaluate_stream(dying, io.BytesIO(data).readlines(), out, rejects, workers=2)
+
+
+@pytest.mark.parametrize("workers, range_bytes", [(1, 0), (2, 700), (2, 5000)])
+def test_a_line_too_long_is_rejected_unread_and_the_rest_evaluated(sample_evaluator, tmp_path, monkeypatch,
+                                                                   workers, range_bytes):
+    """A line above the limit (here 3 000 bytes; 16 MiB in use) is one reject naming its length and
+    where it lies, never read whole; the lines around it are evaluated as without it."""
+    import isobridge.core.batch as batch
+
+    monkeypatch.setattr(batch, "MAX_LINE_BYTES", 3000)
+    records = list(CaseLogGenerator(sample_evaluator.procedures, sample_evaluator.calendar, seed=5).records(40))
+    lines = [orjson.dumps(record) for record in records]
+    huge = b'{"dossier": "HUGE", "note": "' + b"x" * 20_000 + b'"}'
+    cases = tmp_path / "cases.jsonl"
+    cases.write_bytes(b"\n".join(lines[:17] + [huge] + lines[17:]) + b"\n")
+    (tmp_path / "short.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    out, rejects = io.BytesIO(), RejectSink(tmp_path / "rejects.jsonl")
+    totals = evaluate_file(sample_evaluator, cases, out, rejects, workers=workers, range_bytes=range_bytes or 1 << 20)
+    rejects.close()
+    expected = io.BytesIO()
+    evaluate_file(sample_evaluator, tmp_path / "short.jsonl", expected, RejectSink(tmp_path / "none.jsonl"), workers=1)
+    assert out.getvalue() == expected.getvalue() and totals.summary.dossiers == 40
+    (reject,) = [json.loads(line) for line in (tmp_path / "rejects.jsonl").read_bytes().splitlines()]
+    assert reject["line"] == 18 and len(reject["errors"]) == 1
+    assert reject["errors"][0].startswith(f"line of {len(huge) + 1} bytes, above the limit of 3000: not read")
+
+
+def test_bounded_lines_never_hold_more_than_the_limit(monkeypatch):
+    from isobridge.core.batch import Overlong, bounded_lines
+
+    reads: list[int] = []
+    source = io.BytesIO(b"short\n" + b"y" * 10_000 + b"\nlast")
+    original = source.readline
+    monkeypatch.setattr(source, "readline", lambda size=-1: (reads.append(size), original(size))[1])
+    lines = list(bounded_lines(source, 1000))
+    assert lines[0] == b"short\n" and type(lines[1]) is Overlong and lines[2] == b"last"
+    assert "line of 10001 bytes" in lines[1].reason
+    assert max(reads) == 1001  # never an unbounded read
