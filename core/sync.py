@@ -4,10 +4,12 @@ Order of durable steps for every page (this is what makes a kill -9 at any insta
 
 1. one transaction stores the merged dossiers, their new evidence revisions (appended to the
    revision log) and the page's quarantine entries;
-2. every sink receives the log after its delivered mark and acknowledges; each acknowledgement
-   is one transaction that moves the mark and stores the sink's own state (e.g. file offset);
-3. only when every sink's mark reached the log's end does a transaction move the source's
-   checkpoint past the page.
+2. every sink this run holds the delivery lock of receives the log after its delivered mark and
+   acknowledges; each acknowledgement is one transaction that moves the mark and stores the
+   sink's own state (e.g. file offset) (`delivery.py`; sinks another process holds are delivered
+   to by it, or by this run at its end);
+3. then a transaction moves the source's checkpoint past the page: its revisions are in the log,
+   which every sink is delivered from in order.
 
 Staging a page (map, merge into the stored dossier, hash, evaluate) runs in worker processes
 (`staging.py`) while the main process stores and delivers the page before.
@@ -33,7 +35,8 @@ from pathlib import Path
 import orjson
 from pydantic import ValidationError
 
-from .adapters import AdapterContext, EvidenceItem, RawRecord, Sink, SinkUnavailable, Source, WriteResult
+from .adapters import AdapterContext, EvidenceItem, RawRecord, Sink, SinkUnavailable, Source
+from .delivery import SinkDelivery, sink_lock
 from .calendar import WorkingCalendar
 from .engine import Evaluator
 from .errors import ConfigurationError, LockHeld
@@ -60,11 +63,6 @@ Restage = Callable[[set[str]], "tuple[list[tuple], dict[str, QuarantineEntry]]"]
 def source_lock(name: str) -> str:
     """The lock a source's sync holds: one sync per source at a time, sources in parallel."""
     return f"source:{name}"
-
-
-def sink_lock(name: str) -> str:
-    """The lock of delivery to a sink: one process delivers to a sink at a time."""
-    return f"sink:{name}"
 
 
 PARALLEL_CHUNK = 64
@@ -135,7 +133,7 @@ class _Flight:
 
 
 @dataclass
-class SyncJob:
+class SyncJob(SinkDelivery):
     """One configured deployment: settings, plugins, ledger."""
 
     settings: Settings
@@ -194,22 +192,6 @@ class SyncJob:
         cls = self.registry.source(str(options.get("adapter")))
         return cls(self._options(cls, options, f"sources.{name}"), self.context(name))
 
-    def open_sink(self, name: str) -> Sink:
-        """Instantiate the configured sink `name` with its persisted state."""
-        options, state = self.register_sink(name)
-        cls = self.registry.sink(str(options.get("adapter")))
-        return cls(self._options(cls, options, f"sinks.{name}"), self.context(name, state))
-
-    def register_sink(self, name: str) -> tuple[dict, dict]:
-        """The sink's options (less the host's `backfill`) and persisted state; a sink seen for the
-        first time is registered at the log's end (or, with `backfill`, its start) now, so that no
-        revision stored after this instant escapes it, whenever it is opened."""
-        options = dict(self.settings.sinks[name])
-        backfill = options.pop("backfill", False)  # the host's key, not the adapter's
-        if not isinstance(backfill, bool):
-            raise ConfigurationError(f"sinks.{name}.backfill: expected true or false, got {backfill!r}")
-        return options, self.ledger.sink(name, from_start=backfill)[1]
-
     def _options(self, cls, options: dict, where: str):
         """Validate an adapter's options; relative paths become relative to the config file."""
         try:
@@ -240,10 +222,6 @@ class SyncJob:
                 raise ConfigurationError(f"no sink {name!r} in the configuration")
         return self._locked_run([f"deliver:{name}" for name in names], [sink_lock(name) for name in names],
                                 lambda: self._deliver_owned(names), wait=self.settings.sync.lock_lease_minutes * 60)
-
-    def _deliver_owned(self, names: list[str]) -> None:
-        self._sinks.update({name: self.open_sink(name) for name in names})
-        self.deliver(self._sinks)
 
     def _locked_run(self, names: list[str], locks: list[str], work: Callable[[], None], wait: float = 0) -> RunReport:
         """Take `locks` (waiting up to `wait` seconds for each), record a run, do `work`, then
@@ -303,43 +281,6 @@ class SyncJob:
         if not self.dry_run:
             self.recheck(self._sinks)
             self._deliver_late(late)
-
-    def _open_owned_sinks(self) -> list[str]:
-        """Open the sinks whose delivery lock this run can take now; the names of the others."""
-        late = []
-        for name in self.settings.sinks:
-            if self.dry_run:  # a dry run delivers nothing: it needs no lock
-                self._sinks[name] = self.open_sink(name)
-                continue
-            try:
-                self.ledger.acquire(sink_lock(name), self.settings.sync.lock_lease_minutes * 60)
-            except LockHeld as exc:
-                log.info("%s; this run delivers to it when it is free", exc)
-                self.register_sink(name)
-                late.append(name)
-                continue
-            self._sinks[name] = self.open_sink(name)
-        return late
-
-    def _deliver_late(self, names: list[str]) -> None:
-        """Deliver to each sink once its lock is free (waiting up to the lease): what its holder
-        left undelivered, e.g. revisions this run committed after the holder's last look."""
-        lease = self.settings.sync.lock_lease_minutes * 60
-        for name in names:
-            try:
-                self.ledger.acquire(sink_lock(name), lease, wait_seconds=lease)
-            except LockHeld as exc:
-                waiting = self.report.counts.setdefault("deliveries_waiting", {})
-                waiting[name] = self.ledger.backlog()
-                log.warning("%s: revisions wait in the ledger for its next delivery (see `isobridge state show`)", exc)
-                continue
-            self._sinks[name] = self.open_sink(name)
-            self.deliver({name: self._sinks[name]})
-
-    def _close_sinks(self) -> None:
-        for sink in self._sinks.values():
-            sink.close()
-        self._sinks = {}
 
     def _sync_locked(self, name: str, sinks: dict[str, Sink]) -> None:
         source = self.open_source(name)
@@ -556,49 +497,6 @@ class SyncJob:
             if code in errors:
                 failed[code] = QuarantineEntry(source, code, "evaluate", stored[0].decode(), errors[code])
         return rows, failed
-
-    # -- delivery -----------------------------------------------------------------------------
-    def deliver(self, sinks: dict[str, Sink], fresh: dict[tuple[str, int], bytes] | None = None) -> None:
-        """Deliver the revision log beyond each sink's mark, batch by batch.
-
-        `fresh` holds evidence just evaluated (saves reading it back). SinkUnavailable stops the run.
-        """
-        size = self.settings.sync.batch_size
-        for name, sink in sinks.items():
-            mark, _ = self.ledger.sink(name)
-            while rows := self.ledger.waiting(name, mark, size):
-                mark = rows[-1][0]
-                self._deliver_batch(name, sink, self._items(rows, fresh or {}), mark)
-
-    def _items(self, rows: list[tuple[int, str, int]], fresh: dict) -> list[EvidenceItem]:
-        missing = [dossier for _, dossier, revision in rows if (dossier, revision) not in fresh]
-        stored = self.ledger.evidence_blobs(missing) if missing else {}
-        items = []
-        for _, dossier, revision in rows:
-            if (dossier, revision) in fresh:
-                blob = fresh[(dossier, revision)]
-            elif stored.get(dossier, (None,))[0] == revision:
-                blob = stored[dossier][1]
-            else:  # superseded before this sink saw it (a backfill, a sink that was down); the newer one follows
-                log.debug("revision %s@%s superseded before delivery", dossier, revision)
-                continue
-            items.append(EvidenceItem(dossier, revision, blob=blob))
-        return items
-
-    def _deliver_batch(self, name: str, sink: Sink, items: list[EvidenceItem], mark: int) -> None:
-        result = sink.write(items) if items else WriteResult()
-        accepted, rejected = set(result.accepted), result.rejected
-        missing = [item.key for item in items if item.key not in accepted and item.key not in rejected]
-        if missing:
-            raise SinkUnavailable(f"sink {name!r} acknowledged neither {missing[0]} nor {len(missing) - 1} other(s)")
-        refused = [
-            QuarantineEntry(f"sink:{name}", item.key, "write", item.json().decode(), [rejected[item.key]])
-            for item in items if item.key in rejected and item.key not in accepted
-        ]
-        self.ledger.acknowledge(name, mark, sink.context.state, refused, self.run_info.run_id if self.run_info else None)
-        self.report.quarantined += len(refused)
-        for entry in refused:
-            self.registry.hook.record_quarantined(run=self.run_info, entry=entry)
 
     # -- quarantine replay --------------------------------------------------------------------
     def replay(self, entry: QuarantineEntry) -> list[str]:
