@@ -112,6 +112,29 @@ class Coverage:
         return [AgencyCoverage(agency, uses) for agency, uses in found.items()]
 
 
+class InForce:
+    """Whether a version of an ISO procedure is in force on a (local) day: the one rule of
+    coverage, for `coverage` and the roll-up alike (cached, bounded)."""
+
+    def __init__(self, book: ProcedureBook):
+        self.book = book
+        self._known: dict[tuple[str, str], bool] = {}
+
+    def __call__(self, procedure: str, day: str) -> bool:
+        key = (procedure, day)
+        found = self._known.get(key)
+        if found is None:
+            try:
+                self.book.lookup(procedure, date.fromisoformat(day))
+                found = True
+            except ProcedureError:
+                found = False
+            if len(self._known) > 100_000:
+                self._known.clear()
+            self._known[key] = found
+        return found
+
+
 class CoverageCounter:
     """Streams ledger records into a :class:`Coverage` (bounded memory).
 
@@ -121,30 +144,14 @@ class CoverageCounter:
 
     def __init__(self, book: ProcedureBook, period: Period | None = None, agency: str | None = None,
                  cutoffs: dict[str, str] | None = None):
-        self.book = book
         self.coverage = Coverage(period or Period(), agency)
         self.cutoffs = cutoffs or {}
-        self._in_force: dict[tuple[str, str], bool] = {}
+        self.in_force = InForce(book)
 
     def _unusable(self, dossier: str, reason: str) -> None:
         self.coverage.unusable += 1
         if len(self.coverage.unusable_listed) < LISTED:
             self.coverage.unusable_listed.append(f"{dossier}: {reason}")
-
-    def in_force(self, procedure: str, day: str) -> bool:
-        """Whether a version of the ISO procedure is in force on `day` (cached, bounded)."""
-        key = (procedure, day)
-        found = self._in_force.get(key)
-        if found is None:
-            try:
-                self.book.lookup(procedure, date.fromisoformat(day))
-                found = True
-            except ProcedureError:
-                found = False
-            if len(self._in_force) > 100_000:
-                self._in_force.clear()
-            self._in_force[key] = found
-        return found
 
     def add(self, dossier: str, record: dict) -> None:
         """Count one dossier (its merged record) when it was received in the period."""

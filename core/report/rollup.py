@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date
 
-from ..procedures import ProcedureBook, ProcedureError
+from ..procedures import ProcedureBook
 from .agencies import CountingRules
 from .aggregate import MAX_KEYS, OTHER, Counts, Period, outcome, problems
+from .coverage import InForce
 from .timefmt import local, local_day
 
 LEDGER, EVIDENCE = "ledger", "evidence"
@@ -63,6 +63,7 @@ def agency_coverage_rates(records: Iterable[tuple[str, str, dict, dict | None]],
     reception day; one without a reception time belongs to no period, one without a procedure code
     is counted as unknown."""
     found: list[dict[str, Coverage]] = [{} for _ in periods]
+    in_force = InForce(book)
     for _, _, record, _ in records:
         try:
             day = local_day(record.get("received_at"))
@@ -72,12 +73,7 @@ def agency_coverage_rates(records: Iterable[tuple[str, str, dict, dict | None]],
             continue
         agency = str(record.get("agency") or "")
         code = record.get("procedure")
-        covered = False
-        if code:
-            try:
-                covered = bool(book.lookup(str(code), date.fromisoformat(day)))
-            except ProcedureError:
-                covered = False
+        covered = bool(code) and in_force(str(code), day)
         for period, table in zip(periods, found):
             if _in(period, day):
                 coverage = table.get(agency) or table.setdefault(agency if len(table) < MAX_KEYS else OTHER, Coverage())
