@@ -87,7 +87,14 @@ class SinkDelivery:
 
     def _deliver_late(self, names: list[str]) -> None:
         """Deliver to each sink once its lock is free (waiting up to the lease): what its holder
-        left undelivered, e.g. revisions this run committed after the holder's last look."""
+        left undelivered, e.g. revisions this run committed after the holder's last look.
+
+        The sinks this run holds (delivered to the log's end by now) are let go first, each late
+        one right after its delivery: two runs each holding the sink the other waits for would
+        otherwise wait for each other until the lease ran out."""
+        if not names:
+            return
+        self._close_sinks(release=True)
         lease = self.settings.sync.lock_lease_minutes * 60
         for name in names:
             try:
@@ -99,10 +106,14 @@ class SinkDelivery:
                 continue
             self._sinks[name] = self.open_sink(name)
             self.deliver({name: self._sinks[name]})
+            self._close_sinks(release=True)
 
-    def _close_sinks(self) -> None:
-        for sink in self._sinks.values():
+    def _close_sinks(self, release: bool = False) -> None:
+        """Close the open sinks (and with `release`, let go of their delivery locks)."""
+        for name, sink in self._sinks.items():
             sink.close()
+            if release:
+                self.ledger.release(sink_lock(name))
         self._sinks = {}
 
     def deliver(self, sinks: dict[str, Sink], fresh: dict[tuple[str, int], bytes] | None = None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -243,3 +244,40 @@ def test_deliver_sends_what_waits_in_the_log(tmp_path, backend, ledger_toml, cap
     assert len((tmp_path / "out/late.jsonl").read_text().splitlines()) == 40
     assert _cli("deliver", "--sink", "nope", "--config", str(config)) == 1
     assert "no sink 'nope'" in capsys.readouterr().err
+
+
+def test_two_runs_each_holding_the_sink_the_other_waits_for_both_finish(tmp_path, pg_url, capsys) -> None:
+    """A sync holds sink `evidence` and waits at its end for `history`; another process holds
+    `history` and waits for `evidence`. The sync lets go of its own sinks before it waits, so both
+    go on (before, each waited for the other until the lease ran out)."""
+    from test_sync_job import write_cases
+
+    config = _deployment(tmp_path, f'[ledger]\nurl = "{pg_url}"\n')
+    write_cases(tmp_path / "in/b.jsonl", 560, seed=4)  # 60 pages: the sync holds `evidence` a while
+    config.write_text(config.read_text().replace("[sync]\n", "[sync]\nlock_lease_minutes = 0.5\n")
+                      + '[sinks.history]\nadapter = "jsonl"\npath = "out/history.jsonl"\n', encoding="utf-8")
+    assert _cli("state", "migrate", "--config", str(config)) == 0
+    holding, done = threading.Event(), threading.Event()
+
+    def other_process() -> None:
+        other = Ledger.open(LedgerSettings(url=pg_url))
+        other.acquire("sink:history")
+        holding.set()
+        while "sink:evidence" not in {name for name, *_ in other.locks()}:
+            time.sleep(0.05)
+        other.acquire("sink:evidence", wait_seconds=50)  # held by the sync until it lets go
+        other.close()
+        done.set()
+
+    thread = threading.Thread(target=other_process)
+    thread.start()
+    assert holding.wait(10)
+    started = time.monotonic()
+    assert _cli("sync", "--config", str(config)) == 0
+    assert time.monotonic() - started < 25 and done.wait(10)  # not the lease's 30 s wait
+    thread.join(10)
+    latest = []
+    for sink in ("evidence", "history"):
+        lines = [json.loads(line) for line in (tmp_path / f"out/{sink}.jsonl").read_text().splitlines()]
+        latest.append({line["dossier"]: line["revision"] for line in lines})  # the last line of each wins
+    assert latest[0] == latest[1] and len(latest[0]) >= 590  # (two generated files share a few codes)
