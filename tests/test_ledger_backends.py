@@ -281,3 +281,19 @@ def test_two_runs_each_holding_the_sink_the_other_waits_for_both_finish(tmp_path
         lines = [json.loads(line) for line in (tmp_path / f"out/{sink}.jsonl").read_text().splitlines()]
         latest.append({line["dossier"]: line["revision"] for line in lines})  # the last line of each wins
     assert latest[0] == latest[1] and len(latest[0]) >= 590  # (two generated files share a few codes)
+
+
+def test_a_sink_held_past_the_lease_is_named_in_the_summary(tmp_path, pg_url, capsys) -> None:
+    """Revisions a sync could not deliver (the sink's lock held past the lease) wait in the ledger,
+    and the run's summary line says so: nothing waits silently."""
+    config = _deployment(tmp_path, f'[ledger]\nurl = "{pg_url}"\n')
+    config.write_text(config.read_text().replace("[sync]\n", "[sync]\nlock_lease_minutes = 0.02\n"), encoding="utf-8")
+    assert _cli("state", "migrate", "--config", str(config)) == 0
+    holder = Ledger.open(LedgerSettings(url=pg_url))
+    holder.acquire("sink:evidence")
+    assert _cli("sync", "--config", str(config)) == 0
+    err = capsys.readouterr().err
+    assert "deliveries wait for sink(s) evidence, held by another process past the lease (40 in the log" in err
+    holder.close()
+    assert _cli("deliver", "--config", str(config)) == 0
+    assert len((tmp_path / "out/evidence.jsonl").read_text().splitlines()) == 40

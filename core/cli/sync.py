@@ -118,10 +118,21 @@ def _run_job(args: argparse.Namespace, command: str, work) -> int:
         f" {report.revisions} evidence revisions, {report.quarantined} quarantined,"
         f" {report.pending} pending, {report.duration_seconds:.2f} s"
         + (f"; {' '.join(redact(report.error).split())}" if report.error else "")
+        + _waiting(report)
         + (" (dry run: nothing written)" if args.dry_run else ""),
         file=sys.stderr,
     )
     return {"ok": EXIT_OK, "quarantined": EXIT_QUARANTINED}.get(report.outcome, EXIT_FAILED)
+
+
+def _waiting(report: RunReport) -> str:
+    """The sinks whose delivery lock stayed held past the lease: their revisions wait in the ledger."""
+    waiting = report.counts.get("deliveries_waiting")
+    if not waiting:
+        return ""
+    names = ", ".join(sorted(waiting))
+    return (f"; deliveries wait for sink(s) {names}, held by another process past the lease"
+            f" ({max(waiting.values())} in the log; `isobridge state show`, `isobridge deliver`)")
 
 
 def run_check(args: argparse.Namespace) -> int:
